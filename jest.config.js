@@ -1,0 +1,10 @@
+/** Jest runs the TypeScript sources as native ES modules (NestJS 12 ships ESM only). */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
+  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  reporters: ['default', '<rootDir>/test/support/plain-summary-reporter.js'],
+  testTimeout: 30_000,
+};

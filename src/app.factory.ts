@@ -1,0 +1,34 @@
+import { ConsoleLogger, type INestApplication } from '@nestjs/common';
+import { INJECTABLE_WATERMARK } from '@nestjs/common/constants.js';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { useContainer } from 'class-validator';
+import { AppModule } from './app.module.js';
+import type { AppConfig } from './config/app-config.js';
+
+/** Builds the application without listening, for main.ts and in-process tests alike. */
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    // JsonBodyMiddleware parses bodies, after the request id is set and with our limits.
+    bodyParser: false,
+    // One JSON object per line, for log collectors; never colour codes.
+    logger: new ConsoleLogger({ json: true }),
+    // Start-up failures reach main.ts as exceptions instead of aborting the process.
+    abortOnError: false,
+  });
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  // Constraints registered as Nest providers (they read configuration) come from Nest's
+  // container; class-validator's built-in ones from its own.
+  useContainer(
+    {
+      get: <T>(type: new (...args: never[]) => T): T | undefined =>
+        Reflect.getMetadata(INJECTABLE_WATERMARK, type) === true
+          ? app.get(type, { strict: false })
+          : undefined,
+    },
+    { fallback: true },
+  );
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,37 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import type { ApiKeyEntry } from '../config/api-key-entries.js';
+
+/** The identity a valid API key stands for. */
+export interface AuthenticatedClient {
+  clientId: string;
+}
+
+/**
+ * Holds only SHA-256 digests of the API keys, so a memory dump or a leaked configuration does not
+ * reveal a usable key. Every lookup compares against every entry in constant time.
+ */
+@Injectable()
+export class ApiKeyStore {
+  private entries: readonly ApiKeyEntry[];
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.entries = config.auth.apiKeys;
+  }
+
+  authenticate(presentedKey: string): AuthenticatedClient | undefined {
+    const digest = createHash('sha256').update(presentedKey, 'utf8').digest();
+    let match: ApiKeyEntry | undefined;
+    for (const entry of this.entries) {
+      // No early exit: the time taken does not depend on which entry, if any, matched.
+      if (timingSafeEqual(digest, entry.keySha256) && match === undefined) match = entry;
+    }
+    return match ? { clientId: match.clientId } : undefined;
+  }
+
+  /** Swaps the key set at once (for rotation of a mounted API_KEYS_FILE). */
+  replace(entries: readonly ApiKeyEntry[]): void {
+    this.entries = entries;
+  }
+}

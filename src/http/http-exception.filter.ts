@@ -1,0 +1,77 @@
+import { STATUS_CODES } from 'node:http';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Logger,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import type { ErrorBody } from './error-body.js';
+import { GatewayError } from './gateway-error.js';
+import type { RequestWithId } from './request-id.middleware.js';
+import { RequestValidationError } from './request-validation.error.js';
+
+/** Turns every failure into the one error shape; unexpected ones are logged, not shown. */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<RequestWithId>();
+    const response = http.getResponse<Response>();
+    const requestId = request.requestId ?? 'unknown';
+    // The caller hung up while waiting: nobody is left to answer, and nothing went wrong.
+    if (response.writableEnded || response.socket?.destroyed === true) return;
+    const body = this.toBody(exception, requestId);
+    // Nest's 404 quotes the whole URL; a key put in a query string by mistake must not come back.
+    if (body.statusCode === 404) body.message = `Cannot ${request.method} ${request.path}`;
+
+    if (exception instanceof GatewayError && exception.details.retryAfterSeconds !== undefined) {
+      response.setHeader('Retry-After', String(exception.details.retryAfterSeconds));
+    }
+    if (body.statusCode === 401) response.setHeader('WWW-Authenticate', 'Bearer');
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    response.status(body.statusCode).json(body);
+  }
+
+  private toBody(exception: unknown, requestId: string): ErrorBody {
+    if (exception instanceof RequestValidationError) {
+      return {
+        ...shape(400, exception.message, requestId),
+        errors: exception.fieldErrors,
+      };
+    }
+    if (exception instanceof GatewayError) {
+      const { zegoCode, zegoRequestId } = exception.details;
+      return {
+        ...shape(exception.status, exception.publicMessage, requestId),
+        ...(zegoCode !== undefined && { zegoCode }),
+        ...(zegoRequestId !== undefined && { zegoRequestId }),
+      };
+    }
+    if (exception instanceof HttpException) {
+      return shape(exception.getStatus(), httpExceptionMessage(exception), requestId);
+    }
+    this.logger.error(
+      `Unhandled error (request ${requestId})`,
+      exception instanceof Error ? exception.stack : String(exception),
+    );
+    return shape(500, 'Internal error', requestId);
+  }
+}
+
+function shape(statusCode: number, message: string, requestId: string): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, requestId };
+}
+
+function httpExceptionMessage(exception: HttpException): string {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  return Array.isArray(message) ? message.join('; ') : String(message ?? exception.message);
+}

@@ -1,0 +1,61 @@
+import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { GatewayError } from './gateway-error.js';
+
+export interface RequestWithBody extends Request {
+  /** Why the body could not be used; raised by JsonBodyGuard once the caller is authenticated. */
+  bodyError?: GatewayError;
+}
+
+/**
+ * Parses JSON bodies but defers any complaint about them, so that an unauthenticated caller
+ * learns nothing but 401. Compressed bodies are refused rather than inflated: a small gzip can
+ * expand far beyond the size limit.
+ */
+@Injectable()
+export class JsonBodyMiddleware implements NestMiddleware {
+  private readonly parse: express.RequestHandler;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.parse = express.json({
+      limit: config.http.bodyLimitBytes,
+      inflate: false,
+      strict: false,
+      type: 'application/json',
+    });
+  }
+
+  use(request: RequestWithBody, response: Response, next: NextFunction): void {
+    if (!hasBody(request)) return next();
+    if (!request.is('application/json')) {
+      request.bodyError = new GatewayError(415, 'Content-Type must be application/json');
+      request.resume();
+      return next();
+    }
+    this.parse(request, response, (error?: unknown) => {
+      if (error) request.bodyError = bodyError(error, request);
+      next();
+    });
+  }
+}
+
+function hasBody(request: Request): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+}
+
+function bodyError(error: unknown, request: Request): GatewayError {
+  const type = (error as { type?: string }).type;
+  switch (type) {
+    case 'entity.too.large':
+      return new GatewayError(413, 'Request body is larger than the limit');
+    case 'encoding.unsupported':
+      return new GatewayError(415, `Content-Encoding ${request.headers['content-encoding'] ?? ''} is not accepted; send identity`);
+    case 'charset.unsupported':
+      return new GatewayError(415, 'Request body charset must be utf-8');
+    case 'entity.parse.failed':
+      return new GatewayError(400, 'Request body is not valid JSON');
+    default:
+      return new GatewayError(400, 'Request body could not be read');
+  }
+}

@@ -1,0 +1,60 @@
+import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import type { FieldError } from './error-body.js';
+import { RequestValidationError } from './request-validation.error.js';
+
+/**
+ * Validates every @Body DTO: unknown fields are errors, nothing is coerced (a "300" is not 300),
+ * and the 400 lists every offending field without echoing the submitted values.
+ */
+export function requestValidationPipe(): ValidationPipe {
+  return new RequestValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    forbidUnknownValues: true,
+    transform: true,
+    stopAtFirstError: true,
+    transformOptions: { enableImplicitConversion: false },
+    validationError: { target: false, value: false },
+    exceptionFactory: (errors) => RequestValidationError.fromValidationErrors(errors),
+  });
+}
+
+/** Keys Nest's ValidationPipe deletes, without a word, before the whitelist check can see them. */
+const STRIPPED_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+/**
+ * Reports the keys Nest strips as unknown fields, like any other, so that such a body is a 400
+ * and not silently accepted without them.
+ */
+class RequestValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const stripped = this.toValidate(metadata) ? strippedKeyErrors(value, '') : [];
+    if (stripped.length === 0) return super.transform(value, metadata);
+    let others: FieldError[] = [];
+    try {
+      await super.transform(value, metadata);
+    } catch (error) {
+      if (!(error instanceof RequestValidationError)) throw error;
+      others = error.fieldErrors;
+    }
+    throw new RequestValidationError([...stripped, ...others]);
+  }
+}
+
+/** Own stripped keys anywhere in plain JSON data, with the path a client would use. */
+function strippedKeyErrors(value: unknown, path: string, seen = new Set<object>()): FieldError[] {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return [];
+  seen.add(value);
+  if (Array.isArray(value)) {
+    return value.flatMap((item, index) => strippedKeyErrors(item, `${path}[${index}]`, seen));
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return [];
+  return Object.keys(value).flatMap((key) => {
+    const field = path === '' ? key : `${path}.${key}`;
+    const own = STRIPPED_KEYS.includes(key)
+      ? [{ field, reason: `property ${key} should not exist` }]
+      : [];
+    return [...own, ...strippedKeyErrors((value as Record<string, unknown>)[key], field, seen)];
+  });
+}

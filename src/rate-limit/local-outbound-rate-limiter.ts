@@ -1,0 +1,57 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import {
+  OutboundRateLimiter,
+  OutboundRateLimitRefusal,
+  type AcquireOptions,
+} from './outbound-rate-limiter.js';
+import { nextSlot, type SlotRules } from './slot-schedule.js';
+
+/**
+ * The limiter for one process: a sliding log of reserved release times on the monotonic clock.
+ * Safe for a single replica only; the fleet shares a Redis-backed limiter.
+ */
+export class LocalOutboundRateLimiter extends OutboundRateLimiter {
+  /** Reserved release times, ascending. Entries that can no longer constrain a slot are pruned. */
+  private readonly releases: number[] = [];
+
+  constructor(
+    private readonly rules: SlotRules,
+    private readonly now: () => number = () => performance.now(),
+    /** Waits until the reserved slot; rejects when the signal aborts. Injected by tests. */
+    private readonly wait: (ms: number, signal?: AbortSignal) => Promise<unknown> = (ms, signal) =>
+      sleep(ms, undefined, { signal }),
+  ) {
+    super();
+  }
+
+  async acquire({ maxWaitMs, signal }: AcquireOptions): Promise<void> {
+    signal?.throwIfAborted();
+    const now = this.now();
+    this.prune(now);
+    const slot = nextSlot(this.releases, now, this.rules);
+    const waitMs = slot - now;
+    if (waitMs > maxWaitMs) throw new OutboundRateLimitRefusal(waitMs);
+    this.releases.push(slot);
+    if (waitMs <= 0) return;
+    try {
+      await this.wait(waitMs, signal);
+    } catch (error) {
+      this.giveBack(slot);
+      throw error;
+    }
+  }
+
+  private prune(now: number): void {
+    const horizon = now - this.rules.windowMs - this.rules.safetyMarginMs;
+    let stale = 0;
+    while (stale < this.releases.length && this.releases[stale]! < horizon) stale++;
+    if (stale > 0) this.releases.splice(0, stale);
+  }
+
+  /** A caller that stopped waiting frees its slot so it does not count against the window. */
+  private giveBack(slot: number): void {
+    const index = this.releases.lastIndexOf(slot);
+    if (index >= 0) this.releases.splice(index, 1);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Pure slot arithmetic shared by every limiter mode: given the release times already handed out
+ * (sorted, oldest first), the next time a call may be released so that
+ *   - no window of `windowMs` holds more than `limit` releases, and
+ *   - releases are at least `(windowMs + safetyMarginMs) / limit` apart,
+ * which spreads a burst through the window instead of releasing it all in one millisecond, so
+ * jitter between our clock and the vendor's door cannot push a 21st call into its window.
+ */
+export interface SlotRules {
+  limit: number;
+  windowMs: number;
+  safetyMarginMs: number;
+}
+
+export function spacingMs(rules: SlotRules): number {
+  return (rules.windowMs + rules.safetyMarginMs) / rules.limit;
+}
+
+export function nextSlot(releases: readonly number[], now: number, rules: SlotRules): number {
+  let slot = now;
+  const last = releases[releases.length - 1];
+  if (last !== undefined) slot = Math.max(slot, last + spacingMs(rules));
+  if (releases.length >= rules.limit) {
+    // The release `limit` places back must have left the window before this one enters it.
+    const anchor = releases[releases.length - rules.limit]!;
+    slot = Math.max(slot, anchor + rules.windowMs + rules.safetyMarginMs);
+  }
+  return slot;
+}

@@ -1,0 +1,50 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ZimClient } from '../zego/zim-client.js';
+import type { CreateRoomDto } from './dto/create-room.dto.js';
+import type { RoomCreatedDto } from './dto/room-created.dto.js';
+
+/** The CreateRoom body exactly as the vendor documents it. */
+export interface ZimCreateRoomBody {
+  FromUserId: string;
+  RoomId: string;
+  RoomName?: string;
+  DestroyDelayTime?: number;
+  Attributes?: { Key: string; Value: string; AutoDelete?: 0 | 1 }[];
+}
+
+/** Our camelCase API on one side, the vendor's PascalCase on the other: mapped here only. */
+@Injectable()
+export class RoomsService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly zim: ZimClient,
+  ) {}
+
+  async createRoom(dto: CreateRoomDto, signal?: AbortSignal): Promise<RoomCreatedDto> {
+    const reply = await this.zim.call('CreateRoom', this.toVendorBody(dto), { signal });
+    return {
+      roomId: dto.roomId,
+      attributeSeq: typeof reply.AttributeSeq === 'number' ? reply.AttributeSeq : 0,
+      zegoRequestId: reply.RequestId ?? '',
+    };
+  }
+
+  toVendorBody(dto: CreateRoomDto): ZimCreateRoomBody {
+    // Validation guarantees an operator: the request's or the configured default.
+    const fromUserId = dto.fromUserId ?? this.config.zego.defaultFromUserId!;
+    return {
+      FromUserId: fromUserId,
+      RoomId: dto.roomId,
+      ...(dto.roomName !== undefined && { RoomName: dto.roomName }),
+      ...(dto.destroyDelayTime !== undefined && { DestroyDelayTime: dto.destroyDelayTime }),
+      ...(dto.attributes !== undefined && {
+        Attributes: dto.attributes.map((attribute) => ({
+          Key: attribute.key,
+          Value: attribute.value,
+          ...(attribute.autoDelete !== undefined && { AutoDelete: attribute.autoDelete ? 1 : 0 }),
+        })),
+      }),
+    };
+  }
+}

@@ -1,0 +1,453 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { Logger, type LoggerService } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { inspect } from 'node:util';
+import { FakeZimServer, type FaultSpec, type ReceivedCall } from '../../test/fake-zim/fake-zim-server.js';
+import { loadConfig, type AppConfig } from '../config/app-config.js';
+import type { Env } from '../config/env-reader.js';
+import { Secret } from '../config/secret.js';
+import { LocalOutboundRateLimiter } from '../rate-limit/local-outbound-rate-limiter.js';
+import {
+  OutboundRateLimiter,
+  OutboundRateLimitRefusal,
+  type AcquireOptions,
+} from '../rate-limit/outbound-rate-limiter.js';
+import { ZegoSigner } from './zego-signer.js';
+import { ZimCallError } from './zim-call-error.js';
+import { ZimClient, type ZimReply } from './zim-client.js';
+
+const APP_ID = 246813579;
+const SECRET = 'SENTINEL-zim-secret-5d0b7e19';
+
+/** Counts every acquisition, retries included, and hands it to a real limiter (or lets it pass). */
+class CountingLimiter extends OutboundRateLimiter {
+  acquisitions = 0;
+  constructor(private readonly inner?: OutboundRateLimiter) {
+    super();
+  }
+  async acquire(options: AcquireOptions): Promise<void> {
+    this.acquisitions++;
+    await this.inner?.acquire(options);
+  }
+}
+
+/** Collects what the client logs, so tests can check that no secret reaches the logs. */
+class CapturingLogger implements LoggerService {
+  readonly lines: string[] = [];
+  private record = (...parts: unknown[]) => {
+    this.lines.push(parts.map((p) => (typeof p === 'string' ? p : inspect(p, { depth: Infinity }))).join(' '));
+  };
+  log = this.record;
+  error = this.record;
+  warn = this.record;
+  debug = this.record;
+  verbose = this.record;
+  fatal = this.record;
+}
+
+const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
+
+let fake: FakeZimServer;
+const logs = new CapturingLogger();
+const clients: ZimClient[] = [];
+
+beforeAll(async () => {
+  Logger.overrideLogger(logs);
+  fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
+  await fake.start();
+});
+
+afterAll(async () => {
+  await fake.stop();
+  Logger.overrideLogger(true);
+});
+
+beforeEach(() => {
+  fake.reset();
+  logs.lines.length = 0;
+});
+
+afterEach(() => {
+  for (const client of clients.splice(0)) client.onModuleDestroy();
+});
+
+interface Setup {
+  env?: Env;
+  limiter?: OutboundRateLimiter;
+}
+
+function setup({ env = {}, limiter }: Setup = {}) {
+  const config: AppConfig = loadConfig({
+    ZEGO_APP_ID: String(APP_ID),
+    ZEGO_SERVER_SECRET: SECRET,
+    API_KEYS: `svc:${'c'.repeat(64)}`,
+    ZEGO_API_BASE_URL: fake.url,
+    ZEGO_MAX_ATTEMPTS: '3',
+    ...env,
+  });
+  const counting = new CountingLimiter(
+    limiter ?? new LocalOutboundRateLimiter({ limit: 1000, windowMs: 1000, safetyMarginMs: 0 }),
+  );
+  const client = new ZimClient(config, new ZegoSigner(config), counting);
+  clients.push(client);
+  return { client, config, limiter: counting };
+}
+
+let roomCounter = 0;
+const body = () => ({ FromUserId: 'alice', RoomId: `room-${++roomCounter}` });
+
+/** The ZimCallError a call ends with, or a failure when it succeeds or fails otherwise. */
+async function failure(promise: Promise<ZimReply>): Promise<ZimCallError> {
+  const outcome = await promise.then(
+    (reply) => ({ reply }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a failure, got ${JSON.stringify(outcome.reply)}`);
+  expect(outcome.error).toBeInstanceOf(ZimCallError);
+  return outcome.error as ZimCallError;
+}
+
+/** Everything an error could leak through: message, stack, details, inspection, JSON. */
+function renderings(error: unknown): string {
+  return [
+    String(error),
+    (error as Error).stack ?? '',
+    inspect(error, { depth: Infinity, showHidden: true }),
+    JSON.stringify(error),
+    JSON.stringify((error as ZimCallError).details ?? {}),
+  ].join('\n');
+}
+
+function expectNoSecrets(text: string, calls: ReceivedCall[]) {
+  expect(text).not.toContain(SECRET);
+  for (const call of calls) {
+    if (call.query.Signature) expect(text).not.toContain(call.query.Signature);
+    if (call.query.SignatureNonce) expect(text).not.toContain(call.query.SignatureNonce);
+  }
+}
+
+function inject(fault: FaultSpec) {
+  fake.injectFault(fault);
+}
+
+/** A local port on which nothing listens. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('ZimClient against the fake vendor', () => {
+  describe('a successful call', () => {
+    it('returns the vendor reply', async () => {
+      const { client } = setup();
+      const sent = body();
+      const reply = await client.call('CreateRoom', sent);
+      expect(reply.Code).toBe(0);
+      expect(typeof reply.RequestId).toBe('string');
+      expect(reply.RequestId).not.toBe('');
+      expect(reply.AttributeSeq).toBe(0);
+      expect(fake.createdRooms).toEqual([sent.RoomId]);
+      expect(fake.calls).toHaveLength(1);
+    });
+
+    it('sends the action and all five public parameters in the query, signed as the vendor checks', async () => {
+      const { client } = setup();
+      const before = Math.floor(Date.now() / 1000);
+      await client.call('CreateRoom', body());
+      const after = Math.floor(Date.now() / 1000);
+
+      const [call] = fake.calls;
+      expect(call!.method).toBe('POST');
+      expect(call!.code).toBe(0); // the fake verified AppId, timestamp, nonce and signature
+      const q = call!.query;
+      expect(Object.keys(q).sort()).toEqual(
+        ['Action', 'AppId', 'Signature', 'SignatureNonce', 'SignatureVersion', 'Timestamp'].sort(),
+      );
+      expect(q.Action).toBe('CreateRoom');
+      expect(q.AppId).toBe(String(APP_ID));
+      expect(q.SignatureVersion).toBe('2.0');
+      expect(q.SignatureNonce).toMatch(/^[0-9a-f]{16}$/);
+      expect(Number(q.Timestamp)).toBeGreaterThanOrEqual(before);
+      expect(Number(q.Timestamp)).toBeLessThanOrEqual(after);
+      expect(q.Signature).toBe(md5(`${APP_ID}${q.SignatureNonce}${SECRET}${q.Timestamp}`));
+    });
+
+    it('posts the business parameters as a JSON body', async () => {
+      const { client } = setup();
+      const sent = {
+        FromUserId: 'alice',
+        RoomId: 'room-json',
+        RoomName: 'Salle 会议',
+        Attributes: [{ Key: 'k', Value: 'v', AutoDelete: 1 }],
+      };
+      await client.call('CreateRoom', sent);
+      const [call] = fake.calls;
+      expect(call!.headers['content-type']).toMatch(/^application\/json/);
+      expect(call!.body).toEqual(sent);
+      expect(call!.rawBody).toBe(JSON.stringify(sent));
+    });
+
+    it('passes every attempt through the outbound limiter', async () => {
+      const { client, limiter } = setup();
+      await client.call('CreateRoom', body());
+      await client.call('CreateRoom', body());
+      expect(limiter.acquisitions).toBe(2);
+    });
+  });
+
+  describe('vendor codes worth a retry', () => {
+    it.each([
+      [1, 503],
+      [7, 429],
+      [100000015, 503],
+      [660300005, 429],
+      [660300006, 429],
+    ])('retries code %i up to ZEGO_MAX_ATTEMPTS, then answers %i', async (code, status) => {
+      const { client, limiter } = setup({ env: { ZEGO_MAX_ATTEMPTS: '3' } });
+      inject({ kind: 'code', code });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(fake.calls).toHaveLength(3);
+      expect(limiter.acquisitions).toBe(3);
+      expect(error.status).toBe(status);
+      expect(error.details.zegoCode).toBe(code);
+      expect(error.details.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(typeof error.details.zegoRequestId).toBe('string');
+      expectNoSecrets(renderings(error), fake.calls);
+    });
+
+    it('follows the configured number of attempts', async () => {
+      const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '2' } });
+      inject({ kind: 'code', code: 1 });
+      await failure(client.call('CreateRoom', body()));
+      expect(fake.calls).toHaveLength(2);
+    });
+
+    it('does not retry at all with ZEGO_MAX_ATTEMPTS=1', async () => {
+      const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '1' } });
+      inject({ kind: 'code', code: 7 });
+      expect((await failure(client.call('CreateRoom', body()))).status).toBe(429);
+      expect(fake.calls).toHaveLength(1);
+    });
+
+    it('succeeds when the vendor recovers: one busy answer, then success', async () => {
+      const { client } = setup();
+      inject({ kind: 'code', code: 1, times: 1 });
+      const sent = body();
+      const reply = await client.call('CreateRoom', sent);
+      expect(reply.Code).toBe(0);
+      expect(fake.calls.map((c) => c.code)).toEqual([1, 0]);
+      expect(fake.createdRooms).toEqual([sent.RoomId]);
+    });
+
+    it('signs every attempt afresh', async () => {
+      const { client } = setup();
+      inject({ kind: 'code', code: 660300005, times: 2 });
+      await client.call('CreateRoom', body());
+      const calls = fake.calls;
+      expect(calls).toHaveLength(3);
+      expect(new Set(calls.map((c) => c.query.SignatureNonce)).size).toBe(3);
+      for (const { query: q } of calls) {
+        expect(q.Signature).toBe(md5(`${APP_ID}${q.SignatureNonce}${SECRET}${q.Timestamp}`));
+      }
+    });
+  });
+
+  describe('vendor codes not worth a retry', () => {
+    it.each([
+      [660000002, 400, 'invalid-request'],
+      [660500002, 422, 'operator-not-registered'],
+      [660300014, 409, 'room-exists'],
+      [660300015, 503, 'room-quota-exceeded'],
+      [3, 502, 'gateway-misconfigured'],
+      [100000004, 502, 'gateway-misconfigured'],
+      [42, 502, 'upstream-error'],
+      [660000001, 502, 'upstream-error'],
+    ])('answers code %i with %i after one call', async (code, status, outcome) => {
+      const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '5' } });
+      inject({ kind: 'code', code });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(fake.calls).toHaveLength(1);
+      expect(error.status).toBe(status);
+      expect(error.outcome).toBe(outcome);
+      expect(error.details.zegoCode).toBe(code);
+      expectNoSecrets(renderings(error), fake.calls);
+    });
+
+    it('reports a wrong secret, which the fake vendor refuses, as a misconfiguration without retry', async () => {
+      const loaded = setup().config;
+      const wrong = { ...loaded, zego: { ...loaded.zego, serverSecret: new Secret('SENTINEL-wrong-secret') } };
+      const client = new ZimClient(wrong, new ZegoSigner(wrong), new CountingLimiter());
+      clients.push(client);
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(fake.calls.map((c) => c.code)).toEqual([100000005]);
+      expect(error.status).toBe(502);
+      expect(error.outcome).toBe('gateway-misconfigured');
+      expectNoSecrets(renderings(error), fake.calls);
+      expect(renderings(error)).not.toContain('SENTINEL-wrong-secret');
+      // Operators are told, in the log, without the secret.
+      expect(logs.lines.some((line) => line.includes('100000005'))).toBe(true);
+      expectNoSecrets(logs.lines.join('\n'), fake.calls);
+      expect(logs.lines.join('\n')).not.toContain('SENTINEL-wrong-secret');
+    });
+
+    it('answers a room that exists with 409 on the second creation', async () => {
+      const { client } = setup();
+      const sent = body();
+      await client.call('CreateRoom', sent);
+      const error = await failure(client.call('CreateRoom', sent));
+      expect(error.status).toBe(409);
+      expect(fake.calls.map((c) => c.code)).toEqual([0, 660300014]);
+    });
+  });
+
+  describe('transport failures', () => {
+    it("retries a connection reset ('reset') and succeeds once the vendor answers", async () => {
+      const { client } = setup();
+      inject({ kind: 'reset', times: 1 });
+      const reply = await client.call('CreateRoom', body());
+      expect(reply.Code).toBe(0);
+      expect(fake.calls.map((c) => c.fault)).toEqual(['reset', null]);
+    });
+
+    it("retries resets up to ZEGO_MAX_ATTEMPTS and answers 502", async () => {
+      const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '3' } });
+      inject({ kind: 'reset' });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(fake.calls).toHaveLength(3);
+      expect(error.status).toBe(502);
+      expect(error.outcome).toBe('unreachable');
+      expectNoSecrets(renderings(error), fake.calls);
+      expectNoSecrets(logs.lines.join('\n'), fake.calls);
+    });
+
+    it('retries a refused connection and answers 502', async () => {
+      const port = await closedPort();
+      const { client, limiter } = setup({
+        env: { ZEGO_API_BASE_URL: `http://127.0.0.1:${port}`, ZEGO_MAX_ATTEMPTS: '3' },
+      });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(limiter.acquisitions).toBe(3);
+      expect(error.status).toBe(502);
+      expect(error.outcome).toBe('unreachable');
+      expect(error.message).toContain('ECONNREFUSED');
+      expectNoSecrets(renderings(error), []);
+      expect(renderings(error)).not.toContain(`127.0.0.1:${port}`);
+      expect(logs.lines.join('\n')).not.toContain(SECRET);
+    });
+
+    it("answers 504 after the timeout when the vendor hangs, without a retry", async () => {
+      const { client, limiter } = setup({ env: { ZEGO_TIMEOUT_MS: '200', ZEGO_MAX_ATTEMPTS: '5' } });
+      inject({ kind: 'hang' });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(error.status).toBe(504);
+      expect(error.outcome).toBe('timeout');
+      expect(fake.calls).toHaveLength(1);
+      expect(limiter.acquisitions).toBe(1);
+      expectNoSecrets(renderings(error), fake.calls);
+    });
+
+    it('waits for a slow answer that comes within the timeout', async () => {
+      const { client } = setup({ env: { ZEGO_TIMEOUT_MS: '5000' } });
+      inject({ kind: 'delay', delayMs: 50, times: 1 });
+      await expect(client.call('CreateRoom', body())).resolves.toMatchObject({ Code: 0 });
+      expect(fake.calls).toHaveLength(1);
+    });
+  });
+
+  describe('answers that are not a ZIM reply', () => {
+    it.each(['garbage', 'truncatedJson', 'http500', 'html503', 'wrongContentType'] as const)(
+      "answers '%s' with 502 after one call",
+      async (kind) => {
+        const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '5' } });
+        inject({ kind });
+        const error = await failure(client.call('CreateRoom', body()));
+        expect(error.status).toBe(502);
+        expect(error.outcome).toBe('upstream-error');
+        expect(error.details.zegoCode).toBeUndefined();
+        expect(fake.calls).toHaveLength(1);
+        expectNoSecrets(renderings(error), fake.calls);
+      },
+    );
+  });
+
+  describe('the call deadline', () => {
+    it('stops retries when the next attempt would not fit', async () => {
+      // The first backoff is at least 50 ms; with the 100 ms timeout a retry needs 150 ms of the
+      // 150 ms deadline after the first attempt took some time: it never fits.
+      const { client } = setup({
+        env: { ZEGO_TIMEOUT_MS: '100', ZEGO_CALL_DEADLINE_MS: '150', ZEGO_MAX_ATTEMPTS: '10' },
+      });
+      inject({ kind: 'code', code: 1 });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(error.status).toBe(503);
+      expect(fake.calls).toHaveLength(1);
+    });
+
+    it('bounds the number of attempts below ZEGO_MAX_ATTEMPTS', async () => {
+      // Backoffs of at least 50, 100 and 200 ms: after the third attempt (at 150 ms or later)
+      // a fourth would need 200 + 100 ms more, past the 300 ms deadline.
+      const { client } = setup({
+        env: { ZEGO_TIMEOUT_MS: '100', ZEGO_CALL_DEADLINE_MS: '300', ZEGO_MAX_ATTEMPTS: '10' },
+      });
+      inject({ kind: 'code', code: 7 });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(error.status).toBe(429);
+      expect(fake.calls.length).toBeGreaterThanOrEqual(1);
+      expect(fake.calls.length).toBeLessThanOrEqual(3);
+    });
+  });
+
+  describe('the outbound limiter', () => {
+    it('refuses a call, without sending it, when no slot is free soon enough', async () => {
+      const limiter = new LocalOutboundRateLimiter({ limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
+      const { client } = setup({ limiter });
+      await client.call('CreateRoom', body());
+      const refusal = await client.call('CreateRoom', body()).catch((e: unknown) => e);
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect((refusal as OutboundRateLimitRefusal).status).toBe(429);
+      expect(fake.calls).toHaveLength(1);
+    });
+
+    it('never lets the limiter wait longer than RATE_LIMIT_MAX_WAIT_MS', async () => {
+      const asked: number[] = [];
+      const recording = new (class extends OutboundRateLimiter {
+        async acquire(options: AcquireOptions): Promise<void> {
+          asked.push(options.maxWaitMs);
+        }
+      })();
+      const { client } = setup({ limiter: recording, env: { RATE_LIMIT_MAX_WAIT_MS: '700' } });
+      await client.call('CreateRoom', body());
+      expect(asked).toEqual([700]);
+    });
+  });
+
+  describe('the caller going away', () => {
+    it('stops waiting for the next attempt and sends no more calls', async () => {
+      const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '10' } });
+      inject({ kind: 'code', code: 1 });
+      const controller = new AbortController();
+      const pending = client.call('CreateRoom', body(), { signal: controller.signal });
+      const deadline = performance.now() + 5000;
+      while (fake.calls.length === 0 && performance.now() < deadline) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(fake.calls).toHaveLength(1);
+      controller.abort();
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+      expect(fake.calls).toHaveLength(1);
+    });
+
+    it('sends nothing for a caller that is already gone', async () => {
+      const { client } = setup();
+      await expect(
+        client.call('CreateRoom', body(), { signal: AbortSignal.abort() }),
+      ).rejects.toMatchObject({ name: 'AbortError' });
+      expect(fake.calls).toHaveLength(0);
+    });
+  });
+});

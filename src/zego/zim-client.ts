@@ -1,0 +1,191 @@
+import http from 'node:http';
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import axios, { type AxiosInstance, isAxiosError } from 'axios';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import { retryDelayMs } from './retry-backoff.js';
+import { ruleForCode } from './vendor-codes.js';
+import { ZegoSigner } from './zego-signer.js';
+import { ZimCallError } from './zim-call-error.js';
+
+/** What every ZIM answer carries; actions add their own fields. */
+export interface ZimReply {
+  Code: number;
+  Message?: string;
+  RequestId?: string;
+  [field: string]: unknown;
+}
+
+export interface ZimCallOptions {
+  /** The caller went away: stop waiting for a limiter slot or a retry. A sent call is not aborted. */
+  signal?: AbortSignal;
+}
+
+/** Network errors raised before any byte of a response: the vendor cannot have acted. */
+const RETRYABLE_NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+type Attempt =
+  | { ok: true; reply: ZimReply }
+  | { ok: false; retryable: boolean; error: ZimCallError };
+
+/**
+ * Sends one ZIM server API action: waits for an outbound slot, signs, posts, classifies the
+ * answer through the vendor code table, and retries only what the vendor certainly did not do.
+ * Knows nothing about rooms.
+ */
+@Injectable()
+export class ZimClient implements OnModuleDestroy {
+  private readonly logger = new Logger(ZimClient.name);
+  private readonly http: AxiosInstance;
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly signer: ZegoSigner,
+    private readonly limiter: OutboundRateLimiter,
+  ) {
+    this.http = axios.create({
+      baseURL: config.zego.apiBaseUrl,
+      httpAgent: this.httpAgent,
+      httpsAgent: this.httpsAgent,
+      headers: { 'Content-Type': 'application/json' },
+      // We classify every status and parse the body ourselves: a non-JSON body is an answer too.
+      validateStatus: () => true,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+      maxContentLength: MAX_RESPONSE_BYTES,
+      maxRedirects: 0,
+    });
+  }
+
+  async call(action: string, body: object, options: ZimCallOptions = {}): Promise<ZimReply> {
+    const { timeoutMs, callDeadlineMs, maxAttempts } = this.config.zego;
+    const deadline = performance.now() + callDeadlineMs;
+    for (let attempt = 1; ; attempt++) {
+      const slack = deadline - performance.now() - timeoutMs;
+      await this.limiter.acquire({
+        maxWaitMs: Math.max(0, Math.min(this.config.outbound.maxWaitMs, slack)),
+        signal: options.signal,
+      });
+      const result = await this.send(action, body);
+      if (result.ok) return result.reply;
+
+      const { error } = result;
+      if (error.outcome === 'gateway-misconfigured') {
+        this.logger.error(
+          `Configuration error: the vendor refused ${action} with code ${error.details.zegoCode}; ` +
+            'check ZEGO_APP_ID, ZEGO_SERVER_SECRET, the clock and the vendor console',
+        );
+      }
+      const delay = retryDelayMs(attempt);
+      const retryFits = performance.now() + delay + timeoutMs <= deadline;
+      if (!result.retryable || attempt >= maxAttempts || !retryFits) throw error;
+      this.logger.warn(
+        `${action} attempt ${attempt} failed (${error.details.zegoCode ?? error.outcome}); retrying in ${Math.round(delay)} ms`,
+      );
+      await sleep(delay, undefined, { signal: options.signal });
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async send(action: string, body: object): Promise<Attempt> {
+    const timeout = AbortSignal.timeout(this.config.zego.timeoutMs);
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.http.post<string>('/', JSON.stringify(body), {
+        params: { Action: action, ...this.signer.sign() },
+        signal: timeout,
+      });
+      status = response.status;
+      text = typeof response.data === 'string' ? response.data : '';
+    } catch (error) {
+      return this.transportFailure(action, error, timeout.aborted);
+    }
+    return this.classify(status, text);
+  }
+
+  private classify(status: number, text: string): Attempt {
+    if (status < 200 || status > 299) {
+      return upstream(`The vendor answered HTTP ${status}`);
+    }
+    let reply: unknown;
+    try {
+      reply = JSON.parse(text);
+    } catch {
+      return upstream('The vendor answered with a body that is not JSON');
+    }
+    if (!isReply(reply)) return upstream('The vendor answer carries no numeric Code');
+
+    const rule = ruleForCode(reply.Code);
+    if (rule.outcome === 'success') return { ok: true, reply };
+    return {
+      ok: false,
+      retryable: rule.retryable,
+      error: new ZimCallError(rule.outcome, rule.status, rule.message, {
+        zegoCode: reply.Code,
+        zegoRequestId: typeof reply.RequestId === 'string' ? reply.RequestId : undefined,
+        retryAfterSeconds: rule.retryAfterSeconds,
+      }),
+    };
+  }
+
+  /**
+   * Axios errors hold the signed URL and headers, so only their code travels on; the original
+   * error object is dropped here.
+   */
+  private transportFailure(action: string, error: unknown, timedOut: boolean): Attempt {
+    if (timedOut) {
+      return {
+        ok: false,
+        retryable: false,
+        error: new ZimCallError(
+          'timeout',
+          504,
+          `The vendor did not answer within ${this.config.zego.timeoutMs} ms; the room may or may not exist`,
+        ),
+      };
+    }
+    const code = (isAxiosError(error) ? error.code : undefined) ?? 'UNKNOWN';
+    if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || code === 'ERR_BAD_RESPONSE') {
+      return upstream('The vendor answer could not be read');
+    }
+    this.logger.warn(`${action} transport error ${code}`);
+    return {
+      ok: false,
+      retryable: RETRYABLE_NETWORK_ERRORS.has(code),
+      error: new ZimCallError('unreachable', 502, `The vendor could not be reached (${code})`),
+    };
+  }
+}
+
+function upstream(message: string): Attempt {
+  return { ok: false, retryable: false, error: new ZimCallError('upstream-error', 502, message) };
+}
+
+function isReply(value: unknown): value is ZimReply {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { Code?: unknown }).Code === 'number' &&
+    Number.isInteger((value as { Code: number }).Code)
+  );
+}

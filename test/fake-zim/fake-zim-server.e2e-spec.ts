@@ -1,0 +1,536 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import {
+  FakeZimServer,
+  maxCallsInAnyWindow,
+  zimSignature,
+  type FakeZimOptions,
+  type FaultSpec,
+  type ReceivedCall,
+} from './fake-zim-server.js';
+
+const APP_ID = 12345;
+const SECRET = '9193cc662a4c0ec135ec71fb57194b38';
+
+type PublicParam = 'Action' | 'AppId' | 'SignatureNonce' | 'Timestamp' | 'SignatureVersion' | 'Signature';
+
+interface CallOptions {
+  appId?: string;
+  nonce?: string;
+  timestamp?: string;
+  secret?: string;
+  /** Replaces a public parameter after signing; null leaves it out. */
+  override?: Partial<Record<PublicParam, string | null>>;
+  body?: unknown;
+  /** Sent as is instead of JSON.stringify(body). */
+  rawBody?: string;
+  signal?: AbortSignal;
+}
+
+interface ZimJson {
+  Code: number;
+  Message: string;
+  RequestId: string;
+  AttributeSeq?: number;
+}
+
+const nowSec = (): number => Math.floor(Date.now() / 1000);
+const newNonce = (): string => randomBytes(8).toString('hex');
+let roomCounter = 0;
+const newRoomId = (): string => `room-${++roomCounter}`;
+
+function vendorUrl(baseUrl: string, opts: CallOptions = {}): string {
+  const appId = opts.appId ?? String(APP_ID);
+  const nonce = opts.nonce ?? newNonce();
+  const timestamp = opts.timestamp ?? String(nowSec());
+  const params: Record<PublicParam, string | null> = {
+    Action: 'CreateRoom',
+    AppId: appId,
+    SignatureNonce: nonce,
+    Timestamp: timestamp,
+    SignatureVersion: '2.0',
+    Signature: zimSignature(appId, nonce, opts.secret ?? SECRET, timestamp),
+    ...opts.override,
+  };
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== null) query.set(key, value);
+  return `${baseUrl}/?${query.toString()}`;
+}
+
+function post(baseUrl: string, opts: CallOptions = {}): Promise<Response> {
+  const body = opts.rawBody ?? JSON.stringify(opts.body ?? { FromUserId: 'alice', RoomId: newRoomId() });
+  return fetch(vendorUrl(baseUrl, opts), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body,
+    signal: opts.signal,
+  });
+}
+
+async function call(baseUrl: string, opts: CallOptions = {}): Promise<ZimJson> {
+  const res = await post(baseUrl, opts);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  return (await res.json()) as ZimJson;
+}
+
+/** Polls until the predicate holds, failing after a deadline (no fixed sleeps). */
+async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() > deadline) throw new Error('condition not met before the deadline');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Servers started by a single test; stopped after it. */
+const extraServers: FakeZimServer[] = [];
+async function startServer(options: Partial<FakeZimOptions> = {}): Promise<FakeZimServer> {
+  const server = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, ...options });
+  extraServers.push(server);
+  await server.start();
+  return server;
+}
+
+describe('FakeZimServer', () => {
+  let fake: FakeZimServer;
+  let base: string;
+
+  beforeAll(async () => {
+    fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, qpsLimit: 1000 });
+    await fake.start();
+    base = fake.url;
+  });
+  afterAll(async () => {
+    await fake.stop();
+  });
+  beforeEach(() => fake.reset());
+  afterEach(async () => {
+    await Promise.all(extraServers.splice(0).map((s) => s.stop()));
+  });
+
+  describe('signature', () => {
+    it('reproduces the vendor test vector', () => {
+      const expected = '43e5cfcca828314675f91b001390566a';
+      const viaCrypto = createHash('md5')
+        .update('12345' + '4fd24687296dd9f3' + '9193cc662a4c0ec135ec71fb57194b38' + '1615186943')
+        .digest('hex');
+      expect(viaCrypto).toBe(expected);
+      expect(zimSignature(12345, '4fd24687296dd9f3', SECRET, 1615186943)).toBe(expected);
+    });
+
+    it('accepts the exact vector on the wire when the timestamp window allows it', async () => {
+      const server = await startServer({ timestampToleranceSec: 1e10 });
+      const url =
+        `${server.url}/?Action=CreateRoom&AppId=12345&SignatureNonce=4fd24687296dd9f3` +
+        `&Timestamp=1615186943&SignatureVersion=2.0&Signature=43e5cfcca828314675f91b001390566a`;
+      const res = await fetch(url, { method: 'POST', body: JSON.stringify({ FromUserId: 'u', RoomId: 'r' }) });
+      expect(((await res.json()) as ZimJson).Code).toBe(0);
+    });
+
+    it('accepts a correctly signed call with the current timestamp and creates the room', async () => {
+      const json = await call(base, {
+        body: {
+          FromUserId: 'alice',
+          RoomId: 'r1',
+          RoomName: 'Lobby',
+          DestroyDelayTime: 60,
+          Attributes: [
+            { Key: 'a', Value: '1' },
+            { Key: 'b', Value: '2', AutoDelete: 1 },
+          ],
+        },
+      });
+      expect(json).toEqual({ Code: 0, Message: 'success', RequestId: expect.any(String), AttributeSeq: 2 });
+      expect(fake.createdRooms).toEqual(['r1']);
+    });
+
+    it('gives a fresh RequestId to every call', async () => {
+      const ids = await Promise.all([1, 2, 3, 4, 5].map(async () => (await call(base)).RequestId));
+      expect(new Set(ids).size).toBe(5);
+    });
+  });
+
+  describe('public parameter checks', () => {
+    const cases: Array<[string, CallOptions, number]> = [
+      ['Action missing', { override: { Action: null } }, 100000006],
+      ['Action empty', { override: { Action: '' } }, 100000006],
+      ['Action unsupported', { override: { Action: 'DestroyRoom' } }, 100000007],
+      ['AppId not a number', { appId: 'abc' }, 100000001],
+      ['AppId over uint32', { appId: '4294967296' }, 100000001],
+      ['AppId negative', { appId: '-1' }, 100000001],
+      ['AppId unknown but well-formed', { appId: '54321' }, 3],
+      ['Timestamp missing', { override: { Timestamp: null } }, 100000002],
+      ['Timestamp not an integer', { timestamp: '1615186943.5' }, 100000003],
+      ['Timestamp garbage', { timestamp: 'yesterday' }, 100000003],
+      ['Timestamp 11 minutes old', { timestamp: String(nowSec() - 11 * 60) }, 100000004],
+      ['Timestamp 11 minutes ahead', { timestamp: String(nowSec() + 11 * 60) }, 100000004],
+      ['SignatureNonce missing', { override: { SignatureNonce: null } }, 100000008],
+      ['SignatureNonce not hex', { nonce: 'zzzzzzzzzzzzzzzz' }, 2],
+      ['SignatureNonce 15 chars', { nonce: '4fd24687296dd9f' }, 2],
+      ['SignatureNonce 17 chars', { nonce: '4fd24687296dd9f31' }, 2],
+      ['Signature missing', { override: { Signature: null } }, 100000009],
+      ['SignatureVersion missing', { override: { SignatureVersion: null } }, 100000013],
+      ['SignatureVersion 1.0', { override: { SignatureVersion: '1.0' } }, 100000014],
+      ['wrong signature', { override: { Signature: '0'.repeat(32) } }, 100000005],
+      ['signed with another secret', { secret: 'another-secret' }, 100000005],
+      ['body not JSON', { rawBody: '{"FromUserId":' }, 100000012],
+      ['empty body', { rawBody: '' }, 100000012],
+      // Order: authentication errors win over later problems.
+      ['Action beats AppId', { appId: 'abc', override: { Action: 'Nope' } }, 100000007],
+      ['signature beats the body', { secret: 'x', rawBody: 'nope' }, 100000005],
+    ];
+    it.each(cases)('%s', async (_name, opts, code) => {
+      expect((await call(base, opts)).Code).toBe(code);
+      expect(fake.createdRooms).toEqual([]);
+    });
+
+    it('accepts a timestamp 9 minutes old', async () => {
+      expect((await call(base, { timestamp: String(nowSec() - 9 * 60) })).Code).toBe(0);
+    });
+
+    it('accepts an uppercase nonce (signed as sent)', async () => {
+      expect((await call(base, { nonce: '4FD24687296DD9F3' })).Code).toBe(0);
+    });
+
+    it('rejects an uppercase signature (the vendor signs lowercase hex)', async () => {
+      const nonce = newNonce();
+      const timestamp = String(nowSec());
+      const upper = zimSignature(APP_ID, nonce, SECRET, timestamp).toUpperCase();
+      expect((await call(base, { nonce, timestamp, override: { Signature: upper } })).Code).toBe(100000005);
+    });
+  });
+
+  describe('body rules', () => {
+    const tooMany = Array.from({ length: 21 }, (_, i) => ({ Key: `k${i}`, Value: 'v' }));
+    const big = Array.from({ length: 5 }, (_, i) => ({ Key: `${i}`.padEnd(16, 'k'), Value: 'v'.repeat(1024) }));
+    const violations: Array<[string, unknown]> = [
+      ['RoomId of 33 chars', { FromUserId: 'alice', RoomId: 'r'.repeat(33) }],
+      ['RoomId with *', { FromUserId: 'alice', RoomId: 'a*b' }],
+      ['RoomId empty', { FromUserId: 'alice', RoomId: '' }],
+      ['RoomId a number', { FromUserId: 'alice', RoomId: 42 }],
+      ['RoomId missing', { FromUserId: 'alice' }],
+      ['FromUserId missing', { RoomId: 'r' }],
+      ['FromUserId non-ASCII', { FromUserId: 'é', RoomId: 'r' }],
+      ['RoomName of 66 bytes (22 three-byte chars)', { FromUserId: 'alice', RoomId: 'r', RoomName: '中'.repeat(22) }],
+      ['RoomName null', { FromUserId: 'alice', RoomId: 'r', RoomName: null }],
+      ['DestroyDelayTime 10801', { FromUserId: 'alice', RoomId: 'r', DestroyDelayTime: 10801 }],
+      ['DestroyDelayTime -1', { FromUserId: 'alice', RoomId: 'r', DestroyDelayTime: -1 }],
+      ['DestroyDelayTime 1.5', { FromUserId: 'alice', RoomId: 'r', DestroyDelayTime: 1.5 }],
+      ['DestroyDelayTime as a string', { FromUserId: 'alice', RoomId: 'r', DestroyDelayTime: '60' }],
+      ['Attributes not an array', { FromUserId: 'alice', RoomId: 'r', Attributes: { Key: 'a', Value: 'b' } }],
+      ['21 attributes', { FromUserId: 'alice', RoomId: 'r', Attributes: tooMany }],
+      ['attribute without Value', { FromUserId: 'alice', RoomId: 'r', Attributes: [{ Key: 'a' }] }],
+      ['attribute with empty Key', { FromUserId: 'alice', RoomId: 'r', Attributes: [{ Key: '', Value: 'v' }] }],
+      ['attribute Key of 17 bytes', { FromUserId: 'alice', RoomId: 'r', Attributes: [{ Key: 'k'.repeat(17), Value: 'v' }] }],
+      ['attribute Value of 1025 bytes', { FromUserId: 'alice', RoomId: 'r', Attributes: [{ Key: 'k', Value: 'v'.repeat(1025) }] }],
+      ['AutoDelete 2', { FromUserId: 'alice', RoomId: 'r', Attributes: [{ Key: 'k', Value: 'v', AutoDelete: 2 }] }],
+      ['duplicate keys', { FromUserId: 'alice', RoomId: 'r', Attributes: [{ Key: 'k', Value: '1' }, { Key: 'k', Value: '2' }] }],
+      ['attributes over 5120 bytes in total', { FromUserId: 'alice', RoomId: 'r', Attributes: big }],
+      ['body an array', [{ FromUserId: 'alice', RoomId: 'r' }]],
+      ['body null', null],
+    ];
+    it.each(violations)('%s → 660000002', async (_name, body) => {
+      const json = await call(base, { rawBody: JSON.stringify(body) });
+      expect(json).toEqual({ Code: 660000002, Message: 'Parameter error', RequestId: expect.any(String) });
+      expect(fake.createdRooms).toEqual([]);
+    });
+
+    it('accepts the edges of every rule and ignores unknown fields', async () => {
+      const specials = '!#$%&()+-:;<=.>?@[]^_ ,{';
+      const attributes = Array.from({ length: 20 }, (_, i) => ({ Key: `k${i}`, Value: 'v', AutoDelete: i % 2 }));
+      const json = await call(base, {
+        body: {
+          FromUserId: `aZ9${specials}`,
+          RoomId: `x${specials}`.padEnd(32, 'y'),
+          RoomName: '中'.repeat(21),
+          DestroyDelayTime: 10800,
+          Attributes: attributes,
+          SomethingNew: true,
+        },
+      });
+      expect(json.Code).toBe(0);
+      expect(json.AttributeSeq).toBe(20);
+      expect((await call(base, { body: { FromUserId: 'a', RoomId: 'zero', DestroyDelayTime: 0 } })).AttributeSeq).toBe(0);
+    });
+  });
+
+  describe('room state', () => {
+    it('refuses a duplicate room with 660300014', async () => {
+      expect((await call(base, { body: { FromUserId: 'alice', RoomId: 'dup' } })).Code).toBe(0);
+      expect((await call(base, { body: { FromUserId: 'bob', RoomId: 'dup' } })).Code).toBe(660300014);
+      expect(fake.createdRooms).toEqual(['dup']);
+    });
+
+    it('refuses rooms over the quota with 660300015', async () => {
+      const server = await startServer({ roomQuota: 2 });
+      expect((await call(server.url)).Code).toBe(0);
+      expect((await call(server.url)).Code).toBe(0);
+      expect((await call(server.url)).Code).toBe(660300015);
+      expect(server.createdRooms).toHaveLength(2);
+    });
+
+    it('refuses an unregistered operator with 660500002', async () => {
+      const server = await startServer({ registeredUsers: ['alice'] });
+      expect((await call(server.url, { body: { FromUserId: 'alice', RoomId: 'a' } })).Code).toBe(0);
+      expect((await call(server.url, { body: { FromUserId: 'mallory', RoomId: 'b' } })).Code).toBe(660500002);
+    });
+  });
+
+  describe('QPS limit', () => {
+    it('refuses the 21st of 21 simultaneous calls with 660300005', async () => {
+      const server = await startServer({ qpsLimit: 20, qpsWindowMs: 60_000 });
+      const codes = await Promise.all(Array.from({ length: 21 }, async () => (await call(server.url)).Code));
+      expect(codes.filter((c) => c === 0)).toHaveLength(20);
+      expect(codes.filter((c) => c === 660300005)).toHaveLength(1);
+      expect(server.createdRooms).toHaveLength(20);
+      expect(maxCallsInAnyWindow(server.calls, 60_000)).toBe(21);
+    });
+
+    it('counts refused calls, and faulted ones, but not unauthenticated ones', async () => {
+      const server = await startServer({ qpsLimit: 3, qpsWindowMs: 60_000 });
+      expect((await call(server.url, { secret: 'wrong' })).Code).toBe(100000005); // not counted
+      server.injectFault({ kind: 'http500', times: 1 });
+      expect((await post(server.url)).status).toBe(500); // counted: 1
+      expect((await call(server.url, { rawBody: '[]' })).Code).toBe(660000002); // counted: 2
+      expect((await call(server.url)).Code).toBe(0); // counted: 3
+      expect((await call(server.url)).Code).toBe(660300005); // counted: 4
+      expect((await call(server.url)).Code).toBe(660300005); // refused calls count too
+    });
+
+    it('frees the window as time passes', async () => {
+      const server = await startServer({ qpsLimit: 1, qpsWindowMs: 50 });
+      expect((await call(server.url)).Code).toBe(0);
+      const firstAt = server.calls[0].atHr;
+      await waitFor(() => performance.now() > firstAt + 60);
+      expect((await call(server.url)).Code).toBe(0);
+    });
+  });
+
+  describe('recording', () => {
+    it('records every call to the vendor endpoint with what was answered', async () => {
+      const body = { FromUserId: 'alice', RoomId: 'rec' };
+      const before = Date.now();
+      await call(base, { body });
+      await call(base, { secret: 'bad', body });
+      const calls = fake.calls;
+      expect(calls).toHaveLength(2);
+      const [first, second] = calls as [ReceivedCall, ReceivedCall];
+      expect(first.at).toBeGreaterThanOrEqual(before);
+      expect(second.atHr).toBeGreaterThanOrEqual(first.atHr);
+      expect(first).toMatchObject({
+        method: 'POST',
+        action: 'CreateRoom',
+        rawBody: JSON.stringify(body),
+        body,
+        code: 0,
+        fault: null,
+      });
+      expect(first.query).toMatchObject({ Action: 'CreateRoom', AppId: '12345', SignatureVersion: '2.0' });
+      expect(first.headers['content-type']).toBe('application/json');
+      expect(second.code).toBe(100000005);
+    });
+
+    it('reset() clears calls, rooms, QPS history and faults', async () => {
+      const server = await startServer({ qpsLimit: 1, qpsWindowMs: 60_000 });
+      expect((await call(server.url, { body: { FromUserId: 'a', RoomId: 'same' } })).Code).toBe(0);
+      server.injectFault({ kind: 'http500' });
+      server.reset();
+      expect(server.calls).toEqual([]);
+      expect(server.createdRooms).toEqual([]);
+      expect((await call(server.url, { body: { FromUserId: 'a', RoomId: 'same' } })).Code).toBe(0);
+    });
+  });
+
+  describe('faults', () => {
+    const lastCall = (): ReceivedCall => fake.calls[fake.calls.length - 1];
+
+    it('http500: HTTP 500 with a short text body', async () => {
+      fake.injectFault({ kind: 'http500', times: 1 });
+      const res = await post(base);
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(await res.text()).toBe('Internal Server Error');
+      expect(lastCall()).toMatchObject({ fault: 'http500', code: null });
+      expect(fake.createdRooms).toEqual([]);
+    });
+
+    it('html503: HTTP 503 with an HTML body', async () => {
+      fake.injectFault({ kind: 'html503', times: 1 });
+      const res = await post(base);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await res.text()).toMatch(/^<html>/);
+      expect(lastCall()).toMatchObject({ fault: 'html503', code: null });
+    });
+
+    it('reset: the connection dies without an answer', async () => {
+      fake.injectFault({ kind: 'reset', times: 1 });
+      await expect(post(base)).rejects.toThrow();
+      expect(lastCall()).toMatchObject({ fault: 'reset', code: null });
+      expect((await call(base)).Code).toBe(0); // the next call is normal again
+    });
+
+    it('garbage: HTTP 200 with a non-JSON body', async () => {
+      fake.injectFault({ kind: 'garbage', times: 1 });
+      const res = await post(base);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('<<not json>>');
+      expect(lastCall()).toMatchObject({ fault: 'garbage', code: null });
+    });
+
+    it('truncatedJson: HTTP 200 JSON cut in the middle', async () => {
+      fake.injectFault({ kind: 'truncatedJson', times: 1 });
+      const res = await post(base);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      const text = await res.text();
+      expect(text).toBe('{"Code":0,"Mess');
+      expect(() => JSON.parse(text)).toThrow();
+    });
+
+    it('wrongContentType: HTTP 200 text/plain "OK"', async () => {
+      fake.injectFault({ kind: 'wrongContentType', times: 1 });
+      const res = await post(base);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(await res.text()).toBe('OK');
+    });
+
+    it('hang: never answers; the client times out', async () => {
+      fake.injectFault({ kind: 'hang', times: 1 });
+      const started = performance.now();
+      await expect(post(base, { signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(190);
+      expect(lastCall()).toMatchObject({ fault: 'hang', code: null });
+    });
+
+    it('hang: stop() closes the hanging socket and returns promptly', async () => {
+      const server = await startServer();
+      server.injectFault({ kind: 'hang' });
+      const pending = post(server.url);
+      pending.catch(() => undefined); // asserted below; avoid an unhandled rejection meanwhile
+      await waitFor(() => server.calls.length === 1);
+      const started = performance.now();
+      await server.stop();
+      expect(performance.now() - started).toBeLessThan(1000);
+      await expect(pending).rejects.toThrow();
+    });
+
+    it('stop() also closes idle keep-alive sockets promptly', async () => {
+      const server = await startServer();
+      expect((await call(server.url)).Code).toBe(0);
+      const started = performance.now();
+      await server.stop();
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
+
+    it('delay: answers normally after delayMs', async () => {
+      fake.injectFault({ kind: 'delay', delayMs: 150, times: 1 });
+      const started = performance.now();
+      const json = await call(base, { body: { FromUserId: 'a', RoomId: 'slow' } });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+      expect(json.Code).toBe(0);
+      expect(lastCall()).toMatchObject({ fault: 'delay', code: 0 });
+      expect(fake.createdRooms).toEqual(['slow']);
+    });
+
+    it('code: answers the given Code without creating anything', async () => {
+      fake.injectFault({ kind: 'code', code: 660300005, times: 1 });
+      const json = await call(base, { body: { FromUserId: 'a', RoomId: 'nope' } });
+      expect(json).toEqual({ Code: 660300005, Message: 'Frequency limit', RequestId: expect.any(String) });
+      expect(lastCall()).toMatchObject({ fault: 'code', code: 660300005 });
+      expect(fake.createdRooms).toEqual([]);
+    });
+
+    it('consumes faults FIFO, `times` calls each; without `times` until clearFaults()', async () => {
+      fake.injectFault({ kind: 'http500', times: 2 });
+      fake.injectFault({ kind: 'code', code: 1, times: 1 });
+      fake.injectFault({ kind: 'garbage' });
+      expect((await post(base)).status).toBe(500);
+      expect((await post(base)).status).toBe(500);
+      expect((await call(base)).Code).toBe(1);
+      expect(await (await post(base)).text()).toBe('<<not json>>');
+      expect(await (await post(base)).text()).toBe('<<not json>>');
+      fake.clearFaults();
+      expect((await call(base)).Code).toBe(0);
+    });
+
+    it('rejects malformed fault specs', () => {
+      expect(() => fake.injectFault({ kind: 'nope' } as unknown as FaultSpec)).toThrow();
+      expect(() => fake.injectFault({ kind: 'delay' })).toThrow();
+      expect(() => fake.injectFault({ kind: 'code' })).toThrow();
+      expect(() => fake.injectFault({ kind: 'http500', times: 0 })).toThrow();
+    });
+  });
+
+  describe('control API', () => {
+    const control = (path: string, init?: RequestInit): Promise<Response> => fetch(`${base}/_fake/${path}`, init);
+    const json = async <T>(res: Response): Promise<T> => (await res.json()) as T;
+
+    it('health', async () => {
+      const res = await control('health');
+      expect(res.status).toBe(200);
+      expect(await json(res)).toEqual({ ok: true, appId: APP_ID });
+    });
+
+    it('calls, rooms and reset; control requests are neither recorded nor counted', async () => {
+      await call(base, { body: { FromUserId: 'a', RoomId: 'ctl' } });
+      const calls = await json<ReceivedCall[]>(await control('calls'));
+      expect(calls).toHaveLength(1);
+      expect(calls[0]).toMatchObject({ action: 'CreateRoom', code: 0, fault: null, body: { RoomId: 'ctl' } });
+      expect(typeof calls[0].atHr).toBe('number');
+      expect(await json(await control('rooms'))).toEqual(['ctl']);
+      expect(fake.calls).toHaveLength(1);
+
+      expect((await control('reset', { method: 'POST' })).status).toBe(200);
+      expect(await json(await control('calls'))).toEqual([]);
+      expect(await json(await control('rooms'))).toEqual([]);
+    });
+
+    it('queues faults (one or an array) and clears them', async () => {
+      const one = await control('faults', { method: 'POST', body: JSON.stringify({ kind: 'http500', times: 1 }) });
+      expect(one.status).toBe(200);
+      const many: FaultSpec[] = [
+        { kind: 'code', code: 660300014, times: 1 },
+        { kind: 'wrongContentType' },
+      ];
+      expect((await control('faults', { method: 'POST', body: JSON.stringify(many) })).status).toBe(200);
+      expect(await json(await control('faults'))).toEqual([
+        { kind: 'http500', times: 1 },
+        { kind: 'code', code: 660300014, times: 1 },
+        { kind: 'wrongContentType', times: null },
+      ]);
+
+      expect((await post(base)).status).toBe(500);
+      expect((await call(base)).Code).toBe(660300014);
+      expect(await (await post(base)).text()).toBe('OK');
+      expect((await control('faults', { method: 'DELETE' })).status).toBe(200);
+      expect((await call(base)).Code).toBe(0);
+      expect(fake.calls.map((c) => c.fault)).toEqual(['http500', 'code', 'wrongContentType', null]);
+    });
+
+    it('answers 400 to a malformed fault and 404 to an unknown route', async () => {
+      expect((await control('faults', { method: 'POST', body: '{"kind":"nope"}' })).status).toBe(400);
+      expect((await control('faults', { method: 'POST', body: 'not json' })).status).toBe(400);
+      expect((await control('nothing')).status).toBe(404);
+      expect(fake.pendingFaults).toEqual([]);
+    });
+  });
+
+  describe('maxCallsInAnyWindow', () => {
+    const at = (...times: number[]): Array<{ at: number }> => times.map((t) => ({ at: t }));
+    it.each([
+      ['no calls', at(), 1000, 0],
+      ['one call', at(5), 1000, 1],
+      ['all inside one window', at(0, 100, 999), 1000, 3],
+      ['exactly one window apart is not the same window', at(0, 1000), 1000, 1],
+      ['unsorted input', at(2500, 0, 2000, 10, 2100, 2999), 1000, 4],
+      ['equal times', at(7, 7, 7), 1, 3],
+      ['a burst in the middle', at(0, 1000, 1500, 1501, 1502, 2600), 1000, 4],
+    ])('%s', (_name, calls, windowMs, expected) => {
+      expect(maxCallsInAnyWindow(calls, windowMs)).toBe(expected);
+    });
+  });
+});

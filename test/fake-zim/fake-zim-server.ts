@@ -1,0 +1,684 @@
+/**
+ * A fake of the ZEGOCLOUD ZIM server API (only `CreateRoom` today) that behaves as the vendor
+ * documents it (see /work/shared/reference/zim-createroom.md and zim-server-api-facts.md), plus
+ * on-demand faults and a recording of every call, so gateway tests can assert what reached the
+ * vendor's door. Node built-ins only, so it also runs as a standalone process (see main.ts).
+ *
+ * Decisions where the vendor's pages are silent (stricter is better for a fake: it catches
+ * gateway bugs early):
+ * - `AppId` must be canonical decimal (no sign, no leading zeros) and fit in uint32.
+ * - `Signature` must be exactly the lowercase hex md5; an uppercase one is a signature error.
+ * - Optional body fields sent as `null` are parameter errors; absent (undefined) is fine.
+ * - QPS: a call is counted (at its arrival, with a monotonic clock) once it passed the
+ *   authentication checks, whatever is answered afterwards (bad JSON, QPS refusal, parameter
+ *   error, or an injected fault): the vendor saw it. A call is refused when the counted calls in
+ *   the window ending at its arrival, itself included, exceed `qpsLimit`.
+ * - Faults are taken from the queue at arrival (FIFO per call), applied after recording and QPS
+ *   counting and before any answer, so they also replace authentication errors (they model the
+ *   vendor's infrastructure failing). `delay` waits, then runs the normal path.
+ * - Only `POST /` is the vendor endpoint; other methods on `/` are recorded and answered 405;
+ *   other paths outside `/_fake/` get 404 and are not recorded.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+export interface FakeZimOptions {
+  appId: number;
+  serverSecret: string;
+  /** Calls allowed per window (vendor: 20/s for CreateRoom). Default 20. */
+  qpsLimit?: number;
+  /** Length of the QPS window in ms. Default 1000. */
+  qpsWindowMs?: number;
+  /** Rooms this app may create in total. Default Infinity. */
+  roomQuota?: number;
+  /** Allowed |now - Timestamp| in seconds. Default 600 (vendor: 10 minutes). */
+  timestampToleranceSec?: number;
+  /** Users in "registered status"; 'any' accepts every FromUserId. Default 'any'. */
+  registeredUsers?: string[] | 'any';
+  /** Maximum attributes per room. Default 20 (the CreateRoom page). */
+  maxAttributes?: number;
+}
+
+export type FaultKind =
+  | 'http500'
+  | 'html503'
+  | 'reset'
+  | 'garbage'
+  | 'truncatedJson'
+  | 'wrongContentType'
+  | 'hang'
+  | 'delay'
+  | 'code';
+
+export interface FaultSpec {
+  kind: FaultKind;
+  /** How many upcoming calls this fault applies to. Default Infinity (until clearFaults()). */
+  times?: number;
+  /** For 'delay': wait this long, then answer normally. */
+  delayMs?: number;
+  /** For 'code': answer HTTP 200 `{Code: code, ...}` without creating anything. */
+  code?: number;
+}
+
+export interface ReceivedCall {
+  /** Date.now() when the request arrived (ms). */
+  at: number;
+  /** performance.now() when the request arrived (ms, monotonic). */
+  atHr: number;
+  method: string;
+  action: string;
+  query: Record<string, string>;
+  headers: IncomingHttpHeaders;
+  rawBody: string;
+  /** Parsed JSON body, or undefined when it was not valid JSON. */
+  body: unknown;
+  /** The `Code` answered; null while pending, and for answers that carried no JSON Code. */
+  code: number | null;
+  fault: FaultKind | null;
+}
+
+/** Vendor return codes used by the fake. */
+export const ZimCode = {
+  success: 0,
+  paramInput: 2,
+  authFailed: 3,
+  appIdFormat: 100000001,
+  timestampEmpty: 100000002,
+  timestampFormat: 100000003,
+  signatureExpired: 100000004,
+  signatureError: 100000005,
+  actionEmpty: 100000006,
+  actionUnsupported: 100000007,
+  nonceEmpty: 100000008,
+  signatureEmpty: 100000009,
+  bodyUnreadable: 100000012,
+  signatureVersionEmpty: 100000013,
+  signatureVersionUnsupported: 100000014,
+  parameterError: 660000002,
+  frequencyLimit: 660300005,
+  roomExists: 660300014,
+  roomQuotaExceeded: 660300015,
+  userNotRegistered: 660500002,
+} as const;
+
+const MESSAGES: Record<number, string> = {
+  [ZimCode.success]: 'success',
+  [ZimCode.paramInput]: 'input parameter error',
+  [ZimCode.authFailed]: 'authentication failed',
+  [ZimCode.appIdFormat]: 'AppId format error',
+  [ZimCode.timestampEmpty]: 'Timestamp is empty',
+  [ZimCode.timestampFormat]: 'Timestamp format error',
+  [ZimCode.signatureExpired]: 'signature expired',
+  [ZimCode.signatureError]: 'signature error',
+  [ZimCode.actionEmpty]: 'Action is empty',
+  [ZimCode.actionUnsupported]: 'Action not supported',
+  [ZimCode.nonceEmpty]: 'SignatureNonce is empty',
+  [ZimCode.signatureEmpty]: 'Signature is empty',
+  [ZimCode.bodyUnreadable]: 'failed to read the HTTP body',
+  [ZimCode.signatureVersionEmpty]: 'SignatureVersion is empty',
+  [ZimCode.signatureVersionUnsupported]: 'SignatureVersion not supported',
+  [ZimCode.parameterError]: 'Parameter error',
+  [ZimCode.frequencyLimit]: 'Frequency limit',
+  [ZimCode.roomExists]: 'room already exists',
+  [ZimCode.roomQuotaExceeded]: 'number of rooms exceeds the limit',
+  [ZimCode.userNotRegistered]: 'user not registered',
+};
+
+const FAULT_KINDS: readonly FaultKind[] = [
+  'http500',
+  'html503',
+  'reset',
+  'garbage',
+  'truncatedJson',
+  'wrongContentType',
+  'hang',
+  'delay',
+  'code',
+];
+
+/** Signature v2.0: md5 of the four values concatenated as strings, lowercase hex. */
+export function zimSignature(
+  appId: number | string,
+  nonce: string,
+  serverSecret: string,
+  timestamp: number | string,
+): string {
+  return createHash('md5').update(`${appId}${nonce}${serverSecret}${timestamp}`, 'utf8').digest('hex');
+}
+
+/**
+ * The largest number of calls that fall in any window of `windowMs` (half-open: two calls exactly
+ * `windowMs` apart are not in the same window, matching the fake's QPS check). O(n log n) for the
+ * sort, then O(n) two-pointer.
+ */
+export function maxCallsInAnyWindow(calls: ReadonlyArray<{ at: number }>, windowMs: number): number {
+  const times = calls.map((c) => c.at).sort((a, b) => a - b);
+  let best = 0;
+  let left = 0;
+  for (let right = 0; right < times.length; right++) {
+    while (times[right] - times[left] >= windowMs) left++;
+    best = Math.max(best, right - left + 1);
+  }
+  return best;
+}
+
+/** Throws when a fault spec (e.g. one received as JSON) is malformed. */
+export function assertFaultSpec(value: unknown): asserts value is FaultSpec {
+  if (!isPlainObject(value)) throw new Error('fault must be an object');
+  const { kind, times, delayMs, code } = value;
+  if (typeof kind !== 'string' || !FAULT_KINDS.includes(kind as FaultKind)) {
+    throw new Error(`fault.kind must be one of ${FAULT_KINDS.join(', ')}`);
+  }
+  // null is accepted for times because JSON cannot express Infinity.
+  if (times !== undefined && times !== null && !(typeof times === 'number' && times >= 1 && (Number.isInteger(times) || times === Infinity))) {
+    throw new Error('fault.times must be a positive integer');
+  }
+  if (kind === 'delay' && !(typeof delayMs === 'number' && Number.isFinite(delayMs) && delayMs >= 0)) {
+    throw new Error('fault.delayMs must be a non-negative number for kind delay');
+  }
+  if (kind === 'code' && !(typeof code === 'number' && Number.isInteger(code))) {
+    throw new Error('fault.code must be an integer for kind code');
+  }
+}
+
+interface QueuedFault {
+  spec: FaultSpec;
+  remaining: number;
+}
+
+/** What the vendor would decide about a call from its query alone, at arrival. */
+interface ArrivalVerdict {
+  /** Authentication/public-parameter error code, or null when the call passed. */
+  authCode: number | null;
+  /** True when the call, counted, pushed the window over the QPS limit. */
+  overQps: boolean;
+}
+
+const BODY_LIMIT_BYTES = 1024 * 1024;
+const ID_PATTERN = /^[0-9A-Za-z!#$%&()+\-:;<=.>?@[\]^_ ,{]{1,32}$/;
+const APP_ID_PATTERN = /^(0|[1-9][0-9]{0,9})$/;
+const INTEGER_PATTERN = /^-?[0-9]{1,19}$/;
+const NONCE_PATTERN = /^[0-9a-fA-F]{16}$/;
+const UINT32_MAX = 0xffffffff;
+
+export class FakeZimServer {
+  private readonly appId: number;
+  private readonly serverSecret: string;
+  private readonly qpsLimit: number;
+  private readonly qpsWindowMs: number;
+  private readonly roomQuota: number;
+  private readonly timestampToleranceSec: number;
+  private readonly registeredUsers: ReadonlySet<string> | 'any';
+  private readonly maxAttributes: number;
+
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly received: ReceivedCall[] = [];
+  private readonly rooms = new Set<string>();
+  /** Monotonic arrival times of counted calls, ascending; pruned to the window. */
+  private qpsHistory: number[] = [];
+  private faults: QueuedFault[] = [];
+
+  constructor(options: FakeZimOptions) {
+    this.appId = options.appId;
+    this.serverSecret = options.serverSecret;
+    this.qpsLimit = options.qpsLimit ?? 20;
+    this.qpsWindowMs = options.qpsWindowMs ?? 1000;
+    this.roomQuota = options.roomQuota ?? Infinity;
+    this.timestampToleranceSec = options.timestampToleranceSec ?? 600;
+    const users = options.registeredUsers ?? 'any';
+    this.registeredUsers = users === 'any' ? 'any' : new Set(users);
+    this.maxAttributes = options.maxAttributes ?? 20;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  start(port = 0, host = '127.0.0.1'): Promise<void> {
+    if (this.server) return Promise.reject(new Error('FakeZimServer already started'));
+    const server = createServer((req, res) => this.route(req, res));
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  /** Closes the listener and every socket, including hanging and keep-alive ones. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    await closed;
+  }
+
+  get port(): number {
+    const address = this.server?.address();
+    if (!address || typeof address === 'string') throw new Error('FakeZimServer is not listening');
+    return (address as AddressInfo).port;
+  }
+
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | null | undefined;
+    if (!address) throw new Error('FakeZimServer is not listening');
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  get calls(): ReceivedCall[] {
+    return [...this.received];
+  }
+
+  get createdRooms(): string[] {
+    return [...this.rooms];
+  }
+
+  /** Clears calls, rooms, QPS history and faults. */
+  reset(): void {
+    this.received.length = 0;
+    this.rooms.clear();
+    this.qpsHistory = [];
+    this.faults = [];
+  }
+
+  /** Queues a fault; faults apply in FIFO order, one per upcoming call, `times` calls each. */
+  injectFault(fault: FaultSpec): void {
+    assertFaultSpec(fault);
+    this.faults.push({ spec: { ...fault }, remaining: fault.times ?? Infinity });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** The queued faults with their remaining counts (for the control API and debugging). */
+  get pendingFaults(): FaultSpec[] {
+    return this.faults.map((f) => ({ ...f.spec, times: f.remaining }));
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://fake-zim.invalid');
+    if (url.pathname === '/_fake' || url.pathname.startsWith('/_fake/')) {
+      void this.handleControl(req, res, url).catch((err: unknown) => this.internalError(res, err));
+      return;
+    }
+    if (url.pathname !== '/') {
+      sendJson(res, 404, { error: 'not found' });
+      return;
+    }
+    void this.handleVendor(req, res, url).catch((err: unknown) => this.internalError(res, err));
+  }
+
+  private internalError(res: ServerResponse, err: unknown): void {
+    if (res.headersSent || res.destroyed) return;
+    sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
+  }
+
+  // ---------------------------------------------------------------- vendor endpoint
+
+  private async handleVendor(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    // Everything that must reflect arrival order happens synchronously here, before any await.
+    const query = firstValues(url.searchParams);
+    const call: ReceivedCall = {
+      at: Date.now(),
+      atHr: performance.now(),
+      method: req.method ?? '',
+      action: query.Action ?? '',
+      query,
+      headers: req.headers,
+      rawBody: '',
+      body: undefined,
+      code: null,
+      fault: null,
+    };
+    this.received.push(call);
+
+    if (req.method !== 'POST') {
+      req.resume();
+      res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'POST' });
+      res.end('Method Not Allowed');
+      return;
+    }
+
+    const verdict = this.judgeArrival(query, call.atHr);
+    const fault = this.takeFault();
+    if (fault) call.fault = fault.kind;
+
+    const body = await readBody(req, BODY_LIMIT_BYTES);
+    call.rawBody = body.text;
+    call.body = body.json;
+
+    if (fault && fault.kind !== 'delay') {
+      this.applyFault(fault, req, res, call);
+      return;
+    }
+    if (fault?.kind === 'delay') {
+      await this.wait(fault.delayMs ?? 0);
+      if (res.destroyed) return; // stopped or client gone meanwhile
+    }
+
+    const answer = this.decide(verdict, body);
+    call.code = answer.Code;
+    sendJson(res, 200, answer);
+  }
+
+  /** Authentication checks in the vendor's order, then QPS counting for authenticated calls. */
+  private judgeArrival(query: Record<string, string>, arrivalHr: number): ArrivalVerdict {
+    const authCode = this.authenticate(query);
+    if (authCode !== null) return { authCode, overQps: false };
+    const history = this.qpsHistory;
+    let start = 0;
+    while (start < history.length && history[start] <= arrivalHr - this.qpsWindowMs) start++;
+    if (start > 0) this.qpsHistory = history.slice(start);
+    this.qpsHistory.push(arrivalHr);
+    return { authCode: null, overQps: this.qpsHistory.length > this.qpsLimit };
+  }
+
+  private authenticate(q: Record<string, string>): number | null {
+    const action = q.Action ?? '';
+    if (action === '') return ZimCode.actionEmpty;
+    if (action !== 'CreateRoom') return ZimCode.actionUnsupported;
+
+    const appId = q.AppId ?? '';
+    if (!APP_ID_PATTERN.test(appId) || Number(appId) > UINT32_MAX) return ZimCode.appIdFormat;
+    if (Number(appId) !== this.appId) return ZimCode.authFailed;
+
+    const timestamp = q.Timestamp ?? '';
+    if (timestamp === '') return ZimCode.timestampEmpty;
+    if (!INTEGER_PATTERN.test(timestamp)) return ZimCode.timestampFormat;
+    const skewSec = Math.abs(Date.now() / 1000 - Number(timestamp));
+    if (skewSec > this.timestampToleranceSec) return ZimCode.signatureExpired;
+
+    const nonce = q.SignatureNonce ?? '';
+    if (nonce === '') return ZimCode.nonceEmpty;
+    if (!NONCE_PATTERN.test(nonce)) return ZimCode.paramInput;
+
+    const signature = q.Signature ?? '';
+    if (signature === '') return ZimCode.signatureEmpty;
+
+    const version = q.SignatureVersion ?? '';
+    if (version === '') return ZimCode.signatureVersionEmpty;
+    if (version !== '2.0') return ZimCode.signatureVersionUnsupported;
+
+    const expected = Buffer.from(zimSignature(appId, nonce, this.serverSecret, timestamp), 'utf8');
+    const actual = Buffer.from(signature, 'utf8');
+    if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return ZimCode.signatureError;
+    return null;
+  }
+
+  /** Everything after authentication: body readability, QPS verdict, body rules, room state. */
+  private decide(verdict: ArrivalVerdict, body: ReadBody): ZimAnswer {
+    if (verdict.authCode !== null) return answer(verdict.authCode);
+    if (!body.ok) return answer(ZimCode.bodyUnreadable);
+    if (verdict.overQps) return answer(ZimCode.frequencyLimit);
+
+    const request = parseCreateRoom(body.json, this.maxAttributes);
+    if (!request) return answer(ZimCode.parameterError);
+    if (this.registeredUsers !== 'any' && !this.registeredUsers.has(request.fromUserId)) {
+      return answer(ZimCode.userNotRegistered);
+    }
+    if (this.rooms.has(request.roomId)) return answer(ZimCode.roomExists);
+    if (this.rooms.size >= this.roomQuota) return answer(ZimCode.roomQuotaExceeded);
+
+    this.rooms.add(request.roomId);
+    // One change per attribute created (the vendor's AttributeSeq counts changes).
+    return { ...answer(ZimCode.success), AttributeSeq: request.attributeCount };
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private takeFault(): FaultSpec | null {
+    const head = this.faults[0];
+    if (!head) return null;
+    head.remaining -= 1;
+    if (head.remaining <= 0) this.faults.shift();
+    return head.spec;
+  }
+
+  private applyFault(fault: FaultSpec, req: IncomingMessage, res: ServerResponse, call: ReceivedCall): void {
+    switch (fault.kind) {
+      case 'http500':
+        sendText(res, 500, 'text/plain; charset=utf-8', 'Internal Server Error');
+        return;
+      case 'html503':
+        sendText(
+          res,
+          503,
+          'text/html; charset=utf-8',
+          '<html><head><title>503 Service Temporarily Unavailable</title></head>' +
+            '<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>',
+        );
+        return;
+      case 'reset': {
+        // A TCP RST where the platform allows it, a plain close otherwise.
+        const socket = req.socket;
+        if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+        else socket.destroy();
+        return;
+      }
+      case 'garbage':
+        // Labelled as JSON on purpose: clients must not trust the content type alone.
+        sendText(res, 200, 'application/json; charset=utf-8', '<<not json>>');
+        return;
+      case 'truncatedJson':
+        sendText(res, 200, 'application/json; charset=utf-8', '{"Code":0,"Mess');
+        return;
+      case 'wrongContentType':
+        sendText(res, 200, 'text/plain; charset=utf-8', 'OK');
+        return;
+      case 'hang':
+        // Never answer; stop() or the client's timeout ends the socket.
+        return;
+      case 'code': {
+        const code = fault.code ?? 1;
+        call.code = code;
+        sendJson(res, 200, { Code: code, Message: MESSAGES[code] ?? 'injected fault', RequestId: newRequestId() });
+        return;
+      }
+      case 'delay':
+        throw new Error('delay is not an answering fault');
+    }
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+
+  // ---------------------------------------------------------------- control API
+
+  private async handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const route = `${req.method ?? ''} ${url.pathname}`;
+    const body = await readBody(req, BODY_LIMIT_BYTES);
+    switch (route) {
+      case 'GET /_fake/health':
+        sendJson(res, 200, { ok: true, appId: this.appId });
+        return;
+      case 'GET /_fake/calls':
+        sendJson(res, 200, this.received);
+        return;
+      case 'GET /_fake/rooms':
+        sendJson(res, 200, [...this.rooms]);
+        return;
+      case 'POST /_fake/reset':
+        this.reset();
+        sendJson(res, 200, { ok: true });
+        return;
+      case 'GET /_fake/faults':
+        // Infinity is not JSON: it goes out as null, the same way it comes in.
+        sendJson(res, 200, this.pendingFaults.map((f) => ({ ...f, times: f.times === Infinity ? null : f.times })));
+        return;
+      case 'POST /_fake/faults': {
+        if (!body.ok) {
+          sendJson(res, 400, { error: 'body must be a JSON FaultSpec or an array of them' });
+          return;
+        }
+        const specs: unknown[] = Array.isArray(body.json) ? body.json : [body.json];
+        try {
+          specs.forEach((spec) => assertFaultSpec(spec));
+        } catch (err) {
+          sendJson(res, 400, { error: (err as Error).message });
+          return;
+        }
+        for (const spec of specs as FaultSpec[]) {
+          this.injectFault({ ...spec, times: spec.times ?? undefined });
+        }
+        sendJson(res, 200, { ok: true, queued: specs.length });
+        return;
+      }
+      case 'DELETE /_fake/faults':
+        this.clearFaults();
+        sendJson(res, 200, { ok: true });
+        return;
+      default:
+        sendJson(res, 404, { error: `no control route ${route}` });
+    }
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+interface ZimAnswer {
+  Code: number;
+  Message: string;
+  RequestId: string;
+  AttributeSeq?: number;
+}
+
+function answer(code: number): ZimAnswer {
+  return { Code: code, Message: MESSAGES[code] ?? 'error', RequestId: newRequestId() };
+}
+
+/** Fresh and unique per call, like the vendor's. */
+function newRequestId(): string {
+  return randomUUID().replace(/-/g, '');
+}
+
+interface ReadBody {
+  text: string;
+  /** False when the body is too large or not valid JSON. */
+  ok: boolean;
+  json: unknown;
+}
+
+/** Reads the whole body (kept up to `limit` bytes) and parses it as JSON. */
+function readBody(req: IncomingMessage, limit: number): Promise<ReadBody> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    const finish = (): void => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (tooLarge) return resolve({ text, ok: false, json: undefined });
+      try {
+        resolve({ text, ok: true, json: JSON.parse(text) as unknown });
+      } catch {
+        resolve({ text, ok: false, json: undefined });
+      }
+    };
+    req.on('end', finish);
+    // An aborted request still resolves, so the handler can notice the dead socket.
+    req.on('error', finish);
+    req.on('close', () => {
+      if (!req.complete) finish();
+    });
+  });
+}
+
+function firstValues(params: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of params) if (!(key in out)) out[key] = value;
+  return out;
+}
+
+function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+  sendText(res, status, 'application/json; charset=utf-8', JSON.stringify(payload));
+}
+
+function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
+  if (res.destroyed || res.headersSent) return;
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+interface CreateRoomRequest {
+  fromUserId: string;
+  roomId: string;
+  attributeCount: number;
+}
+
+/** The CreateRoom body rules; null on any violation (the vendor answers 660000002). */
+function parseCreateRoom(body: unknown, maxAttributes: number): CreateRoomRequest | null {
+  if (!isPlainObject(body)) return null;
+  const { FromUserId, RoomId, RoomName, DestroyDelayTime, Attributes } = body;
+  if (typeof FromUserId !== 'string' || !ID_PATTERN.test(FromUserId)) return null;
+  if (typeof RoomId !== 'string' || !ID_PATTERN.test(RoomId)) return null;
+  if (RoomName !== undefined && (typeof RoomName !== 'string' || utf8Bytes(RoomName) > 64)) return null;
+  if (
+    DestroyDelayTime !== undefined &&
+    !(typeof DestroyDelayTime === 'number' && Number.isInteger(DestroyDelayTime) && DestroyDelayTime >= 0 && DestroyDelayTime <= 10800)
+  ) {
+    return null;
+  }
+  let attributeCount = 0;
+  if (Attributes !== undefined) {
+    if (!Array.isArray(Attributes) || Attributes.length > maxAttributes) return null;
+    const keys = new Set<string>();
+    let totalBytes = 0;
+    for (const attribute of Attributes as unknown[]) {
+      if (!isPlainObject(attribute)) return null;
+      const { Key, Value, AutoDelete } = attribute;
+      if (typeof Key !== 'string' || Key.length === 0 || utf8Bytes(Key) > 16) return null;
+      if (typeof Value !== 'string' || utf8Bytes(Value) > 1024) return null;
+      if (AutoDelete !== undefined && AutoDelete !== 0 && AutoDelete !== 1) return null;
+      if (keys.has(Key)) return null;
+      keys.add(Key);
+      totalBytes += utf8Bytes(Key) + utf8Bytes(Value);
+    }
+    if (totalBytes > 5120) return null;
+    attributeCount = Attributes.length;
+  }
+  return { fromUserId: FromUserId, roomId: RoomId, attributeCount };
+}
