@@ -26,7 +26,7 @@ export class RoomsService {
     return {
       roomId: dto.roomId,
       attributeSeq: typeof reply.AttributeSeq === 'number' ? reply.AttributeSeq : 0,
-      zegoRequestId: reply.RequestId ?? '',
+      zegoRequestId: reply.RequestId === undefined ? '' : String(reply.RequestId),
     };
   }
 
