@@ -382,6 +382,17 @@ describe('invalid bodies: 400 naming every offending field; the vendor never cal
     expect(fieldsOf(body)).toEqual(['body']);
   });
 
+  it.each([
+    ['deep arrays in an unknown field', (d: number) => `{"roomId":"r1","x":${'['.repeat(d)}${']'.repeat(d)}}`],
+    ['deep arrays in attributes', (d: number) => `{"roomId":"r1","attributes":${'['.repeat(d)}${']'.repeat(d)}}`],
+    ['deep objects', (d: number) => `{"roomId":"r1","x":${'{"a":'.repeat(d)}1${'}'.repeat(d)}}`],
+  ])('400 naming the body, not a 5xx, for %s (8,000 levels, within the size limit)', async (_name, make) => {
+    const res = await postRooms(gw, undefined, { raw: make(8_000) });
+    const body = expectError(res, 400);
+    expect(fieldsOf(body)).toEqual(['body']);
+    expect(fake.calls).toHaveLength(0);
+  });
+
   it('400 for an empty body', async () => {
     const res = await postRooms(gw, undefined, { raw: '' });
     expectError(res, 400);
