@@ -3,12 +3,12 @@ import { INJECTABLE_WATERMARK } from '@nestjs/common/constants.js';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { useContainer } from 'class-validator';
-import { AppModule } from './app.module.js';
+import { AppModule, type AppOptions } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
 
 /** Builds the application without listening, for main.ts and in-process tests alike. */
-export async function createApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     // JsonBodyMiddleware parses bodies, after the request id is set and with our limits.
     bodyParser: false,
     // One JSON object per line, for log collectors; never colour codes.

@@ -6,7 +6,8 @@ export interface ApiKeyEntry {
   keySha256: Buffer;
 }
 
-const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A client id: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 /**
@@ -35,7 +36,7 @@ export function parseApiKeyEntries(
     const separator = item.indexOf(':');
     const clientId = separator < 0 ? '' : item.slice(0, separator).trim();
     const hash = separator < 0 ? '' : item.slice(separator + 1).trim();
-    if (!CLIENT_ID.test(clientId) || !SHA256_HEX.test(hash)) {
+    if (!CLIENT_ID_PATTERN.test(clientId) || !SHA256_HEX.test(hash)) {
       problems.push({
         variable,
         reason: `${where} must be client-id:sha256-hex (client id 1-64 of A-Z a-z 0-9 . _ -, then 64 hex digits)`,

@@ -13,6 +13,8 @@ const SECRET = 'SENTINEL-server-secret-b71e0c';
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 const HASH_A = sha256('SENTINEL-api-key-a');
 const HASH_B = sha256('SENTINEL-api-key-b');
+const REDIS_PASSWORD = 'CANARY-redis-password-5e93';
+const SENTINEL_PASSWORD = 'CANARY-sentinel-password-a07c';
 
 const VALID: Env = {
   ZEGO_APP_ID: '1234567',
@@ -74,8 +76,17 @@ describe('loadConfig with a valid environment', () => {
     expect(config.zego.maxRoomAttributes).toBe(20);
     expect(config.auth.apiKeys.map((k) => k.clientId)).toEqual(['orders']);
     expect(config.auth.apiKeysFile).toBeUndefined();
-    expect(config.outbound).toEqual({ qpsLimit: 20, windowMs: 1000, maxWaitMs: 2000, safetyMarginMs: 20 });
-    expect(config.redis.url).toBeUndefined();
+    expect(config.outbound).toEqual({
+      qpsLimit: 20,
+      windowMs: 1000,
+      maxWaitMs: 2000,
+      safetyMarginMs: 20,
+      onRedisDown: 'local',
+      assumedReplicas: 3,
+    });
+    expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
+    expect(Object.keys(config.clientQuota.overrides)).toEqual([]);
+    expect(config.redis).toBeUndefined();
   });
 
   it('reads every variable that is set', () => {
@@ -92,7 +103,14 @@ describe('loadConfig with a valid environment', () => {
       ZEGO_QPS_WINDOW_MS: '500',
       RATE_LIMIT_MAX_WAIT_MS: '0',
       RATE_LIMIT_SAFETY_MARGIN_MS: '5',
+      RATE_LIMIT_ON_REDIS_DOWN: 'reject',
+      RATE_LIMIT_REPLICAS: '7',
+      CLIENT_RATE_LIMIT: '40',
+      CLIENT_RATE_LIMITS: 'client-a:5,client-b:15',
       REDIS_URL: 'rediss://cache.internal:6380/2',
+      REDIS_KEY_PREFIX: 'staging:zim-gw',
+      REDIS_COMMAND_TIMEOUT_MS: '100',
+      REDIS_CONNECT_TIMEOUT_MS: '3000',
     });
     expect(config.http.port).toBe(8080);
     expect(config.zego).toMatchObject({
@@ -103,15 +121,88 @@ describe('loadConfig with a valid environment', () => {
       defaultFromUserId: 'ops bot#1',
       maxRoomAttributes: 16,
     });
-    expect(config.outbound).toEqual({ qpsLimit: 10, windowMs: 500, maxWaitMs: 0, safetyMarginMs: 5 });
-    expect(config.redis.url).toBe('rediss://cache.internal:6380/2');
+    expect(config.outbound).toEqual({
+      qpsLimit: 10,
+      windowMs: 500,
+      maxWaitMs: 0,
+      safetyMarginMs: 5,
+      onRedisDown: 'reject',
+      assumedReplicas: 7,
+    });
+    expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 } });
+    expect(config.redis).toEqual({
+      connection: { kind: 'url', url: expect.any(Secret) },
+      keyPrefix: 'staging:zim-gw',
+      commandTimeoutMs: 100,
+      connectTimeoutMs: 3000,
+    });
+    const connection = config.redis!.connection;
+    expect(connection.kind === 'url' && connection.url.reveal()).toBe('rediss://cache.internal:6380/2');
+  });
+
+  it('reads Redis behind sentinels, IPv6 included, with its credentials as Secrets', () => {
+    const config = loadConfig({
+      ...VALID,
+      REDIS_SENTINELS: 'sentinel-0.redis:26379,[fd00::7]:26380',
+      REDIS_SENTINEL_MASTER: 'gateway-primary',
+      REDIS_USERNAME: 'gateway',
+      REDIS_PASSWORD: REDIS_PASSWORD,
+      REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+      REDIS_TLS: 'true',
+    });
+    expect(config.redis).toEqual({
+      connection: {
+        kind: 'sentinel',
+        sentinels: [
+          { host: 'sentinel-0.redis', port: 26379 },
+          { host: 'fd00::7', port: 26380 },
+        ],
+        masterName: 'gateway-primary',
+        username: 'gateway',
+        password: expect.any(Secret),
+        sentinelPassword: expect.any(Secret),
+        tls: true,
+      },
+      keyPrefix: 'zim-room-gateway',
+      commandTimeoutMs: 250,
+      connectTimeoutMs: 1000,
+    });
+    const connection = config.redis!.connection;
+    if (connection.kind !== 'sentinel') throw new Error('expected a sentinel connection');
+    expect(connection.password!.reveal()).toBe(REDIS_PASSWORD);
+    expect(connection.sentinelPassword!.reveal()).toBe(SENTINEL_PASSWORD);
+  });
+
+  it('accepts client quota overrides for clients not (yet) in API_KEYS, one per line too', () => {
+    const config = loadConfig({ ...VALID, CLIENT_RATE_LIMITS: 'orders:1\nnot-yet-rotated-in:100000\n' });
+    expect(config.clientQuota.overrides).toEqual({ orders: 1, 'not-yet-rotated-in': 100_000 });
+    expect(Object.getPrototypeOf(config.clientQuota.overrides)).toBeNull();
+    expect(config.clientQuota.overrides['toString']).toBeUndefined();
+  });
+
+  it('accepts the bounds of the new limits', () => {
+    const low = loadConfig({ ...VALID, RATE_LIMIT_REPLICAS: '1', CLIENT_RATE_LIMIT: '1' });
+    expect([low.outbound.assumedReplicas, low.clientQuota.perSecond]).toEqual([1, 1]);
+    const high = loadConfig({ ...VALID, RATE_LIMIT_REPLICAS: '1000', CLIENT_RATE_LIMIT: '100000' });
+    expect([high.outbound.assumedReplicas, high.clientQuota.perSecond]).toEqual([1000, 100_000]);
+    expect(loadConfig({ ...VALID, RATE_LIMIT_ON_REDIS_DOWN: 'local' }).outbound.onRedisDown).toBe('local');
   });
 
   it('trims values and treats a blank optional value as unset', () => {
-    const config = loadConfig({ ...VALID, ZEGO_APP_ID: ' 42 ', PORT: '  ', REDIS_URL: '' });
+    const config = loadConfig({
+      ...VALID,
+      ZEGO_APP_ID: ' 42 ',
+      PORT: '  ',
+      REDIS_URL: '',
+      REDIS_SENTINELS: ' ',
+      CLIENT_RATE_LIMITS: ' ',
+      RATE_LIMIT_ON_REDIS_DOWN: ' reject ',
+    });
     expect(config.zego.appId).toBe(42);
     expect(config.http.port).toBe(3000);
-    expect(config.redis.url).toBeUndefined();
+    expect(config.redis).toBeUndefined();
+    expect(config.clientQuota.overrides).toEqual({});
+    expect(config.outbound.onRedisDown).toBe('reject');
   });
 
   it('accepts the app id bounds of a uint32', () => {
@@ -134,7 +225,7 @@ describe('loadConfig with a valid environment', () => {
   });
 
   it('is deeply frozen', () => {
-    const config = loadConfig(VALID);
+    const config = loadConfig({ ...VALID, CLIENT_RATE_LIMITS: 'orders:5' });
     const objects: object[] = [
       config,
       config.http,
@@ -143,9 +234,14 @@ describe('loadConfig with a valid environment', () => {
       config.auth.apiKeys,
       config.auth.apiKeys[0]!,
       config.outbound,
-      config.redis,
+      config.clientQuota,
+      config.clientQuota.overrides,
     ];
     for (const object of objects) expect(Object.isFrozen(object)).toBe(true);
+    expect(() => {
+      (config.clientQuota.overrides as Record<string, number>)['orders'] = 500;
+    }).toThrow(TypeError);
+    expect(config.clientQuota.overrides['orders']).toBe(5);
     expect(() => {
       (config.http as { port: number }).port = 1;
     }).toThrow(TypeError);
@@ -153,6 +249,35 @@ describe('loadConfig with a valid environment', () => {
       (config.auth.apiKeys as unknown as unknown[]).push({});
     }).toThrow(TypeError);
     expect(config.http.port).toBe(3000);
+  });
+
+  it('is deeply frozen with Redis settings too, and its Secrets still reveal', () => {
+    const url = loadConfig({ ...VALID, REDIS_URL: 'redis://cache:6379' });
+    const sentinel = loadConfig({
+      ...VALID,
+      REDIS_SENTINELS: 'a:26379,b:26379',
+      REDIS_SENTINEL_MASTER: 'mymaster',
+      REDIS_PASSWORD: REDIS_PASSWORD,
+    });
+    const sentinelConnection = sentinel.redis!.connection;
+    if (sentinelConnection.kind !== 'sentinel') throw new Error('expected a sentinel connection');
+    const objects: object[] = [
+      url.redis!,
+      url.redis!.connection,
+      sentinel.redis!,
+      sentinelConnection,
+      sentinelConnection.sentinels,
+      sentinelConnection.sentinels[1]!,
+    ];
+    for (const object of objects) expect(Object.isFrozen(object)).toBe(true);
+    expect(() => {
+      (sentinelConnection.sentinels as Array<{ host: string; port: number }>).push({ host: 'c', port: 1 });
+    }).toThrow(TypeError);
+    expect(() => {
+      (sentinelConnection.sentinels[0] as { port: number }).port = 1;
+    }).toThrow(TypeError);
+    expect(url.redis!.connection.kind === 'url' && url.redis!.connection.url.reveal()).toBe('redis://cache:6379');
+    expect(sentinelConnection.password!.reveal()).toBe(REDIS_PASSWORD);
   });
 
   describe('the server secret from a file', () => {
@@ -214,6 +339,26 @@ describe('loadConfig with a bad environment', () => {
     ['ZEGO_QPS_WINDOW_MS', '9'],
     ['RATE_LIMIT_MAX_WAIT_MS', '-1'],
     ['RATE_LIMIT_SAFETY_MARGIN_MS', '10001'],
+    ['RATE_LIMIT_ON_REDIS_DOWN', 'fail'],
+    ['RATE_LIMIT_ON_REDIS_DOWN', 'LOCAL'],
+    ['RATE_LIMIT_REPLICAS', '0'],
+    ['RATE_LIMIT_REPLICAS', '1001'],
+    ['RATE_LIMIT_REPLICAS', 'three'],
+    ['CLIENT_RATE_LIMIT', '0'],
+    ['CLIENT_RATE_LIMIT', '100001'],
+    ['CLIENT_RATE_LIMIT', '2.5'],
+    ['CLIENT_RATE_LIMITS', 'client-a:0'],
+    ['CLIENT_RATE_LIMITS', 'client-a:5,client-a:6'],
+    ['CLIENT_RATE_LIMITS', 'client-a=5'],
+    ['CLIENT_RATE_LIMITS', '-a:5'],
+    ['REDIS_URL', 'redis://cache:6379?db=1'],
+    ['REDIS_KEY_PREFIX', '{zim}'],
+    ['REDIS_KEY_PREFIX', 'k'.repeat(65)],
+    ['REDIS_COMMAND_TIMEOUT_MS', '9'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '10001'],
+    ['REDIS_CONNECT_TIMEOUT_MS', '49'],
+    ['REDIS_CONNECT_TIMEOUT_MS', '60001'],
+    ['REDIS_SENTINEL_MASTER', 'mymaster'],
   ])('names %s=%j', (variable, value) => {
     expect(badVariables({ ...VALID, [variable]: value })).toEqual([variable]);
   });
@@ -299,8 +444,56 @@ describe('loadConfig with a bad environment', () => {
     ]);
   });
 
-  it.each(['http://cache:6379', 'cache:6379', 'not a url'])('names REDIS_URL %j', (url) => {
-    expect(badVariables({ ...VALID, REDIS_URL: url })).toEqual(['REDIS_URL']);
+  it.each(['http://cache:6379', 'cache:6379', 'not a url', 'redis://', 'redis://cache/db2', 'redis://cache#x'])(
+    'names REDIS_URL %j',
+    (url) => {
+      expect(badVariables({ ...VALID, REDIS_URL: url })).toEqual(['REDIS_URL']);
+    },
+  );
+
+  describe('with Redis variables that do not fit together', () => {
+    const SENTINEL_ENV: Env = { ...VALID, REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_MASTER: 'mymaster' };
+
+    it('names REDIS_URL, naming REDIS_SENTINELS too, when both are set', () => {
+      const error = configError({ ...SENTINEL_ENV, REDIS_URL: 'redis://cache:6379' });
+      expect(error.problems).toEqual([
+        { variable: 'REDIS_URL', reason: 'set either REDIS_URL or REDIS_SENTINELS, not both' },
+      ]);
+    });
+
+    it('names REDIS_SENTINEL_MASTER when it is missing beside REDIS_SENTINELS', () => {
+      expect(badVariables(without(SENTINEL_ENV, 'REDIS_SENTINEL_MASTER'))).toEqual(['REDIS_SENTINEL_MASTER']);
+    });
+
+    it('names REDIS_SENTINEL_MASTER when it is set without REDIS_SENTINELS, with or without REDIS_URL', () => {
+      expect(badVariables(without(SENTINEL_ENV, 'REDIS_SENTINELS'))).toEqual(['REDIS_SENTINEL_MASTER']);
+      expect(badVariables({ ...without(SENTINEL_ENV, 'REDIS_SENTINELS'), REDIS_URL: 'redis://cache' })).toEqual([
+        'REDIS_SENTINEL_MASTER',
+      ]);
+    });
+
+    it.each([
+      ['REDIS_USERNAME', 'gateway', 'put credentials in REDIS_URL'],
+      ['REDIS_PASSWORD', REDIS_PASSWORD, 'put credentials in REDIS_URL'],
+      ['REDIS_SENTINEL_PASSWORD', SENTINEL_PASSWORD, 'applies only with REDIS_SENTINELS'],
+      ['REDIS_TLS', 'true', 'use rediss://'],
+    ])('names %s set beside REDIS_URL', (variable, value, hint) => {
+      const error = configError({ ...VALID, REDIS_URL: 'redis://cache:6379', [variable]: value });
+      expect(error.problems.map((p) => p.variable)).toEqual([variable]);
+      expect(error.problems[0]!.reason).toContain(hint);
+      expect(error.message).not.toContain('CANARY');
+    });
+
+    it.each(['sentinel-0', 'sentinel-0:0', '::1:26379', 'a:26379,A:26379', ' , '])(
+      'names REDIS_SENTINELS %j',
+      (sentinels) => {
+        expect(badVariables({ ...SENTINEL_ENV, REDIS_SENTINELS: sentinels })).toEqual(['REDIS_SENTINELS']);
+      },
+    );
+
+    it('names REDIS_TLS that is neither true nor false', () => {
+      expect(badVariables({ ...SENTINEL_ENV, REDIS_TLS: 'yes' })).toEqual(['REDIS_TLS']);
+    });
   });
 
   it('names ZEGO_CALL_DEADLINE_MS when it is shorter than ZEGO_TIMEOUT_MS', () => {
@@ -321,6 +514,8 @@ describe('loadConfig with a bad environment', () => {
       ZEGO_DEFAULT_FROM_USER_ID: 'a/b',
       REDIS_URL: 'memcached://x',
       PORT: '-1',
+      CLIENT_RATE_LIMITS: 'orders:0',
+      RATE_LIMIT_ON_REDIS_DOWN: 'maybe',
     };
     expect(badVariables(env)).toEqual(
       [
@@ -331,6 +526,8 @@ describe('loadConfig with a bad environment', () => {
         'ZEGO_DEFAULT_FROM_USER_ID',
         'REDIS_URL',
         'PORT',
+        'CLIENT_RATE_LIMITS',
+        'RATE_LIMIT_ON_REDIS_DOWN',
       ].sort(),
     );
     const error = configError(env);
@@ -377,10 +574,61 @@ describe('loadConfig with a bad environment', () => {
       expect(text).not.toContain('SENTINEL');
     });
 
+    it('when REDIS_URL holding a password is bad', () => {
+      for (const url of [
+        `http://gateway:${REDIS_PASSWORD}@cache:6379`,
+        `redis://gateway:${REDIS_PASSWORD}@cache:6379/not-a-db`,
+        `redis://gateway:${REDIS_PASSWORD}@cache:6379?tls=1`,
+        `redis//gateway:${REDIS_PASSWORD}@cache:6379`,
+      ]) {
+        const text = everyRendering(configError({ ...VALID, REDIS_URL: url }));
+        expect(text).toContain('REDIS_URL');
+        expect(text).not.toContain('CANARY');
+        expect(text).not.toContain('cache:6379');
+      }
+    });
+
+    it('when Redis credentials are set where they do not belong', () => {
+      const env = {
+        ...VALID,
+        REDIS_URL: `rediss://gateway:${REDIS_PASSWORD}@cache:6380`,
+        REDIS_PASSWORD: REDIS_PASSWORD,
+        REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+        REDIS_SENTINELS: 'a:26379',
+      };
+      const text = everyRendering(configError(env));
+      expect(text).toContain('REDIS_URL');
+      expect(text).not.toContain('CANARY');
+    });
+
     it('nor does the loaded configuration', () => {
       const config: AppConfig = loadConfig(VALID);
       const rendered = [JSON.stringify(config), inspect(config, { depth: Infinity, showHidden: true })].join('\n');
       expect(rendered).not.toContain(SECRET);
+    });
+
+    it('nor does a loaded configuration with a Redis URL or Redis passwords', () => {
+      const configs: AppConfig[] = [
+        loadConfig({ ...VALID, REDIS_URL: `rediss://gateway:${REDIS_PASSWORD}@cache.internal:6380/2` }),
+        loadConfig({
+          ...VALID,
+          REDIS_SENTINELS: '[::1]:26379',
+          REDIS_SENTINEL_MASTER: 'mymaster',
+          REDIS_PASSWORD: REDIS_PASSWORD,
+          REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+        }),
+      ];
+      for (const config of configs) {
+        const rendered = [
+          JSON.stringify(config),
+          JSON.stringify(config, null, 2),
+          inspect(config, { depth: Infinity, showHidden: true }),
+          inspect(config.redis, { depth: Infinity, showHidden: true }),
+        ].join('\n');
+        expect(rendered).toContain('[redacted]');
+        expect(rendered).not.toContain('CANARY');
+        expect(rendered).not.toContain('cache.internal');
+      }
     });
   });
 });

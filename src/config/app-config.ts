@@ -1,7 +1,9 @@
 import { ZIM_LIMITS } from '../zego/zim-limits.js';
 import { parseApiKeyEntries, type ApiKeyEntry } from './api-key-entries.js';
+import { MAX_CLIENT_REQUESTS_PER_SECOND, parseClientQuotaOverrides } from './client-quotas.js';
 import { ConfigError } from './config-error.js';
 import { EnvReader, type Env } from './env-reader.js';
+import { readRedisSettings, type RedisSettings } from './redis-settings.js';
 import { Secret } from './secret.js';
 
 /** Injection token for the typed, frozen configuration. */
@@ -36,10 +38,19 @@ export interface AppConfig {
     readonly maxWaitMs: number;
     /** Added to the window when spacing releases, to absorb jitter on the way to the vendor. */
     readonly safetyMarginMs: number;
+    /** What the limiter does while Redis cannot be reached. */
+    readonly onRedisDown: 'local' | 'reject';
+    /** Fleet size assumed when each replica falls back to its own share of the budget. */
+    readonly assumedReplicas: number;
   };
-  readonly redis: {
-    readonly url?: string;
+  readonly clientQuota: {
+    /** Requests per second each client may make, unless overridden. */
+    readonly perSecond: number;
+    /** Per-client overrides, by client id (a null-prototype frozen record). */
+    readonly overrides: Readonly<Record<string, number>>;
   };
+  /** Absent when REDIS_URL and REDIS_SENTINELS are both unset: everything then runs in process. */
+  readonly redis?: RedisSettings;
 }
 
 const DEFAULT_API_BASE_URL = 'https://zim-api.zego.im';
@@ -90,10 +101,21 @@ export function loadConfig(env: Env): AppConfig {
   const maxWaitMs = read.int('RATE_LIMIT_MAX_WAIT_MS', { default: 2000, min: 0, max: 60_000 });
   const safetyMarginMs = read.int('RATE_LIMIT_SAFETY_MARGIN_MS', { default: 20, min: 0, max: 10_000 });
 
-  const redisUrl = read.optional('REDIS_URL');
-  if (redisUrl !== undefined && !isUrlWithProtocol(redisUrl, ['redis:', 'rediss:'])) {
-    read.problem('REDIS_URL', 'must be a redis:// or rediss:// URL');
-  }
+  const onRedisDown = read.oneOf('RATE_LIMIT_ON_REDIS_DOWN', ['local', 'reject'] as const, 'local');
+  const assumedReplicas = read.int('RATE_LIMIT_REPLICAS', { default: 3, min: 1, max: 1000 });
+
+  const perSecond = read.int('CLIENT_RATE_LIMIT', {
+    default: 10,
+    min: 1,
+    max: MAX_CLIENT_REQUESTS_PER_SECOND,
+  });
+  const quotaOverrides = parseClientQuotaOverrides(
+    read.optional('CLIENT_RATE_LIMITS') ?? '',
+    'CLIENT_RATE_LIMITS',
+  );
+  quotaOverrides.problems.forEach((p) => read.problem(p.variable, p.reason));
+
+  const redis = readRedisSettings(read);
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
 
@@ -111,8 +133,9 @@ export function loadConfig(env: Env): AppConfig {
       maxRoomAttributes,
     },
     auth: { apiKeys, apiKeysFile: apiKeysSource!.file },
-    outbound: { qpsLimit, windowMs, maxWaitMs, safetyMarginMs },
-    redis: { url: redisUrl },
+    outbound: { qpsLimit, windowMs, maxWaitMs, safetyMarginMs, onRedisDown, assumedReplicas },
+    clientQuota: { perSecond, overrides: quotaOverrides.overrides },
+    redis,
   });
 }
 

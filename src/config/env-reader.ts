@@ -52,6 +52,22 @@ export class EnvReader {
     return value;
   }
 
+  /** One of a fixed set of words (case-sensitive), or the default when unset. */
+  oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!(values as readonly string[]).includes(raw)) {
+      this.problem(name, `must be one of ${values.join(', ')}`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  /** `true` or `false`, or the default when unset. */
+  bool(name: string, fallback: boolean): boolean {
+    return this.oneOf(name, ['true', 'false'], fallback ? 'true' : 'false') === 'true';
+  }
+
   /**
    * A value given either inline (`NAME`) or as a file path (`NAME_FILE`, a mounted Kubernetes
    * Secret): exactly one of the two. Returns the content and where it came from.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { settledState } from '../../test/support/async-probes.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
@@ -47,19 +48,6 @@ function limiter(rules: SlotRules) {
   return { clock, waits, limiter: new LocalOutboundRateLimiter(rules, clock.now, waits.wait) };
 }
 
-/** Settles within the current turn of microtasks, or reports 'pending'. */
-async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
-  const marker = Symbol('pending');
-  const result = await Promise.race([
-    promise.then(
-      () => 'resolved' as const,
-      () => 'rejected' as const,
-    ),
-    new Promise<typeof marker>((resolve) => setImmediate(() => resolve(marker))),
-  ]);
-  return result === marker ? 'pending' : result;
-}
-
 const NO_LIMIT_ON_WAIT = { maxWaitMs: 60_000 };
 
 describe('OutboundRateLimitRefusal', () => {
@@ -94,11 +82,11 @@ describe('LocalOutboundRateLimiter', () => {
     const burst = Array.from({ length: 6 }, () => l.acquire(NO_LIMIT_ON_WAIT));
     expect(waits.durations).toEqual([1, 2, 3, 4, 5].map((i) => i * spacing));
     // Each waiter goes on only once its wait is over.
-    expect(await state(burst[0]!)).toBe('resolved');
-    expect(await state(burst[1]!)).toBe('pending');
+    expect(await settledState(burst[0]!)).toBe('resolved');
+    expect(await settledState(burst[1]!)).toBe('pending');
     waits.asked[0]!.release();
-    expect(await state(burst[1]!)).toBe('resolved');
-    expect(await state(burst[2]!)).toBe('pending');
+    expect(await settledState(burst[1]!)).toBe('resolved');
+    expect(await settledState(burst[2]!)).toBe('pending');
     waits.asked.slice(1).forEach((w) => w.release());
     await Promise.all(burst);
   });
@@ -205,7 +193,7 @@ describe('LocalOutboundRateLimiter', () => {
       await l.acquire(NO_LIMIT_ON_WAIT);
       const controller = new AbortController();
       const waiting = l.acquire({ maxWaitMs: 120_000, signal: controller.signal });
-      expect(await state(waiting)).toBe('pending');
+      expect(await settledState(waiting)).toBe('pending');
       controller.abort();
       await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
       // Its slot is free again: the next caller is offered it (about a minute), not two minutes.
@@ -213,6 +201,106 @@ describe('LocalOutboundRateLimiter', () => {
       expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
       expect(refusal.waitMs).toBeLessThanOrEqual(60_000);
       expect(refusal.waitMs).toBeGreaterThan(0);
+    });
+  });
+
+  describe('follow', () => {
+    const span = rules.windowMs + rules.safetyMarginMs; // 1020 ms
+
+    it('puts the first local slot one whole window (plus margin) after the followed time', async () => {
+      const { limiter: l, waits, clock } = limiter(rules);
+      l.follow(clock.time + 500); // the shared log's newest slot, half a second ahead
+      void l.acquire(NO_LIMIT_ON_WAIT);
+      void l.acquire(NO_LIMIT_ON_WAIT);
+      expect(waits.durations).toEqual([500 + span, 500 + span + spacing]);
+    });
+
+    it('counts a followed time in the past only while it is less than one window ago', async () => {
+      const { limiter: l, waits, clock } = limiter(rules);
+      l.follow(clock.time - 100);
+      void l.acquire(NO_LIMIT_ON_WAIT);
+      expect(waits.durations).toEqual([span - 100]);
+
+      const other = limiter(rules);
+      other.limiter.follow(other.clock.time - span);
+      await other.limiter.acquire(NO_LIMIT_ON_WAIT);
+      expect(other.waits.asked).toHaveLength(0);
+    });
+
+    it('ignores a time older than one it already follows', async () => {
+      const { limiter: l, waits, clock } = limiter(rules);
+      l.follow(clock.time + 500);
+      l.follow(clock.time + 100);
+      l.follow(Number.NEGATIVE_INFINITY);
+      void l.acquire(NO_LIMIT_ON_WAIT);
+      expect(waits.durations).toEqual([500 + span]);
+    });
+
+    it('keeps the later of the followed time and its own releases', async () => {
+      const { limiter: l, waits, clock } = limiter(rules);
+      await l.acquire(NO_LIMIT_ON_WAIT); // own release at now
+      void l.acquire(NO_LIMIT_ON_WAIT); // own release at now + spacing
+      l.follow(clock.time - span + 10); // holds local slots back only until now + 10: changes nothing
+      void l.acquire(NO_LIMIT_ON_WAIT);
+      expect(waits.durations).toEqual([spacing, 2 * spacing]);
+    });
+
+    it('refuses a caller that cannot wait until one window after the followed time', async () => {
+      const { limiter: l, clock } = limiter(rules);
+      l.follow(clock.time + 1000);
+      const refusal = (await l.acquire({ maxWaitMs: 1000 }).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(refusal.waitMs).toBe(1000 + span);
+    });
+  });
+
+  describe('recentOffsets', () => {
+    it('is empty before any release', () => {
+      const { limiter: l } = limiter(rules);
+      expect(l.recentOffsets()).toEqual([]);
+    });
+
+    it('lists past and future releases as offsets from now', async () => {
+      const { limiter: l, clock } = limiter(rules);
+      await l.acquire(NO_LIMIT_ON_WAIT); // release at 10 000
+      void l.acquire(NO_LIMIT_ON_WAIT); // release at 10 255
+      void l.acquire(NO_LIMIT_ON_WAIT); // release at 10 510
+      expect(l.recentOffsets()).toEqual([0, spacing, 2 * spacing]);
+      clock.time += 300;
+      expect(l.recentOffsets()).toEqual([-300, spacing - 300, 2 * spacing - 300]);
+    });
+
+    it('drops releases that can no longer share a window (plus margin) with a new call', async () => {
+      const { limiter: l, clock } = limiter(rules);
+      await l.acquire(NO_LIMIT_ON_WAIT); // 10 000
+      clock.time += 300;
+      await l.acquire(NO_LIMIT_ON_WAIT); // 10 300
+      const span = rules.windowMs + rules.safetyMarginMs; // 1020
+
+      clock.time = 10_000 + span; // the first release is exactly one span ago: still counts
+      expect(l.recentOffsets()).toEqual([-span, 300 - span]);
+      clock.time += 1;
+      expect(l.recentOffsets()).toEqual([300 - span - 1]);
+      clock.time = 10_300 + span + 1;
+      expect(l.recentOffsets()).toEqual([]);
+    });
+
+    it('leaves out the slot of a waiter that gave up', async () => {
+      const { limiter: l } = limiter(rules);
+      await l.acquire(NO_LIMIT_ON_WAIT);
+      const controller = new AbortController();
+      const aborted = l.acquire({ ...NO_LIMIT_ON_WAIT, signal: controller.signal });
+      expect(l.recentOffsets()).toEqual([0, spacing]);
+      controller.abort();
+      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+      expect(l.recentOffsets()).toEqual([0]);
+    });
+
+    it('leaves out refused callers and the followed time', async () => {
+      const { limiter: l, clock } = limiter(rules);
+      l.follow(clock.time + 100);
+      await expect(l.acquire({ maxWaitMs: 0 })).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(l.recentOffsets()).toEqual([]);
     });
   });
 

@@ -14,6 +14,8 @@ import { nextSlot, type SlotRules } from './slot-schedule.js';
 export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   /** Reserved release times, ascending. Entries that can no longer constrain a slot are pruned. */
   private readonly releases: number[] = [];
+  /** A release made elsewhere (the shared log's newest slot) that local slots must follow. */
+  private foreignRelease = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly rules: SlotRules,
@@ -29,7 +31,10 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     signal?.throwIfAborted();
     const now = this.now();
     this.prune(now);
-    const slot = nextSlot(this.releases, now, this.rules);
+    const slot = Math.max(
+      nextSlot(this.releases, now, this.rules),
+      this.foreignRelease + this.rules.windowMs + this.rules.safetyMarginMs,
+    );
     const waitMs = slot - now;
     if (waitMs > maxWaitMs) throw new OutboundRateLimitRefusal(waitMs);
     this.releases.push(slot);
@@ -40,6 +45,25 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
       this.giveBack(slot);
       throw error;
     }
+  }
+
+  /**
+   * Local slots start one whole window (plus margin) after `time` at the earliest. Taking over
+   * from the shared log, whose calls up to `time` may still be going out from every replica, no
+   * window then holds both shared and local calls: the cap holds through the hand-over.
+   */
+  follow(time: number): void {
+    this.foreignRelease = Math.max(this.foreignRelease, time);
+  }
+
+  /**
+   * The releases that can still share a window with a new call, as offsets from now (negative in
+   * the past): what the shared log must learn when it takes over again.
+   */
+  recentOffsets(): number[] {
+    const now = this.now();
+    this.prune(now);
+    return this.releases.map((release) => release - now);
   }
 
   private prune(now: number): void {

@@ -2,12 +2,14 @@ import { Body, Controller, HttpCode, HttpStatus, Post, Req, UseGuards } from '@n
 import type { Request } from 'express';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { JsonBodyGuard } from '../http/json-body.guard.js';
+import { ClientQuotaGuard } from '../rate-limit/client-quota.guard.js';
 import { CreateRoomDto } from './dto/create-room.dto.js';
 import type { RoomCreatedDto } from './dto/room-created.dto.js';
 import { RoomsService } from './rooms.service.js';
 
 @Controller('rooms')
-@UseGuards(ApiKeyGuard, JsonBodyGuard)
+// Order matters: who is calling, then their quota, then whether the body is worth reading.
+@UseGuards(ApiKeyGuard, ClientQuotaGuard, JsonBodyGuard)
 export class RoomsController {
   constructor(private readonly rooms: RoomsService) {}
 

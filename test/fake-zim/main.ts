@@ -57,7 +57,8 @@ async function main(): Promise<void> {
 
   const server = new FakeZimServer({ appId, serverSecret: readSecret(), qpsLimit, roomQuota });
   await server.start(port, host);
-  process.stdout.write(`fake ZIM listening on ${server.url}\n`);
+  // The same "listening on port N" line as the gateway's, so one launcher starts both.
+  process.stdout.write(`fake ZIM listening on port ${server.port} (${server.url})\n`);
 
   let stopping = false;
   const shutdown = (): void => {

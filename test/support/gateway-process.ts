@@ -7,11 +7,12 @@
  *   the port is read from the gateway's own "listening on port N" log line.
  * - stdout and stderr are captured for the whole life of the process and stay readable after it
  *   exited, so a suite can scan them (e.g. for leaked secrets) in a final test.
- * - Every child is tracked in a module-level registry: `stopAllGateways()` stops the ones still
- *   running. Call it in afterAll: jest runs afterAll also when tests failed, and that is the
- *   mechanism that counts under jest. (A process 'exit' hook SIGKILLs survivors when this module
- *   runs outside jest; under jest `process` is a sandboxed copy whose 'exit' never fires. Ctrl-C
- *   reaches the children anyway: they share the terminal's process group.)
+ * - Every child is tracked in this module's own registry (a `ChildRegistry`, child-registry.ts):
+ *   `stopAllGateways()` stops the ones still running, and no redis-server. Call it in afterAll:
+ *   jest runs afterAll also when tests failed, and that is the mechanism that counts under jest.
+ *   (The registry's process 'exit' hook SIGKILLs survivors when this module runs outside jest;
+ *   under jest `process` is a sandboxed copy whose 'exit' never fires. Ctrl-C reaches the
+ *   children anyway: they share the terminal's process group.)
  * - No fixed sleeps: start-up waits for the log line (with a deadline), stop waits for the exit
  *   event (with a deadline, then SIGKILL).
  */
@@ -21,14 +22,12 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
+import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
 
 // ------------------------------------------------------------------ types
 
-export interface ExitStatus {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+/** How a child ended: its exit code, or the signal that ended it (see child-registry.ts). */
+export type { ExitStatus };
 
 /** One line of the gateway's JSON log: {"level","pid","timestamp","message","context"}. */
 export interface LogLine {
@@ -98,36 +97,17 @@ const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 
 // ------------------------------------------------------------------ registry of live children
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // Last resort when a run dies without reaching stopAllGateways: synchronous, so SIGKILL only.
-    // Effective outside jest only (see the file comment).
-    process.once('exit', () => {
-      for (const c of live) {
-        try {
-          c.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    });
-  }
-}
+/** This harness's children only: stop-all here never touches the other harnesses' processes. */
+const children = new ChildRegistry();
 
 /** Every gateway child still running (for diagnostics). */
 export function runningGatewayPids(): number[] {
-  return [...live].map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
+  return children.pids();
 }
 
 /** Stops every gateway this module started that is still running. Safe to call repeatedly. */
 export async function stopAllGateways(timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<void> {
-  await Promise.all([...live].map((child) => stopChild(child, timeoutMs)));
+  await Promise.all(children.running().map((child) => stopChild(child, timeoutMs)));
 }
 
 // ------------------------------------------------------------------ start / run
@@ -150,8 +130,7 @@ function spawnGateway(env: Record<string, string>, options: StartOptions): Child
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  track(child);
-  exitPromise(child);
+  children.track(child);
   return child;
 }
 
@@ -219,21 +198,6 @@ function parseLine(stream: 'stdout' | 'stderr', raw: string): LogLine {
   return { stream, raw };
 }
 
-/** One promise per child, registered at spawn, so its 'close' event can never be missed. */
-const closedPromises = new WeakMap<ChildProcess, Promise<ExitStatus>>();
-
-function exitPromise(child: ChildProcess): Promise<ExitStatus> {
-  let closed = closedPromises.get(child);
-  if (!closed) {
-    closed = new Promise((resolve) => {
-      // 'close' fires after the streams are drained too, so the captured output is complete.
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
-    });
-    closedPromises.set(child, closed);
-  }
-  return closed;
-}
-
 async function stopChild(child: ChildProcess, timeoutMs: number): Promise<ExitStatus> {
   const exited = exitPromise(child);
   if (child.exitCode !== null || child.signalCode !== null) return exited;
@@ -254,8 +218,10 @@ function describeOutput(capture: OutputCapture): string {
   return `\n--- stdout ---\n${tail(capture.stdout)}\n--- stderr ---\n${tail(capture.stderr)}`;
 }
 
+/** A JSON line's message; a plain-text line (the fake vendor's) as it is. */
 function lineMessage(line: LogLine): string {
-  return typeof line.message === 'string' ? line.message : '';
+  if (typeof line.message === 'string') return line.message;
+  return line.level === undefined ? line.raw : '';
 }
 
 /**
@@ -489,18 +455,8 @@ export function findLeaks(
 
 // ------------------------------------------------------------------ polling
 
-/** Polls until the predicate holds, failing after a deadline (no fixed sleeps in tests). */
-export async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  { timeoutMs = 5_000, intervalMs = 10, what = 'condition' } = {},
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await predicate()) return;
-    if (performance.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+/** Polls until the predicate holds, failing after a deadline (kept here for existing imports). */
+export { waitFor } from './async-probes.js';
 
 /** A TCP port on 127.0.0.1 that nothing listens on (bound, then released). */
 export async function closedPort(): Promise<number> {

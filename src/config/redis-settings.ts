@@ -1,0 +1,182 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import type { EnvReader } from './env-reader.js';
+import { Secret } from './secret.js';
+
+export type RedisConnectionSettings =
+  /** REDIS_URL: redis:// or rediss:// (TLS), may carry user:password and /db. */
+  | { readonly kind: 'url'; readonly url: Secret }
+  | {
+      readonly kind: 'sentinel';
+      /** REDIS_SENTINELS=host:port,host:port (IPv6 as [::1]:26379; the host is kept without brackets). */
+      readonly sentinels: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+      /** REDIS_SENTINEL_MASTER: the name the sentinels monitor the primary under. */
+      readonly masterName: string;
+      /** REDIS_USERNAME, for the primary. */
+      readonly username?: string;
+      /** REDIS_PASSWORD, for the primary. */
+      readonly password?: Secret;
+      /** REDIS_SENTINEL_PASSWORD, for the sentinels themselves. */
+      readonly sentinelPassword?: Secret;
+      /** REDIS_TLS=true|false. */
+      readonly tls: boolean;
+    };
+
+export interface RedisSettings {
+  readonly connection: RedisConnectionSettings;
+  /** Prefix of every key; each limiter wraps its own part in a {hash tag}. */
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+const DEFAULT_KEY_PREFIX = 'zim-room-gateway';
+/** No braces: the limiters add their own {hash tag}, and a second one would move the key's slot. */
+const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
+const MASTER_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const DOTTED_NUMBERS = /^[\d.]+$/;
+const PORT = /^\d{1,5}$/;
+/** Empty, `/` or `/<db>`. */
+const URL_PATH = /^(?:\/(?:\d{1,5})?)?$/;
+
+/**
+ * Reads where Redis is, or undefined when neither REDIS_URL nor REDIS_SENTINELS is set (the
+ * gateway then runs everything in process). The key prefix and timeouts are validated either way.
+ * Problems name the variable and never quote a value: REDIS_URL may carry a password.
+ */
+export function readRedisSettings(read: EnvReader): RedisSettings | undefined {
+  const keyPrefix = read.optional('REDIS_KEY_PREFIX') ?? DEFAULT_KEY_PREFIX;
+  if (!KEY_PREFIX.test(keyPrefix)) {
+    read.problem('REDIS_KEY_PREFIX', 'must be 1-64 of A-Z a-z 0-9 . _ : - (no braces)');
+  }
+  const commandTimeoutMs = read.int('REDIS_COMMAND_TIMEOUT_MS', { default: 250, min: 10, max: 10_000 });
+  const connectTimeoutMs = read.int('REDIS_CONNECT_TIMEOUT_MS', { default: 1000, min: 50, max: 60_000 });
+  const connection = readConnection(read);
+  return connection && { connection, keyPrefix, commandTimeoutMs, connectTimeoutMs };
+}
+
+function readConnection(read: EnvReader): RedisConnectionSettings | undefined {
+  const url = read.optional('REDIS_URL');
+  const sentinels = read.optional('REDIS_SENTINELS');
+  if (url !== undefined && sentinels !== undefined) {
+    read.problem('REDIS_URL', 'set either REDIS_URL or REDIS_SENTINELS, not both');
+    return undefined;
+  }
+  if (sentinels !== undefined) return readSentinelConnection(read, sentinels);
+
+  // No sentinels: every sentinel-only variable is a mistake, most likely a half-made switch.
+  const sentinelOnly = 'applies only with REDIS_SENTINELS';
+  if (read.optional('REDIS_SENTINEL_MASTER') !== undefined) read.problem('REDIS_SENTINEL_MASTER', sentinelOnly);
+  if (read.optional('REDIS_SENTINEL_PASSWORD') !== undefined) read.problem('REDIS_SENTINEL_PASSWORD', sentinelOnly);
+  for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD']) {
+    if (read.optional(name) !== undefined) {
+      read.problem(name, url === undefined ? sentinelOnly : `${sentinelOnly}; put credentials in REDIS_URL`);
+    }
+  }
+  if (read.optional('REDIS_TLS') !== undefined) {
+    read.problem('REDIS_TLS', url === undefined ? sentinelOnly : `${sentinelOnly}; use rediss:// in REDIS_URL`);
+  }
+
+  if (url === undefined) return undefined;
+  const problem = redisUrlProblem(url);
+  if (problem !== undefined) {
+    read.problem('REDIS_URL', problem);
+    return undefined;
+  }
+  return { kind: 'url', url: new Secret(url) };
+}
+
+function redisUrlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'must be a redis:// or rediss:// URL';
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'must be a redis:// or rediss:// URL';
+  if (url.hostname === '' || !URL_PATH.test(url.pathname) || url.search !== '' || url.hash !== '') {
+    return 'must be redis://[user:password@]host[:port][/db] or the same with rediss://, without a query or fragment';
+  }
+  return undefined;
+}
+
+function readSentinelConnection(read: EnvReader, text: string): RedisConnectionSettings | undefined {
+  const sentinels = parseSentinels(read, text);
+  const masterName = read.optional('REDIS_SENTINEL_MASTER');
+  if (masterName === undefined) {
+    read.problem('REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS');
+  } else if (!MASTER_NAME.test(masterName)) {
+    read.problem('REDIS_SENTINEL_MASTER', 'must be 1-128 of A-Z a-z 0-9 . _ : -');
+  }
+  const username = read.optional('REDIS_USERNAME');
+  const password = read.optional('REDIS_PASSWORD');
+  const sentinelPassword = read.optional('REDIS_SENTINEL_PASSWORD');
+  const tls = read.bool('REDIS_TLS', false);
+  if (masterName === undefined) return undefined;
+  return {
+    kind: 'sentinel',
+    sentinels,
+    masterName,
+    username,
+    password: password === undefined ? undefined : new Secret(password),
+    sentinelPassword: sentinelPassword === undefined ? undefined : new Secret(sentinelPassword),
+    tls,
+  };
+}
+
+/** `host:port` entries separated by commas or newlines; problems point at the entry by position. */
+function parseSentinels(read: EnvReader, text: string): Array<{ host: string; port: number }> {
+  const variable = 'REDIS_SENTINELS';
+  const sentinels: Array<{ host: string; port: number }> = [];
+  const firstEntryOf = new Map<string, number>();
+  const items = text
+    .split(/[,\n]/)
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+  items.forEach((item, index) => {
+    const position = index + 1;
+    const sentinel = parseHostPort(item);
+    if (sentinel === undefined) {
+      read.problem(
+        variable,
+        `entry ${position} must be host:port (an IPv6 address in brackets, as [::1]:26379; port 1-65535)`,
+      );
+      return;
+    }
+    const key = `${sentinel.host.toLowerCase()}|${sentinel.port}`;
+    const first = firstEntryOf.get(key);
+    if (first !== undefined) {
+      read.problem(variable, `entry ${position} repeats entry ${first}`);
+      return;
+    }
+    firstEntryOf.set(key, position);
+    sentinels.push(sentinel);
+  });
+
+  if (items.length === 0) read.problem(variable, 'holds no sentinels');
+  return sentinels;
+}
+
+function parseHostPort(item: string): { host: string; port: number } | undefined {
+  let host: string;
+  let port: string;
+  if (item.startsWith('[')) {
+    const match = /^\[([^\]]*)\]:([^:]*)$/.exec(item);
+    if (!match || !isIPv6(match[1]!)) return undefined;
+    host = match[1]!;
+    port = match[2]!;
+  } else {
+    const separator = item.lastIndexOf(':');
+    if (separator < 0) return undefined;
+    host = item.slice(0, separator);
+    port = item.slice(separator + 1);
+    const validHost = DOTTED_NUMBERS.test(host) ? isIPv4(host) : HOST_NAME.test(host);
+    if (!validHost) return undefined;
+  }
+  if (!PORT.test(port)) return undefined;
+  const value = Number(port);
+  if (value < 1 || value > 65_535) return undefined;
+  return { host, port: value };
+}

@@ -1,0 +1,48 @@
+import { performance } from 'node:perf_hooks';
+import type { ThrottlerStorage } from '@nestjs/throttler';
+
+/** The record type is not exported from the package root. */
+export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/**
+ * Client quotas kept in this process: the same sliding log as lua/client-quota-hit.lua (at most
+ * `limit` admitted requests in any `ttl` ms; refused requests are not recorded). Used without
+ * Redis, and as the fallback while Redis is down. Keys are client ids, so the map stays as small
+ * as the list of API keys.
+ */
+export class InProcessThrottlerStorage implements ThrottlerStorage {
+  private readonly admissions = new Map<string, number[]>();
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
+    const now = this.now();
+    const log = (this.admissions.get(key) ?? []).filter((at) => at > now - ttl);
+    this.admissions.set(key, log);
+    if (log.length >= limit) {
+      const freesInMs = log[log.length - limit]! + ttl - now;
+      return quotaRecord(false, log.length, freesInMs, log[0]! + ttl - now);
+    }
+    log.push(now);
+    return quotaRecord(true, log.length, 0, log[0]! + ttl - now);
+  }
+}
+
+/** The throttler's record, in the whole seconds it puts into Retry-After and X-RateLimit-Reset. */
+export function quotaRecord(
+  admitted: boolean,
+  hits: number,
+  msUntilASlotFrees: number,
+  msUntilWindowEmpties: number,
+): ThrottlerStorageRecord {
+  return {
+    totalHits: hits,
+    timeToExpire: wholeSeconds(msUntilWindowEmpties),
+    isBlocked: !admitted,
+    timeToBlockExpire: admitted ? 0 : wholeSeconds(msUntilASlotFrees),
+  };
+}
+
+function wholeSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}

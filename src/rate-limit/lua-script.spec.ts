@@ -1,0 +1,161 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { RedisClients } from '../../test/support/redis-clients.js';
+import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import { LuaScript } from './lua-script.js';
+
+/** Clients opened by the suite; each test's are closed after it, also when it failed. */
+const clients = new RedisClients();
+
+/** How often the server ran a command since CONFIG RESETSTAT (INFO commandstats). */
+async function calls(redis: Redis, command: string): Promise<number> {
+  const info = await redis.info('commandstats');
+  const match = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+/** A client-quota-hit key of its own for each test. */
+const freshKey = (): string => `test:lua-script:{${randomUUID()}}`;
+
+/** A stand-in for the parts of ioredis LuaScript uses. */
+function fakeRedis(evalsha: (...args: unknown[]) => Promise<unknown>) {
+  const evalFn = jest.fn(async (..._args: unknown[]): Promise<unknown> => 'from EVAL');
+  const evalshaFn = jest.fn(evalsha);
+  return { redis: { evalsha: evalshaFn, eval: evalFn } as unknown as Redis, evalFn, evalshaFn };
+}
+
+afterEach(() => clients.closeAll());
+afterAll(stopAllRedis);
+
+describe('LuaScript.fromFile', () => {
+  it('reads the source from lua/<name> and names it by its SHA1', () => {
+    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const source = readFileSync(new URL('./lua/client-quota-hit.lua', import.meta.url), 'utf8');
+    expect(script.name).toBe('client-quota-hit.lua');
+    expect(script.source).toBe(source);
+    expect(script.sha1).toBe(createHash('sha1').update(source).digest('hex'));
+    expect(LuaScript.fromFile('reserve-outbound-slot.lua').sha1).not.toBe(script.sha1);
+  });
+
+  it('fails at once for a script file that does not exist', () => {
+    expect(() => LuaScript.fromFile('no-such-script.lua')).toThrow(/ENOENT/);
+  });
+});
+
+describe('LuaScript.run against Redis', () => {
+  let server: TestRedis;
+
+  beforeAll(async () => {
+    server = await startTestRedis();
+  });
+
+  it('runs the script with its keys and arguments and returns its reply', async () => {
+    const redis = clients.plain(server.url);
+    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const key = freshKey();
+
+    // limit 2, window 60 s: two admissions, then a refusal.
+    const first = await script.run(redis, [key], [2, 60_000, 'first']);
+    const second = await script.run(redis, [key], [2, 60_000, 'second']);
+    const third = await script.run(redis, [key], [2, 60_000, 'third']);
+
+    expect(first).toEqual([1, 1, expect.any(String)]);
+    expect(second).toEqual([1, 2, expect.any(String)]);
+    expect(third).toEqual([0, 2, expect.any(String)]);
+    expect(await redis.zrange(key, '0', '-1')).toEqual(['first', 'second']);
+  });
+
+  it('rethrows an error of the script itself, without sending the source', async () => {
+    const redis = clients.plain(server.url);
+    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const key = freshKey();
+    await redis.set(key, 'not a sorted set');
+    const evalSpy = jest.spyOn(redis, 'eval');
+
+    await expect(script.run(redis, [key], [2, 60_000, 'id'])).rejects.toThrow(/WRONGTYPE/);
+    expect(evalSpy).not.toHaveBeenCalled();
+    expect(await redis.get(key)).toBe('not a sorted set');
+  });
+});
+
+describe('LuaScript.run when Redis does not know the script', () => {
+  let server: TestRedis;
+
+  beforeAll(async () => {
+    // SCRIPT FLUSH and CONFIG RESETSTAT touch the whole server: a private one.
+    server = await startPrivateRedis();
+  });
+
+  it('after SCRIPT FLUSH sends the source once (EVAL), after which the SHA1 is cached', async () => {
+    const redis = clients.plain(server.url);
+    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const key = freshKey();
+
+    await script.run(redis, [key], [5, 60_000, 'before-flush']);
+    await redis.script('FLUSH');
+    expect(await redis.script('EXISTS', script.sha1)).toEqual([0]);
+    await redis.config('RESETSTAT');
+
+    const reply = await script.run(redis, [key], [5, 60_000, 'after-flush']);
+
+    expect(reply).toEqual([1, 2, expect.any(String)]);
+    expect(await redis.zrange(key, '0', '-1')).toEqual(['before-flush', 'after-flush']);
+    // One EVALSHA answered NOSCRIPT, then one EVAL ran the source.
+    expect(await calls(redis, 'evalsha')).toBe(1);
+    expect(await calls(redis, 'eval')).toBe(1);
+    expect(await redis.script('EXISTS', script.sha1)).toEqual([1]);
+
+    // From now on EVALSHA alone does it.
+    await script.run(redis, [key], [5, 60_000, 'cached']);
+    expect(await calls(redis, 'evalsha')).toBe(2);
+    expect(await calls(redis, 'eval')).toBe(1);
+    expect(await redis.zcard(key)).toBe(3);
+  });
+
+  it('on a server that never saw the script (first call) loads it the same way', async () => {
+    const redis = clients.plain(server.url);
+    await redis.script('FLUSH');
+    const script = LuaScript.fromFile('reserve-outbound-slot.lua');
+    const key = `test:lua-script:{${randomUUID()}}:slots`;
+
+    const reply = await script.run(redis, [key], [3, 1000, 0, 60_000, 'only']);
+
+    expect(reply).toEqual([1, '0', '0']);
+    expect(await redis.script('EXISTS', script.sha1)).toEqual([1]);
+  });
+});
+
+describe('LuaScript.run error handling (no server needed)', () => {
+  const script = LuaScript.fromFile('client-quota-hit.lua');
+
+  it('falls back to EVAL with the source, keys and arguments on NOSCRIPT', async () => {
+    const { redis, evalFn, evalshaFn } = fakeRedis(async () => {
+      throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+    });
+    await expect(script.run(redis, ['k1', 'k2'], [1, 'a'])).resolves.toBe('from EVAL');
+    expect(evalshaFn).toHaveBeenCalledWith(script.sha1, 2, 'k1', 'k2', 1, 'a');
+    expect(evalFn).toHaveBeenCalledWith(script.source, 2, 'k1', 'k2', 1, 'a');
+  });
+
+  it('rethrows what EVAL fails with after NOSCRIPT', async () => {
+    const { redis, evalFn } = fakeRedis(async () => {
+      throw new Error('NOSCRIPT No matching script. Please use EVAL.');
+    });
+    const failure = new Error('Command timed out');
+    evalFn.mockRejectedValueOnce(failure);
+    await expect(script.run(redis, ['k'], [])).rejects.toBe(failure);
+  });
+
+  it.each([
+    ['a connection error', new Error("Stream isn't writeable and enableOfflineQueue options is false")],
+    ['a timeout', new Error('Command timed out')],
+    ['an error that mentions NOSCRIPT later on', new Error('ERR something NOSCRIPT')],
+    ['a value that is not an Error', 'NOSCRIPT as a bare string'],
+  ])('rethrows %s as is, without trying EVAL', async (_what, failure) => {
+    const { redis, evalFn } = fakeRedis(() => Promise.reject(failure));
+    await expect(script.run(redis, ['k'], [])).rejects.toBe(failure);
+    expect(evalFn).not.toHaveBeenCalled();
+  });
+});

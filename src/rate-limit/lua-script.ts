@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/**
+ * A Lua script kept in its own file under `lua/`, read once when the module loads. Redis caches
+ * it by SHA1 on first use: calls go out as EVALSHA, and only a server that does not know the
+ * script yet (first call, or after a restart or failover) gets the source once through EVAL.
+ */
+export class LuaScript {
+  readonly sha1: string;
+
+  private constructor(
+    readonly name: string,
+    readonly source: string,
+  ) {
+    this.sha1 = createHash('sha1').update(source).digest('hex');
+  }
+
+  static fromFile(fileName: string): LuaScript {
+    return new LuaScript(fileName, readFileSync(new URL(`./lua/${fileName}`, import.meta.url), 'utf8'));
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha1, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}

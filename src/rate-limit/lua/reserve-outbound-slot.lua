@@ -1,0 +1,76 @@
+--[[
+Reserves the next free outbound slot for one vendor AppId, for the whole fleet, in one round trip.
+
+INVARIANT kept by this script: for every t, the log holds at most `limit` slots in
+[t, t + windowMs + marginMs), and any two slots are at least (windowMs + marginMs) / limit apart.
+Every call the gateways send to the vendor starts at one of these slots, so no window of
+`windowMs` at the vendor's door sees more than `limit` calls, even when a call reaches the door up
+to `marginMs` later than its neighbours. Times come from the Redis server (TIME), never from the
+pods, so clock skew between replicas cannot break the cap.
+
+Slots are handed out in increasing order, so the log is sorted by score in the order of arrival
+and the newest slot is the last member. Removing a slot (a caller that gave up) only makes the
+log sparser, which keeps the invariant.
+
+KEYS[1]  sorted set, member = reservation id, score = slot start (ms, Redis time, fractional)
+ARGV[1]  limit              ARGV[2] windowMs        ARGV[3] marginMs
+ARGV[4]  maxWaitMs: a slot further away than this is refused and nothing is written
+ARGV[5]  reservation id (unique per acquisition)
+ARGV[6..] carried-over releases: offsets from now (ms; negative = past) of calls a replica sent
+          or scheduled while Redis was unreachable, written first so that they count
+
+Returns { granted (1 or 0), waitMs, lastSlotOffsetMs } with numbers as strings (Lua numbers
+would be truncated to integers): waitMs is how far the (offered) slot is from now,
+lastSlotOffsetMs how far the newest slot in the log is from now after this call.
+]]
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local windowMs = tonumber(ARGV[2])
+local marginMs = tonumber(ARGV[3])
+local maxWaitMs = tonumber(ARGV[4])
+local id = ARGV[5]
+
+-- %.17g keeps every digit of a double (tostring keeps 14, a tenth of a millisecond here).
+local function exact(number)
+  return string.format('%.17g', number)
+end
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local span = windowMs + marginMs
+
+-- Slots older than one span can no longer share a window with a new slot.
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. exact(now - span))
+
+for i = 6, #ARGV do
+  redis.call('ZADD', key, exact(now + tonumber(ARGV[i])), id .. ':carried:' .. (i - 5))
+end
+
+local slot = now
+local count = redis.call('ZCARD', key)
+if count > 0 then
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  slot = math.max(slot, tonumber(last[2]) + span / limit)
+end
+if count >= limit then
+  -- The slot `limit` places back must have left the span before the new one enters it.
+  local anchor = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
+  slot = math.max(slot, tonumber(anchor[2]) + span)
+end
+
+local waitMs = slot - now
+if waitMs > maxWaitMs then
+  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  local lastOffset = 0
+  if newest[2] then
+    lastOffset = tonumber(newest[2]) - now
+    -- Carried releases may have just created the key: it must expire like any other.
+    redis.call('PEXPIRE', key, math.ceil(math.max(lastOffset, 0) + span) + 1000)
+  end
+  return { 0, exact(waitMs), exact(lastOffset) }
+end
+
+redis.call('ZADD', key, exact(slot), id)
+-- The key lives as long as its newest slot can matter, so an idle fleet leaves nothing behind.
+redis.call('PEXPIRE', key, math.ceil(waitMs + span) + 1000)
+return { 1, exact(waitMs), exact(waitMs) }

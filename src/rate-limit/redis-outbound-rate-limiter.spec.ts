@@ -1,0 +1,407 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { settledState, until } from '../../test/support/async-probes.js';
+import { RedisClients } from '../../test/support/redis-clients.js';
+import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
+import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
+import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
+import type { SlotRules } from './slot-schedule.js';
+
+const BIG_MAX_WAIT = 10 * 60_000;
+/** Slot scores are milliseconds near 1.7e12 with a fractional part: one ulp there is ~2.4e-4 ms. */
+const FLOAT_EPSILON_MS = 1e-3;
+/** Redis's TIME (wall clock) and performance.now() (monotonic) may disagree by rounding only. */
+const CLOCK_SLACK_MS = 1;
+
+// ------------------------------------------------------------------ helpers
+
+const clients = new RedisClients();
+
+/** A key of its own for each test, with the {hash tag} the gateway uses. */
+const freshKey = (): string => `test:{outbound:${randomUUID()}}:slots`;
+
+/** The log as [member, score] pairs, oldest first. */
+async function readLog(redis: Redis, key: string): Promise<Array<{ member: string; score: number }>> {
+  const flat = await redis.zrange(key, '0', '-1', 'WITHSCORES');
+  const entries: Array<{ member: string; score: number }> = [];
+  for (let i = 0; i < flat.length; i += 2) entries.push({ member: flat[i]!, score: Number(flat[i + 1]) });
+  return entries;
+}
+
+/** The largest number of times inside any half-open window [a, a + length). */
+function maxInAnyWindow(times: readonly number[], length: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let right = 0, left = 0; right < sorted.length; right++) {
+    while (sorted[right]! - sorted[left]! >= length) left++;
+    best = Math.max(best, right - left + 1);
+  }
+  return best;
+}
+
+function smallestGap(times: readonly number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let smallest = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < sorted.length; i++) smallest = Math.min(smallest, sorted[i]! - sorted[i - 1]!);
+  return smallest;
+}
+
+/** The invariant of lua/reserve-outbound-slot.lua, checked independently on the scores. */
+function expectInvariant(scores: readonly number[], rules: SlotRules): void {
+  const span = rules.windowMs + rules.safetyMarginMs;
+  expect(maxInAnyWindow(scores, span - FLOAT_EPSILON_MS)).toBeLessThanOrEqual(rules.limit);
+  expect(smallestGap(scores)).toBeGreaterThanOrEqual(span / rules.limit - FLOAT_EPSILON_MS);
+}
+
+afterEach(() => clients.closeAll());
+afterAll(stopAllRedis);
+
+// ------------------------------------------------------------------ tests
+
+describe('the invariant check used below', () => {
+  it('catches an over-full window and a too-small gap', () => {
+    expect(maxInAnyWindow([0, 10, 109.99], 110)).toBe(3);
+    expect(maxInAnyWindow([0, 10, 110], 110)).toBe(2);
+    expect(smallestGap([0, 30, 51])).toBe(21);
+  });
+});
+
+describe('RedisOutboundRateLimiter', () => {
+  let server: TestRedis;
+
+  beforeAll(async () => {
+    server = await startTestRedis();
+  });
+
+  describe('several replicas reserving at once', () => {
+    it('grants all 80 concurrent reservations from 4 connections and keeps the invariant', async () => {
+      // Slots 220 ms apart: the burst is reserved long before its slots come, nothing is pruned.
+      const rules: SlotRules = { limit: 5, windowMs: 1000, safetyMarginMs: 100 };
+      const key = freshKey();
+      const replicas = Array.from(
+        { length: 4 },
+        () => new RedisOutboundRateLimiter(clients.plain(server.url), key, rules),
+      );
+
+      const reservations = await Promise.all(
+        replicas.flatMap((replica) => Array.from({ length: 20 }, () => replica.reserve(BIG_MAX_WAIT))),
+      );
+
+      const log = await readLog(clients.plain(server.url), key);
+      expect(log).toHaveLength(80);
+      expect(new Set(log.map((e) => e.member))).toEqual(new Set(reservations.map((r) => r.id)));
+      expectInvariant(
+        log.map((e) => e.score),
+        rules,
+      );
+      // Slots are handed out in increasing order: exactly one reservation was told to go at once.
+      expect(reservations.filter((r) => r.waitMs === 0).length).toBeLessThanOrEqual(1);
+    });
+
+    it('keeps the invariant across waves of real acquisitions, while old slots are pruned', async () => {
+      const rules: SlotRules = { limit: 3, windowMs: 60, safetyMarginMs: 6 };
+      const key = freshKey();
+      const observer = clients.plain(server.url);
+      const replicas = Array.from(
+        { length: 4 },
+        () => new RedisOutboundRateLimiter(clients.plain(server.url), key, rules),
+      );
+      const seen = new Map<string, number>();
+      const snapshot = async () => {
+        for (const { member, score } of await readLog(observer, key)) seen.set(member, score);
+      };
+
+      for (let wave = 0; wave < 2; wave++) {
+        // Nothing is pruned between the reservations and the snapshot: only the script prunes.
+        await Promise.all(
+          replicas.flatMap((replica) =>
+            Array.from({ length: 5 }, () => replica.acquire({ maxWaitMs: BIG_MAX_WAIT })),
+          ),
+        );
+        await snapshot();
+      }
+
+      expect(seen.size).toBe(40);
+      expectInvariant([...seen.values()], rules);
+      // The second wave did prune slots of the first that could no longer matter.
+      expect(await observer.zcard(key)).toBeLessThan(40);
+    });
+  });
+
+  describe('waits', () => {
+    it('measures each wait from Redis time: 0, then one spacing, then the window, minus the time gone by', async () => {
+      const rules: SlotRules = { limit: 2, windowMs: 10_000, safetyMarginMs: 0 };
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      await redis.ping();
+      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+
+      // Redis read its clock for call n somewhere between t[n-1] and t[n].
+      const t0 = performance.now();
+      const first = await limiter.reserve(BIG_MAX_WAIT);
+      const t1 = performance.now();
+      const second = await limiter.reserve(BIG_MAX_WAIT);
+      const t2 = performance.now();
+      const third = await limiter.reserve(BIG_MAX_WAIT);
+      const t3 = performance.now();
+
+      expect(first.waitMs).toBe(0);
+      expect(second.waitMs).toBeGreaterThanOrEqual(5000 - (t2 - t0) - CLOCK_SLACK_MS);
+      expect(second.waitMs).toBeLessThanOrEqual(5000 + CLOCK_SLACK_MS);
+      expect(third.waitMs).toBeGreaterThanOrEqual(10_000 - (t3 - t0) - CLOCK_SLACK_MS);
+      expect(third.waitMs).toBeLessThanOrEqual(10_000 - (t2 - t1) + CLOCK_SLACK_MS);
+
+      // The slots themselves: one spacing, then one window (the anchor two places back) apart.
+      const log = await readLog(redis, key);
+      expect(log.map((e) => e.member)).toEqual([first.id, second.id, third.id]);
+      expect(log[1]!.score - log[0]!.score).toBeCloseTo(5000, 2);
+      expect(log[2]!.score - log[0]!.score).toBeCloseTo(10_000, 2);
+    });
+
+    it('gives the log an expiry that outlives its newest slot by one span', async () => {
+      const rules: SlotRules = { limit: 2, windowMs: 10_000, safetyMarginMs: 500 };
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      await limiter.reserve(BIG_MAX_WAIT);
+      const second = await limiter.reserve(BIG_MAX_WAIT);
+      const ttl = await redis.pttl(key);
+      expect(ttl).toBeGreaterThan(second.waitMs + 10_500);
+      expect(ttl).toBeLessThanOrEqual(Math.ceil(second.waitMs + 10_500) + 1000);
+    });
+  });
+
+  describe('a slot further away than the caller may wait', () => {
+    it('is refused with 429 and Retry-After, nothing is written, and the next caller gets that slot', async () => {
+      const rules: SlotRules = { limit: 1, windowMs: 10_000, safetyMarginMs: 0 };
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      await redis.ping();
+      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+
+      const t0 = performance.now();
+      const first = await limiter.reserve(BIG_MAX_WAIT);
+      const refusal = await limiter.reserve(1000).catch((error: unknown) => error);
+      const t2 = performance.now();
+
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      const { waitMs, status, details } = refusal as OutboundRateLimitRefusal;
+      expect(status).toBe(429);
+      expect(waitMs).toBeGreaterThanOrEqual(10_000 - (t2 - t0) - CLOCK_SLACK_MS);
+      expect(waitMs).toBeLessThanOrEqual(10_000 + CLOCK_SLACK_MS);
+      expect(details.retryAfterSeconds).toBe(Math.ceil(waitMs / 1000));
+      expect(await redis.zcard(key)).toBe(1);
+
+      // Refusals take nothing, however many: the next caller is offered the very same slot.
+      await expect(limiter.reserve(0)).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
+      const next = await new RedisOutboundRateLimiter(clients.plain(server.url), key, rules).reserve(BIG_MAX_WAIT);
+      const log = await readLog(redis, key);
+      expect(log.map((e) => e.member)).toEqual([first.id, next.id]);
+      expect(log[1]!.score - log[0]!.score).toBeCloseTo(10_000, 2);
+    });
+
+    it('accepts a slot exactly at hand with a maximum wait of 0', async () => {
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), freshKey(), {
+        limit: 1,
+        windowMs: 10_000,
+        safetyMarginMs: 0,
+      });
+      await expect(limiter.reserve(0)).resolves.toMatchObject({ waitMs: 0 });
+    });
+  });
+
+  describe('aborts', () => {
+    it('an abort during the wait takes the slot out of the log and rejects with the abort', async () => {
+      const rules: SlotRules = { limit: 1, windowMs: 60_000, safetyMarginMs: 0 };
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      await limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
+      const [firstSlot] = await readLog(redis, key);
+
+      const controller = new AbortController();
+      const waiting = limiter.acquire({ maxWaitMs: BIG_MAX_WAIT, signal: controller.signal });
+      await until(async () => (await redis.zcard(key)) === 2, 'the second slot is reserved');
+      expect(await settledState(waiting)).toBe('pending');
+
+      const reason = new Error('the caller went away');
+      controller.abort(reason);
+      // The default (node timers) wait rejects with an AbortError whose cause is the reason.
+      const error = await waiting.catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'AbortError' });
+      expect((error as Error).cause).toBe(reason);
+
+      await until(async () => (await redis.zcard(key)) === 1, 'the aborted slot is removed');
+      expect(await readLog(redis, key)).toEqual([firstSlot]);
+      // The slot is free again: the next caller is offered it, not the one after it.
+      const refusal = (await limiter.reserve(0).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(refusal.waitMs).toBeLessThanOrEqual(60_000);
+    });
+
+    it('with an injected wait, rejects with exactly what the wait rejected with', async () => {
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const failure = new Error('wait failed');
+      const limiter = new RedisOutboundRateLimiter(
+        redis,
+        key,
+        { limit: 1, windowMs: 60_000, safetyMarginMs: 0 },
+        undefined,
+        () => Promise.reject(failure),
+      );
+      await limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
+      await expect(limiter.acquire({ maxWaitMs: BIG_MAX_WAIT })).rejects.toBe(failure);
+      await until(async () => (await redis.zcard(key)) === 1, 'the slot is handed back');
+    });
+
+    it('an already aborted signal rejects with its reason and writes nothing', async () => {
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 5, windowMs: 1000, safetyMarginMs: 0 });
+      const evalsha = jest.spyOn(redis, 'evalsha');
+      const reason = new Error('gone before asking');
+
+      await expect(limiter.acquire({ maxWaitMs: BIG_MAX_WAIT, signal: AbortSignal.abort(reason) })).rejects.toBe(
+        reason,
+      );
+      expect(evalsha).not.toHaveBeenCalled();
+      expect(await redis.exists(key)).toBe(0);
+    });
+  });
+
+  describe('carried-over releases', () => {
+    it('are written first and count: the new slot comes after them', async () => {
+      const rules: SlotRules = { limit: 2, windowMs: 60_000, safetyMarginMs: 0 };
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+
+      const reservation = await limiter.reserve(BIG_MAX_WAIT, [-300, -100]);
+
+      // Both carried releases are in the window: the new slot waits for the older to leave it.
+      expect(reservation.waitMs).toBeCloseTo(60_000 - 300, 2);
+      const log = await readLog(redis, key);
+      expect(log.map((e) => e.member)).toEqual([
+        `${reservation.id}:carried:1`,
+        `${reservation.id}:carried:2`,
+        reservation.id,
+      ]);
+      expect(log[1]!.score - log[0]!.score).toBeCloseTo(200, 2);
+      expect(log[2]!.score - log[0]!.score).toBeCloseTo(60_000, 2);
+    });
+
+    it('are written even when the slot is refused', async () => {
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
+
+      const refusal = (await limiter.reserve(0, [-300]).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
+
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(refusal.waitMs).toBeCloseTo(60_000 - 300, 2);
+      const log = await readLog(redis, key);
+      expect(log).toHaveLength(1);
+      expect(log[0]!.member).toMatch(/:carried:1$/);
+    });
+
+    it('a refused reservation that created the log with carried releases still lets the key expire', async () => {
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
+      await expect(limiter.reserve(0, [-300])).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(await redis.pttl(key)).toBeGreaterThan(0);
+    });
+  });
+
+  describe('lastKnownSlot', () => {
+    it('follows the newest slot Redis reported, on the injected clock', async () => {
+      const rules: SlotRules = { limit: 2, windowMs: 10_000, safetyMarginMs: 0 };
+      const key = freshKey();
+      let clock = 1000;
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules, () => clock);
+      const otherReplica = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+
+      expect(limiter.lastKnownSlot()).toBeUndefined();
+
+      await limiter.reserve(BIG_MAX_WAIT);
+      expect(limiter.lastKnownSlot()).toBe(1000);
+
+      clock = 2000;
+      const second = await limiter.reserve(BIG_MAX_WAIT);
+      expect(limiter.lastKnownSlot()).toBe(2000 + second.waitMs);
+
+      // Another replica's slot is unknown here until Redis tells us...
+      await otherReplica.reserve(BIG_MAX_WAIT);
+      expect(limiter.lastKnownSlot()).toBe(2000 + second.waitMs);
+
+      // ...which a refusal does too: the offered slot is one spacing after the newest one.
+      clock = 3000;
+      const refusal = (await limiter.reserve(0).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(limiter.lastKnownSlot()!).toBeCloseTo(3000 + refusal.waitMs - 5000, 2);
+      expect(limiter.lastKnownSlot()!).toBeGreaterThan(2000 + second.waitMs);
+    });
+  });
+
+  it('reports an answer of an unexpected shape as SharedLimiterUnavailable', async () => {
+    const fake = { evalsha: async () => [1, 'soon'] } as unknown as Redis;
+    const limiter = new RedisOutboundRateLimiter(fake, 'k', { limit: 1, windowMs: 1000, safetyMarginMs: 0 });
+    await expect(limiter.reserve(BIG_MAX_WAIT)).rejects.toBeInstanceOf(SharedLimiterUnavailable);
+    expect(limiter.lastKnownSlot()).toBeUndefined();
+  });
+});
+
+describe('RedisOutboundRateLimiter when Redis does not answer', () => {
+  const rules: SlotRules = { limit: 5, windowMs: 1000, safetyMarginMs: 0 };
+
+  it('fails at once with SharedLimiterUnavailable when the server is down (no offline queue)', async () => {
+    const server = await startPrivateRedis();
+    const redis = clients.gatewayLike(server);
+    await until(() => redis.status === 'ready', 'the client is connected');
+    const limiter = new RedisOutboundRateLimiter(redis, freshKey(), rules);
+    await limiter.reserve(BIG_MAX_WAIT);
+
+    await server.stop();
+    try {
+      await until(() => redis.status !== 'ready', 'the client noticed');
+
+      const reservation = limiter.reserve(BIG_MAX_WAIT);
+      // Settled before any timer could fire: nothing waited for a reconnect or a timeout.
+      expect(await settledState(reservation)).toBe('rejected');
+      const error = await reservation.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SharedLimiterUnavailable);
+      expect((error as SharedLimiterUnavailable).message).toMatch(/enableOfflineQueue/);
+      expect(((error as SharedLimiterUnavailable).cause as Error).message).toMatch(/enableOfflineQueue/);
+
+      const acquisition = limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
+      expect(await settledState(acquisition)).toBe('rejected');
+      await expect(acquisition).rejects.toBeInstanceOf(SharedLimiterUnavailable);
+    } finally {
+      // A client left reconnecting holds a closed socket, and disconnect() would arm ioredis's
+      // 2 s destroy timer on it: bring the server back so the client can quit cleanly.
+      await server.restart();
+      await until(() => redis.status === 'ready', 'the client reconnected');
+    }
+  });
+
+  it('fails with SharedLimiterUnavailable after the command timeout when the server hangs', async () => {
+    const server = await startPrivateRedis();
+    const redis = clients.gatewayLike(server, 200);
+    await until(() => redis.status === 'ready', 'the client is connected');
+    const limiter = new RedisOutboundRateLimiter(redis, freshKey(), rules);
+
+    server.pause();
+    try {
+      const error = await limiter.reserve(BIG_MAX_WAIT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SharedLimiterUnavailable);
+      expect(((error as SharedLimiterUnavailable).cause as Error).message).toMatch(/timed out/i);
+      expect(limiter.lastKnownSlot()).toBeUndefined();
+    } finally {
+      server.resume();
+    }
+  });
+});

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { LoggerService } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { waitFor } from '../../test/support/gateway-process.js';
+import { startPrivateRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import type { RedisSettings } from '../config/redis-settings.js';
+import { Secret } from '../config/secret.js';
+import { connectRedis } from './redis-connection.js';
+
+function settings(url: string): RedisSettings {
+  return { connection: { kind: 'url', url: new Secret(url) }, keyPrefix: 'p', commandTimeoutMs: 250, connectTimeoutMs: 1000 };
+}
+
+function recordingLogger() {
+  const warnings: string[] = [];
+  const logger: LoggerService = { log: () => undefined, error: () => undefined, warn: (m: unknown) => void warnings.push(String(m)) };
+  return { logger, warnings };
+}
+
+const opened: Redis[] = [];
+function open(url: string, logger: LoggerService): Redis {
+  const redis = connectRedis(settings(url), logger);
+  opened.push(redis);
+  return redis;
+}
+
+let server: TestRedis;
+beforeAll(async () => {
+  server = await startPrivateRedis();
+});
+afterAll(async () => {
+  for (const redis of opened) redis.disconnect();
+  await stopAllRedis();
+});
+
+describe('connectRedis', () => {
+  it('connects in the background to the URL it was given', async () => {
+    const { logger } = recordingLogger();
+    const redis = open(server.url, logger);
+    await waitFor(() => redis.status === 'ready', { what: 'the connection to be ready' });
+    expect(await redis.ping()).toBe('PONG');
+  });
+
+  it('takes user, password, database and TLS from a rediss:// URL, keeping our timeouts', () => {
+    const { logger } = recordingLogger();
+    const redis = connectRedis(
+      { ...settings('rediss://gateway:pa%24%24word@127.0.0.1:1/3'), commandTimeoutMs: 321 },
+      logger,
+    );
+    redis.disconnect();
+    expect(redis.options).toMatchObject({ username: 'gateway', password: 'pa$$word', db: 3, commandTimeout: 321 });
+    expect(redis.options.tls).toBeTruthy();
+    expect(redis.options.enableOfflineQueue).toBe(false);
+  });
+
+  it('logs a connection error once per distinct reason, not once per reconnect attempt', async () => {
+    const { logger, warnings } = recordingLogger();
+    // A port nothing listens on: every reconnect fails the same way.
+    const redis = open('redis://127.0.0.1:1', logger);
+    await waitFor(() => redis.status === 'reconnecting' && warnings.length > 0, { what: 'a failed connection' });
+    const reconnects: number[] = [];
+    redis.on('reconnecting', (delay: number) => reconnects.push(delay));
+    await waitFor(() => reconnects.length >= 3, { what: 'three more reconnect attempts', timeoutMs: 10_000 });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^Redis connection error: .*ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * A registry of the child processes one test harness started and that are still running, so the
+ * harness can stop them all (in afterAll) and list them for diagnostics.
+ *
+ * Each harness keeps its own instance (`stopAllGateways()` stops gateways only, `stopAllRedis()`
+ * redis-servers only). A child leaves the registry when it exits. The first `track()` also installs
+ * a process 'exit' hook that SIGKILLs the children still registered: a last resort when a run dies
+ * without reaching the harness's stop-all. That hook is synchronous, so SIGKILL only (which also
+ * ends a SIGSTOPped process), and effective outside jest only: under jest `process` is a sandboxed
+ * copy whose 'exit' never fires, and afterAll is the mechanism that counts.
+ *
+ * `exitPromise(child)` is the one promise per child that settles when it closed; `track()`
+ * registers it at spawn, so the child's 'close' event can never be missed.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** One promise per child, registered at spawn (by track), so its 'close' event can never be missed. */
+const closedPromises = new WeakMap<ChildProcess, Promise<ExitStatus>>();
+
+/** Settles once when the child closed, however that happens. Never rejects. */
+export function exitPromise(child: ChildProcess): Promise<ExitStatus> {
+  let closed = closedPromises.get(child);
+  if (!closed) {
+    closed = new Promise((resolve) => {
+      // 'close' fires after the streams are drained too, so the captured output is complete.
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+    });
+    closedPromises.set(child, closed);
+  }
+  return closed;
+}
+
+export class ChildRegistry {
+  private readonly live = new Set<ChildProcess>();
+  private exitHookInstalled = false;
+
+  /** Registers a freshly spawned child until it exits (and its exitPromise). */
+  track(child: ChildProcess): void {
+    exitPromise(child);
+    this.live.add(child);
+    child.once('exit', () => this.live.delete(child));
+    if (!this.exitHookInstalled) {
+      this.exitHookInstalled = true;
+      process.once('exit', () => this.killAll());
+    }
+  }
+
+  /** The children still running (a snapshot: stopping them does not disturb the iteration). */
+  running(): ChildProcess[] {
+    return [...this.live];
+  }
+
+  /** PIDs of the children still running (for diagnostics). */
+  pids(): number[] {
+    return this.running()
+      .map((c) => c.pid)
+      .filter((pid): pid is number => pid !== undefined);
+  }
+
+  private killAll(): void {
+    for (const child of this.live) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * A fleet on one machine, for the multi-replica tests and the limiter benchmark: the fake ZIM
+ * vendor as its own process, several real gateway processes (`dist/main.js`, or another entry),
+ * and a load of concurrent callers spread over them. Figures come from what the fake vendor
+ * recorded at its door, not from what the gateways believe they sent.
+ *
+ * The fake runs in its own process (not in the test's) so that the callers' work cannot delay
+ * the fake's record of arrival times.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ZimCode, maxCallsInAnyWindow } from '../fake-zim/fake-zim-server.js';
+import { apiKeysValue, startGateway, type GatewayProcess, type LogLine } from './gateway-process.js';
+
+export const FLEET_APP_ID = 2718281828;
+const FAKE_ZIM_SCRIPT = 'dist-dev/fake-zim/main.js';
+
+/** What the fake recorded for one call (the fields the figures need). */
+export interface VendorCall {
+  /** Arrival, on the fake's wall clock (ms). */
+  at: number;
+  /** Arrival, on the fake's monotonic clock (ms): the one windows are measured on. */
+  atHr: number;
+  code: number | null;
+}
+
+export interface FakeZimProcess {
+  readonly url: string;
+  readonly process: GatewayProcess;
+  calls(): Promise<VendorCall[]>;
+  createdRooms(): Promise<string[]>;
+}
+
+/** Starts the fake's entry (`dist-dev/fake-zim/main.js`, from `npm run build:dev`) on a free port. */
+export async function startFakeZimProcess(
+  appId: number,
+  secret: string,
+  script = FAKE_ZIM_SCRIPT,
+): Promise<FakeZimProcess> {
+  const child = await startGateway(
+    { FAKE_ZIM_PORT: '0', ZEGO_APP_ID: String(appId), ZEGO_SERVER_SECRET: secret },
+    { script },
+  );
+  const getJson = async <T>(path: string): Promise<T> => {
+    const response = await fetch(`${child.url}${path}`);
+    if (!response.ok) throw new Error(`fake ZIM ${path} answered ${response.status}`);
+    return (await response.json()) as T;
+  };
+  return {
+    url: child.url,
+    process: child,
+    calls: () => getJson<VendorCall[]>('/_fake/calls'),
+    createdRooms: () => getJson<string[]>('/_fake/rooms'),
+  };
+}
+
+export interface FleetOptions {
+  replicas: number;
+  secret: string;
+  /** client id → API key */
+  clients: Record<string, string>;
+  fakeUrl: string;
+  /** Added to every replica's environment (REDIS_URL, limits, ...). */
+  env?: Record<string, string>;
+  /** Gateway entry point relative to the repository root (default dist/main.js). */
+  script?: string;
+}
+
+export function startReplicas(options: FleetOptions): Promise<GatewayProcess[]> {
+  const env = {
+    ZEGO_APP_ID: String(FLEET_APP_ID),
+    ZEGO_SERVER_SECRET: options.secret,
+    ZEGO_API_BASE_URL: options.fakeUrl,
+    ZEGO_DEFAULT_FROM_USER_ID: 'fleet-operator',
+    API_KEYS: apiKeysValue(options.clients),
+    ...options.env,
+  };
+  return Promise.all(
+    Array.from({ length: options.replicas }, () =>
+      startGateway(env, { script: options.script, startTimeoutMs: 30_000 }),
+    ),
+  );
+}
+
+/**
+ * Resolves with the replica's log line saying its outbound limiter entered `mode` (from log line
+ * `since` on). A replica listens before its Redis connection is ready: tests that need the
+ * shared limiter wait for this first.
+ */
+export function waitForLimiterMode(
+  gateway: GatewayProcess,
+  mode: 'shared' | 'local' | 'reject',
+  options: { since?: number; timeoutMs?: number } = {},
+): Promise<LogLine> {
+  const line = `Outbound limiter mode: ${mode}`;
+  return gateway.waitForLog((l) => typeof l.message === 'string' && l.message.startsWith(line), {
+    timeoutMs: 10_000,
+    ...options,
+  });
+}
+
+// ------------------------------------------------------------------ load
+
+export interface Answer {
+  caller: number;
+  gateway: number;
+  status: number;
+  retryAfter: string | null;
+  /** Wall clock when the request was sent (ms). */
+  sentAt: number;
+  latencyMs: number;
+  /** Set when no HTTP answer came (connection error or the caller's own timeout). */
+  error?: string;
+  /** Kept for answers that are neither 201 nor 429, to explain a failure. */
+  body?: string;
+}
+
+export interface LoadOptions {
+  gateways: readonly GatewayProcess[];
+  /** API keys; caller i uses keys[i % keys.length]. */
+  keys: readonly string[];
+  callers: number;
+  durationMs: number;
+  /** A caller gives up on a request after this long and records it as left hanging. */
+  requestTimeoutMs: number;
+  /** How long a caller pauses after a 429 before asking again (impatient callers ask early). */
+  pauseAfterRefusalMs: () => number;
+  roomPrefix: string;
+}
+
+export interface LoadResult {
+  answers: Answer[];
+  startedAt: number;
+  /** When callers stopped sending new requests (answers to the last ones may come later). */
+  stoppedAt: number;
+}
+
+/** `callers` concurrent callers, each with one request in flight, caller i on gateway i % n. */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const answers: Answer[] = [];
+  const startedAt = Date.now();
+  const stopAt = performance.now() + options.durationMs;
+  const caller = async (index: number): Promise<void> => {
+    const gatewayIndex = index % options.gateways.length;
+    const gateway = options.gateways[gatewayIndex]!;
+    const key = options.keys[index % options.keys.length]!;
+    for (let n = 0; performance.now() < stopAt; n++) {
+      const answer = await createRoom(gateway.url, key, `${options.roomPrefix}-${index}-${n}`, options.requestTimeoutMs);
+      answers.push({ ...answer, caller: index, gateway: gatewayIndex });
+      if (answer.status === 429) await sleep(options.pauseAfterRefusalMs());
+    }
+  };
+  await Promise.all(Array.from({ length: options.callers }, (_, index) => caller(index)));
+  return { answers, startedAt, stoppedAt: startedAt + options.durationMs };
+}
+
+export async function createRoom(
+  gatewayUrl: string,
+  key: string,
+  roomId: string,
+  timeoutMs: number,
+): Promise<Omit<Answer, 'caller' | 'gateway'>> {
+  const sentAt = Date.now();
+  const started = performance.now();
+  try {
+    const response = await fetch(`${gatewayUrl}/rooms`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ roomId, roomName: 'fleet' }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await response.text();
+    const expected = response.status === 201 || response.status === 429;
+    return {
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      sentAt,
+      latencyMs: performance.now() - started,
+      ...(expected ? {} : { body: text.slice(0, 500) }),
+    };
+  } catch (error) {
+    return {
+      status: 0,
+      retryAfter: null,
+      sentAt,
+      latencyMs: performance.now() - started,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    };
+  }
+}
+
+/**
+ * Calls through every replica until their code paths are warm (JIT-compiled, vendor connections
+ * open), as in a running fleet: a cold process serving its first burst is slow enough to send a
+ * call late by more than the safety margin. A few rounds of concurrent calls per replica; every
+ * one must create its room.
+ */
+export async function warmUp(gateways: readonly GatewayProcess[], key: string, roomPrefix: string): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    const answers = await Promise.all(
+      gateways.flatMap((gateway, index) =>
+        Array.from({ length: 5 }, (_, n) =>
+          createRoom(gateway.url, key, `${roomPrefix}-warm-${index}-${round}-${n}`, 10_000).then((answer) => ({ index, answer })),
+        ),
+      ),
+    );
+    const failed = answers.find(({ answer }) => answer.status !== 201);
+    if (failed) {
+      const { index, answer } = failed;
+      throw new Error(`warm-up call to replica ${index} answered ${answer.status}: ${answer.body ?? answer.error ?? ''}`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ figures
+
+export interface FleetFigures {
+  vendorCalls: number;
+  /** The most calls the vendor saw in any window of `windowMs` (its own monotonic clock). */
+  maxInAnyWindow: number;
+  /** Calls the vendor refused for frequency (660300005). */
+  vendorRefusals: number;
+  /** Rooms created per second while demand exceeded the budget. */
+  roomsPerSecond: number;
+  /** roomsPerSecond as a share of the budget (qpsLimit per windowMs). */
+  budgetShare: number;
+  /** Requests per second the callers sent over the whole load. */
+  offeredPerSecond: number;
+  statuses: Record<string, number>;
+  /** Latency of the 201 answers: mostly the wait for a slot (the fake answers in about 1 ms). */
+  createdLatencyP50Ms: number;
+  createdLatencyP99Ms: number;
+}
+
+export interface FigureOptions {
+  qpsLimit: number;
+  windowMs: number;
+  /** Start of the saturated period (wall clock ms): demand exceeds the budget from here on. */
+  saturatedFrom: number;
+  saturatedUntil: number;
+}
+
+export function fleetFigures(calls: readonly VendorCall[], load: LoadResult, options: FigureOptions): FleetFigures {
+  const created = calls.filter(
+    (c) => c.code === ZimCode.success && c.at >= options.saturatedFrom && c.at < options.saturatedUntil,
+  );
+  const seconds = (options.saturatedUntil - options.saturatedFrom) / 1000;
+  const roomsPerSecond = created.length / seconds;
+  const statuses: Record<string, number> = {};
+  for (const answer of load.answers) {
+    const label = answer.error ? 'no answer' : String(answer.status);
+    statuses[label] = (statuses[label] ?? 0) + 1;
+  }
+  const createdLatencies = load.answers.filter((a) => a.status === 201).map((a) => a.latencyMs);
+  return {
+    vendorCalls: calls.length,
+    maxInAnyWindow: maxCallsInAnyWindow(
+      calls.map((c) => ({ at: c.atHr })),
+      options.windowMs,
+    ),
+    vendorRefusals: calls.filter((c) => c.code === ZimCode.frequencyLimit).length,
+    roomsPerSecond,
+    budgetShare: roomsPerSecond / (options.qpsLimit * (1000 / options.windowMs)),
+    offeredPerSecond: load.answers.length / ((load.stoppedAt - load.startedAt) / 1000),
+    statuses,
+    createdLatencyP50Ms: percentile(createdLatencies, 0.5),
+    createdLatencyP99Ms: percentile(createdLatencies, 0.99),
+  };
+}
+
+/** Nearest-rank percentile; NaN for no values. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
