@@ -39,6 +39,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
-# Node runs as PID 1 and handles SIGTERM itself (Nest shutdown hooks); it spawns no children.
+# Exec form: node is PID 1 (no shell in between) and receives SIGTERM itself. The gateway handles
+# it (src/lifecycle/graceful-shutdown.ts): readiness fails, SHUTDOWN_GRACE_MS, drain, exit 0.
+# It spawns no children, so no init process is needed to reap them.
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/main.js"]

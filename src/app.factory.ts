@@ -1,18 +1,20 @@
-import { ConsoleLogger, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { INJECTABLE_WATERMARK } from '@nestjs/common/constants.js';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { useContainer } from 'class-validator';
 import { AppModule, type AppOptions } from './app.module.js';
 import type { AppConfig } from './config/app-config.js';
+import { setUpOpenApi } from './http/openapi.js';
+import { createLogger } from './logging/create-logger.js';
 
 /** Builds the application without listening, for main.ts and in-process tests alike. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     // JsonBodyMiddleware parses bodies, after the request id is set and with our limits.
     bodyParser: false,
-    // One JSON object per line, for log collectors; never colour codes.
-    logger: new ConsoleLogger({ json: true }),
+    // One JSON object per line (pino), sanitised, at LOG_LEVEL; never colour codes.
+    logger: createLogger(config),
     // Start-up failures reach main.ts as exceptions instead of aborting the process.
     abortOnError: false,
   });
@@ -29,6 +31,6 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
     },
     { fallback: true },
   );
-  app.enableShutdownHooks();
+  setUpOpenApi(app);
   return app;
 }

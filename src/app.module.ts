@@ -2,10 +2,14 @@ import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } 
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
+import { SecretRotationModule } from './config/secret-rotation.module.js';
+import { HealthModule } from './health/health.module.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
 import { JsonBodyMiddleware } from './http/json-body.middleware.js';
 import { RequestIdMiddleware } from './http/request-id.middleware.js';
 import { requestValidationPipe } from './http/request-validation.pipe.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
+import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RateLimitModule, type OutboundRateLimiterFactory } from './rate-limit/rate-limit.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -23,10 +27,14 @@ export class AppModule implements NestModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
+        LifecycleModule,
         RedisModule,
         MetricsModule,
+        HealthModule,
         RateLimitModule.forRoot(options.outboundRateLimiter),
         RoomsModule,
+        LoggingModule,
+        SecretRotationModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },

@@ -53,14 +53,15 @@ describe('gateway-process harness', () => {
   });
 
   it(
-    'gives the child only PATH, HOME, PORT=0 and the given variables',
+    'gives the child only PATH, HOME, PORT=0, SHUTDOWN_GRACE_MS=0 and the given variables',
     async () => {
       const child = await startGateway({ ONLY_THIS: 'yes' }, { cwd: tmp, script: 'stubborn.mjs' });
       const [line] = child.logLines();
       const env = line!.env as Record<string, string>;
-      const expected = ['ONLY_THIS', 'PORT', ...(process.env.PATH ? ['PATH'] : []), ...(process.env.HOME ? ['HOME'] : [])];
+      const expected = ['ONLY_THIS', 'PORT', 'SHUTDOWN_GRACE_MS', ...(process.env.PATH ? ['PATH'] : []), ...(process.env.HOME ? ['HOME'] : [])];
       expect(Object.keys(env).sort()).toEqual(expected.sort());
       expect(env.PORT).toBe('0');
+      expect(env.SHUTDOWN_GRACE_MS).toBe('0');
       expect(line!.execArgv).toEqual([]);
       expect(child.port).toBe(1);
       await child.stop(500);
@@ -108,7 +109,7 @@ describe('gateway-process harness', () => {
         expect(res.status).toBe(404);
         expect(res.headers.get('x-request-id')).toBe(`harness-${gateway.port}`);
         const listening = await gateway.waitForLog((l) => /listening on port/.test(String(l.message)));
-        expect(listening).toEqual(expect.objectContaining({ level: 'log', pid: gateway.pid, stream: 'stdout' }));
+        expect(listening).toEqual(expect.objectContaining({ level: 'info', pid: gateway.pid, stream: 'stdout' }));
         expect(gateway.logMark()).toBeGreaterThan(0);
       }
       expect(runningGatewayPids().sort()).toEqual(fleet.map((g) => g.pid).sort());
@@ -116,7 +117,7 @@ describe('gateway-process harness', () => {
       expect(runningGatewayPids()).toEqual([]);
       for (const gateway of fleet) {
         expect(gateway.isRunning()).toBe(false);
-        expect(await gateway.exited).toEqual({ code: null, signal: 'SIGTERM' });
+        expect(await gateway.exited).toEqual({ code: 0, signal: null });
       }
     },
     TIMEOUT,

@@ -63,7 +63,8 @@ function without(env: Env, ...names: string[]): Env {
 describe('loadConfig with a valid environment', () => {
   it('gives a typed configuration with the documented defaults', () => {
     const config = loadConfig(VALID);
-    expect(config.http).toEqual({ port: 3000, bodyLimitBytes: 64 * 1024 });
+    expect(config.http).toEqual({ port: 3000, bodyLimitBytes: 64 * 1024, shutdownGraceMs: 5000 });
+    expect(config.logging).toEqual({ level: 'info' });
     expect(config.zego.appId).toBe(1234567);
     expect(config.zego.serverSecret).toBeInstanceOf(Secret);
     expect(config.zego.serverSecret.reveal()).toBe(SECRET);
@@ -93,6 +94,8 @@ describe('loadConfig with a valid environment', () => {
     const config = loadConfig({
       ...VALID,
       PORT: '8080',
+      SHUTDOWN_GRACE_MS: '0',
+      LOG_LEVEL: 'debug',
       ZEGO_API_BASE_URL: 'https://zim-api-sgp.zego.im',
       ZEGO_TIMEOUT_MS: '2500',
       ZEGO_CALL_DEADLINE_MS: '7000',
@@ -113,6 +116,8 @@ describe('loadConfig with a valid environment', () => {
       REDIS_CONNECT_TIMEOUT_MS: '3000',
     });
     expect(config.http.port).toBe(8080);
+    expect(config.http.shutdownGraceMs).toBe(0);
+    expect(config.logging.level).toBe('debug');
     expect(config.zego).toMatchObject({
       apiBaseUrl: 'https://zim-api-sgp.zego.im/',
       timeoutMs: 2500,
@@ -330,6 +335,10 @@ describe('loadConfig with a bad environment', () => {
   it.each([
     ['PORT', '65536'],
     ['PORT', 'http'],
+    ['SHUTDOWN_GRACE_MS', '120001'],
+    ['SHUTDOWN_GRACE_MS', '5s'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_LEVEL', 'INFO'],
     ['ZEGO_TIMEOUT_MS', '99'],
     ['ZEGO_TIMEOUT_MS', '5s'],
     ['ZEGO_MAX_ATTEMPTS', '0'],

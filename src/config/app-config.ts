@@ -6,6 +6,9 @@ import { EnvReader, type Env } from './env-reader.js';
 import { readRedisSettings, type RedisSettings } from './redis-settings.js';
 import { Secret } from './secret.js';
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /** Injection token for the typed, frozen configuration. */
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
@@ -14,6 +17,14 @@ export interface AppConfig {
     readonly port: number;
     /** Request bodies above this are answered 413 before they are parsed. */
     readonly bodyLimitBytes: number;
+    /**
+     * After SIGTERM: how long the gateway keeps accepting connections while readiness is already
+     * 503 (load balancers take a moment to stop sending), before it closes the listener.
+     */
+    readonly shutdownGraceMs: number;
+  };
+  readonly logging: {
+    readonly level: LogLevel;
   };
   readonly zego: {
     readonly appId: number;
@@ -64,6 +75,8 @@ export function loadConfig(env: Env): AppConfig {
   const read = new EnvReader(env);
 
   const port = read.int('PORT', { default: 3000, min: 0, max: 65535 });
+  const shutdownGraceMs = read.int('SHUTDOWN_GRACE_MS', { default: 5000, min: 0, max: 120_000 });
+  const logLevel = read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const appId = read.int('ZEGO_APP_ID', { min: 1, max: UINT32_MAX });
   const secret = read.inlineOrFile('ZEGO_SERVER_SECRET', 'ZEGO_SERVER_SECRET_FILE');
   const apiBaseUrl = readBaseUrl(read);
@@ -120,7 +133,8 @@ export function loadConfig(env: Env): AppConfig {
   if (read.problems.length > 0) throw new ConfigError(read.problems);
 
   return deepFreeze({
-    http: { port, bodyLimitBytes: 64 * 1024 },
+    http: { port, bodyLimitBytes: 64 * 1024, shutdownGraceMs },
+    logging: { level: logLevel },
     zego: {
       appId,
       serverSecret: new Secret(secret!.value),

@@ -2,14 +2,17 @@ import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { loadConfig } from '../config/app-config.js';
+import { Secret } from '../config/secret.js';
+import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';
 
 /** A distinctive secret, so its absence from any output cannot be a coincidence. */
 const SECRET = 'SENTINEL-secret-7f3a9c-do-not-print';
 const APP_ID = 987654321;
 
-function signer(): ZegoSigner {
-  return new ZegoSigner(config());
+function signer(secret?: ZegoSecret): ZegoSigner {
+  const loaded = config();
+  return new ZegoSigner(loaded, secret ?? new ZegoSecret(loaded));
 }
 
 function config() {
@@ -63,6 +66,18 @@ describe('ZegoSigner.sign', () => {
     expect(params.Signature).toBe(
       md5Hex(`${APP_ID}${params.SignatureNonce}${SECRET}${params.Timestamp}`),
     );
+  });
+
+  it('signs with the secret in effect at each call, so a rotated secret applies to the next call', () => {
+    const secret = new ZegoSecret(config());
+    const s = signer(secret);
+    const rotated = 'SENTINEL-rotated-secret-2b8e';
+    const before = s.sign(at);
+    expect(before.Signature).toBe(md5Hex(`${APP_ID}${before.SignatureNonce}${SECRET}${before.Timestamp}`));
+    secret.replace(new Secret(rotated));
+    expect(secret.current().reveal()).toBe(rotated);
+    const after = s.sign(at);
+    expect(after.Signature).toBe(md5Hex(`${APP_ID}${after.SignatureNonce}${rotated}${after.Timestamp}`));
   });
 
   it('gives the timestamp in whole seconds, rounded down', () => {

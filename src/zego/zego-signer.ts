@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ZegoSecret } from './zego-secret.js';
 
 /** The five public query parameters every ZIM server API call carries. */
 export interface SignedParams {
@@ -13,11 +14,15 @@ export interface SignedParams {
 
 /**
  * SignatureVersion 2.0: md5(AppId + SignatureNonce + ServerSecret + Timestamp) as lowercase hex.
- * The only class besides the configuration that touches the ServerSecret.
+ * The only class besides the configuration (and the rotation holder it reads) that touches the
+ * ServerSecret; it reads the holder on every call, so a rotated secret applies to the next one.
  */
 @Injectable()
 export class ZegoSigner {
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly secret: ZegoSecret,
+  ) {}
 
   /** Fresh nonce and timestamp for every call: the vendor rejects replays outside its window. */
   sign(now: Date = new Date()): SignedParams {
@@ -29,7 +34,7 @@ export class ZegoSigner {
       SignatureNonce: nonce,
       Timestamp: timestamp,
       SignatureVersion: '2.0',
-      Signature: ZegoSigner.signature(appId, nonce, this.config.zego.serverSecret.reveal(), timestamp),
+      Signature: ZegoSigner.signature(appId, nonce, this.secret.current().reveal(), timestamp),
     };
   }
 

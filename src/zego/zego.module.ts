@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
+import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';
+import { ZimCallEvents } from './zim-call-events.js';
 import { ZimClient } from './zim-client.js';
 
 @Module({
-  providers: [ZegoSigner, ZimClient],
-  exports: [ZimClient],
+  providers: [ZegoSecret, ZegoSigner, ZimClient, ZimCallEvents],
+  exports: [ZimClient, ZimCallEvents, ZegoSecret],
 })
 export class ZegoModule {}

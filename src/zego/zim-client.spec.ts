@@ -14,8 +14,10 @@ import {
   OutboundRateLimitRefusal,
   type AcquireOptions,
 } from '../rate-limit/outbound-rate-limiter.js';
+import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
+import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from './zim-call-events.js';
 import { ZimClient, type ZimReply } from './zim-client.js';
 
 const APP_ID = 246813579;
@@ -90,9 +92,14 @@ function setup({ env = {}, limiter }: Setup = {}) {
   const counting = new CountingLimiter(
     limiter ?? new LocalOutboundRateLimiter({ limit: 1000, windowMs: 1000, safetyMarginMs: 0 }),
   );
-  const client = new ZimClient(config, new ZegoSigner(config), counting);
+  const events = new ZimCallEvents();
+  const attempts: ZimAttemptEvent[] = [];
+  const slots: ZimSlotEvent[] = [];
+  events.onAttempt((event) => attempts.push(event));
+  events.onSlot((event) => slots.push(event));
+  const client = new ZimClient(config, new ZegoSigner(config, new ZegoSecret(config)), counting, events);
   clients.push(client);
-  return { client, config, limiter: counting };
+  return { client, config, limiter: counting, attempts, slots };
 }
 
 let roomCounter = 0;
@@ -281,7 +288,7 @@ describe('ZimClient against the fake vendor', () => {
     it('reports a wrong secret, which the fake vendor refuses, as a misconfiguration without retry', async () => {
       const loaded = setup().config;
       const wrong = { ...loaded, zego: { ...loaded.zego, serverSecret: new Secret('SENTINEL-wrong-secret') } };
-      const client = new ZimClient(wrong, new ZegoSigner(wrong), new CountingLimiter());
+      const client = new ZimClient(wrong, new ZegoSigner(wrong, new ZegoSecret(wrong)), new CountingLimiter(), new ZimCallEvents());
       clients.push(client);
       const error = await failure(client.call('CreateRoom', body()));
       expect(fake.calls.map((c) => c.code)).toEqual([100000005]);
@@ -423,6 +430,62 @@ describe('ZimClient against the fake vendor', () => {
       const { client } = setup({ limiter: recording, env: { RATE_LIMIT_MAX_WAIT_MS: '700' } });
       await client.call('CreateRoom', body());
       expect(asked).toEqual([700]);
+    });
+  });
+
+  describe('events for metrics and request logs', () => {
+    it('reports a successful attempt with the vendor Code and RequestId, and the granted slot', async () => {
+      const { client, attempts, slots } = setup();
+      const reply = await client.call('CreateRoom', body());
+      expect(attempts).toEqual([
+        {
+          action: 'CreateRoom',
+          outcome: 'success',
+          zegoCode: 0,
+          zegoRequestId: reply.RequestId,
+          durationMs: expect.any(Number),
+          attempt: 1,
+          willRetry: false,
+        },
+      ]);
+      expect(slots).toEqual([{ action: 'CreateRoom', outcome: 'granted', waitedMs: expect.any(Number) }]);
+    });
+
+    it('reports every attempt of a retried call, saying which ones are retried', async () => {
+      const { client, attempts, slots } = setup({ env: { ZEGO_MAX_ATTEMPTS: '3' } });
+      inject({ kind: 'code', code: 660300005 });
+      await failure(client.call('CreateRoom', body()));
+      expect(attempts.map((a) => [a.attempt, a.outcome, a.zegoCode, a.willRetry])).toEqual([
+        [1, 'rate-limited', 660300005, true],
+        [2, 'rate-limited', 660300005, true],
+        [3, 'rate-limited', 660300005, false],
+      ]);
+      expect(slots.map((e) => e.outcome)).toEqual(['granted', 'granted', 'granted']);
+    });
+
+    it('reports a transport failure without a Code', async () => {
+      const { client, attempts } = setup({ env: { ZEGO_TIMEOUT_MS: '200', ZEGO_MAX_ATTEMPTS: '1' } });
+      inject({ kind: 'hang' });
+      await failure(client.call('CreateRoom', body()));
+      expect(attempts).toEqual([expect.objectContaining({ outcome: 'timeout', zegoCode: undefined, willRetry: false })]);
+    });
+
+    it('reports a refused slot, and no attempt', async () => {
+      const limiter = new LocalOutboundRateLimiter({ limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
+      const { client, attempts, slots } = setup({ limiter });
+      await client.call('CreateRoom', body());
+      await client.call('CreateRoom', body()).catch(() => undefined);
+      expect(slots.map((e) => e.outcome)).toEqual(['granted', 'refused']);
+      expect(attempts).toHaveLength(1);
+    });
+
+    it('is not disturbed by a listener that throws', async () => {
+      const { client } = setup();
+      const events = (client as unknown as { events: ZimCallEvents }).events;
+      events.onAttempt(() => {
+        throw new Error('a broken observer');
+      });
+      await expect(client.call('CreateRoom', body())).resolves.toMatchObject({ Code: 0 });
     });
   });
 

@@ -5,11 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import { OutboundLimiterUnavailable } from '../rate-limit/outbound-limiter-unavailable.js';
+import { OutboundRateLimiter, OutboundRateLimitRefusal } from '../rate-limit/outbound-rate-limiter.js';
 import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
+import { ZimCallEvents, type ZimSlotEvent } from './zim-call-events.js';
 
 /** What every ZIM answer carries; actions add their own fields. */
 export interface ZimReply {
@@ -57,6 +59,7 @@ export class ZimClient implements OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly signer: ZegoSigner,
     private readonly limiter: OutboundRateLimiter,
+    private readonly events: ZimCallEvents,
   ) {
     this.http = axios.create({
       baseURL: config.zego.apiBaseUrl,
@@ -77,12 +80,22 @@ export class ZimClient implements OnModuleDestroy {
     const deadline = performance.now() + callDeadlineMs;
     for (let attempt = 1; ; attempt++) {
       const slack = deadline - performance.now() - timeoutMs;
-      await this.limiter.acquire({
-        maxWaitMs: Math.max(0, Math.min(this.config.outbound.maxWaitMs, slack)),
-        signal: options.signal,
-      });
+      await this.waitForSlot(action, Math.max(0, Math.min(this.config.outbound.maxWaitMs, slack)), options.signal);
+      const sentAt = performance.now();
       const result = await this.send(action, body);
-      if (result.ok) return result.reply;
+      const durationMs = performance.now() - sentAt;
+      if (result.ok) {
+        this.events.attempt({
+          action,
+          outcome: 'success',
+          zegoCode: result.reply.Code,
+          zegoRequestId: typeof result.reply.RequestId === 'string' ? result.reply.RequestId : undefined,
+          durationMs,
+          attempt,
+          willRetry: false,
+        });
+        return result.reply;
+      }
 
       const { error } = result;
       if (error.outcome === 'gateway-misconfigured') {
@@ -93,12 +106,38 @@ export class ZimClient implements OnModuleDestroy {
       }
       const delay = retryDelayMs(attempt);
       const retryFits = performance.now() + delay + timeoutMs <= deadline;
-      if (!result.retryable || attempt >= maxAttempts || !retryFits) throw error;
+      const willRetry = result.retryable && attempt < maxAttempts && retryFits;
+      this.events.attempt({
+        action,
+        outcome: error.outcome,
+        zegoCode: error.details.zegoCode,
+        zegoRequestId: error.details.zegoRequestId,
+        durationMs,
+        attempt,
+        willRetry,
+      });
+      if (!willRetry) throw error;
       this.logger.warn(
         `${action} attempt ${attempt} failed (${error.details.zegoCode ?? error.outcome}); retrying in ${Math.round(delay)} ms`,
       );
       await sleep(delay, undefined, { signal: options.signal });
     }
+  }
+
+  /** Takes an outbound slot, and reports how long that took and how it ended. */
+  private async waitForSlot(action: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    const startedAt = performance.now();
+    const report = (outcome: ZimSlotEvent['outcome']): void =>
+      this.events.slot({ action, outcome, waitedMs: performance.now() - startedAt });
+    try {
+      await this.limiter.acquire({ maxWaitMs, signal });
+    } catch (error) {
+      if (error instanceof OutboundRateLimitRefusal) report('refused');
+      else if (error instanceof OutboundLimiterUnavailable) report('unavailable');
+      else report('aborted');
+      throw error;
+    }
+    report('granted');
   }
 
   onModuleDestroy(): void {

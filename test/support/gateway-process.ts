@@ -4,6 +4,7 @@
  *
  * - The child gets a clean environment: PATH, HOME and the variables given, nothing else (no
  *   NODE_OPTIONS from jest, no developer's .env). PORT defaults to 0, so the OS picks a free port;
+ *   SHUTDOWN_GRACE_MS defaults to 0, so stop() does not sit out the drain period;
  *   the port is read from the gateway's own "listening on port N" log line.
  * - stdout and stderr are captured for the whole life of the process and stay readable after it
  *   exited, so a suite can scan them (e.g. for leaked secrets) in a final test.
@@ -116,7 +117,8 @@ function cleanEnv(env: Record<string, string>): Record<string, string> {
   const base: Record<string, string> = {};
   if (process.env.PATH !== undefined) base.PATH = process.env.PATH;
   if (process.env.HOME !== undefined) base.HOME = process.env.HOME;
-  return { ...base, PORT: '0', ...env };
+  // No drain period before the listener closes (SIGTERM), unless a test asks for one: stop() is quick.
+  return { ...base, PORT: '0', SHUTDOWN_GRACE_MS: '0', ...env };
 }
 
 function spawnGateway(env: Record<string, string>, options: StartOptions): ChildProcess {

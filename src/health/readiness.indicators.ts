@@ -1,0 +1,76 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MountedSecretsWatcher } from '../config/mounted-secrets.js';
+import { GracefulShutdown } from '../lifecycle/graceful-shutdown.js';
+import { FailoverOutboundRateLimiter } from '../rate-limit/failover-outbound-rate-limiter.js';
+import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import { describeRedisFailure } from '../rate-limit/shared-limiter-unavailable.js';
+import { REDIS } from '../redis/redis.module.js';
+
+/** PING must answer within this, or Redis counts as unreachable for readiness. */
+const REDIS_PING_TIMEOUT_MS = 1000;
+
+/**
+ * What readiness is made of. A replica is ready while it can create rooms within the vendor's
+ * budget: not shutting down, and either Redis answers or the limiter may fall back to its own
+ * share (RATE_LIMIT_ON_REDIS_DOWN=local, reported as `degraded`, still 200). With `reject`, an
+ * unreachable Redis makes the replica unready, since it would answer every call with 503. A stale
+ * mounted secret file is `degraded` too: the last good value still works.
+ */
+@Injectable()
+export class ReadinessIndicators {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(REDIS) private readonly redis: Redis | null,
+    private readonly limiter: OutboundRateLimiter,
+    private readonly shutdown: GracefulShutdown,
+    private readonly secretFiles: MountedSecretsWatcher,
+  ) {}
+
+  /**
+   * A mounted secret file that became unreadable or invalid: the replica still serves with the
+   * last good value (degraded, 200), and the details say which file and why, never its content.
+   */
+  mountedSecrets() {
+    const check = this.indicators.check('mountedSecrets');
+    const files = Object.fromEntries(
+      this.secretFiles.status().map(({ variable, ...state }) => [variable, state]),
+    );
+    const stale = Object.values(files).some((file) => file.state === 'stale');
+    return stale ? check.degraded({ files }) : check.up({ files });
+  }
+
+  lifecycle() {
+    const check = this.indicators.check('lifecycle');
+    return this.shutdown.shuttingDown ? check.down({ message: 'shutting down' }) : check.up();
+  }
+
+  async outboundLimiter() {
+    const check = this.indicators.check('outboundLimiter');
+    if (!this.redis) return check.up({ mode: 'local', scope: 'this process only (no Redis configured)' });
+    const mode = this.limiter instanceof FailoverOutboundRateLimiter ? this.limiter.mode : 'shared';
+    const redis = await this.pingRedis();
+    const details = { mode, redis: redis.ok ? 'answers PING' : `unreachable: ${redis.reason}` };
+    if (redis.ok && mode === 'shared') return check.up(details);
+    if (this.config.outbound.onRedisDown === 'local') return check.degraded(details);
+    return check.down(details);
+  }
+
+  private async pingRedis(): Promise<{ ok: true } | { ok: false; reason: string }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_PING_TIMEOUT_MS} ms`)), REDIS_PING_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.redis!.ping(), timeout]);
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: describeRedisFailure(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import type { Server } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger, type INestApplication } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { InFlightRequests } from './in-flight-requests.js';
+
+/**
+ * SIGTERM the way Kubernetes needs it. Readiness fails at once, so the endpoints stop routing
+ * here; for SHUTDOWN_GRACE_MS the gateway still serves what arrives while that spreads; then the
+ * listener closes (new connections are refused), requests in flight, including those waiting for
+ * a limiter slot, finish, and only then do the modules stop (vendor connections, Redis) and the
+ * process exits 0.
+ */
+@Injectable()
+export class GracefulShutdown {
+  private readonly logger = new Logger(GracefulShutdown.name);
+  private started = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly inFlight: InFlightRequests,
+  ) {}
+
+  /** True from the first shutdown signal on: readiness answers 503. */
+  get shuttingDown(): boolean {
+    return this.started;
+  }
+
+  /** Handles SIGTERM and SIGINT for this application; call once, after listen(). */
+  installSignalHandlers(app: INestApplication): void {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        this.run(app, signal).then(
+          () => process.exit(0),
+          (error: unknown) => {
+            this.logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+            process.exit(1);
+          },
+        );
+      });
+    }
+  }
+
+  async run(app: INestApplication, reason: string): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { shutdownGraceMs } = this.config.http;
+    this.logger.log(`${reason}: readiness now fails; the listener closes in ${shutdownGraceMs} ms`);
+    await sleep(shutdownGraceMs);
+
+    const server = app.getHttpServer() as Server;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // The longest a request can still take: a limiter wait plus the vendor call, retries included.
+    const deadline = this.config.zego.callDeadlineMs + 1000;
+    const startedAt = performance.now();
+    const pending = this.inFlight.count;
+    const drained = await this.inFlight.drained(deadline);
+    this.logger.log(
+      drained
+        ? `Listener closed; ${pending} requests in flight finished in ${Math.round(performance.now() - startedAt)} ms`
+        : `Listener closed; ${this.inFlight.count} requests still unfinished after ${deadline} ms are cut off`,
+    );
+    server.closeAllConnections();
+    await closed;
+    await app.close();
+    this.logger.log('Stopped');
+  }
+}

@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import type { ZimCallError } from './zim-call-error.js';
+
+/** One attempt at a vendor call, as it ended. */
+export interface ZimAttemptEvent {
+  action: string;
+  /** 'success', or why the attempt failed (the vendor-code outcome, 'timeout', 'unreachable'). */
+  outcome: 'success' | ZimCallError['outcome'];
+  /** The vendor's `Code`, when it answered with one. */
+  zegoCode?: number;
+  zegoRequestId?: string;
+  durationMs: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** True when another attempt follows this one. */
+  willRetry: boolean;
+}
+
+/** How one wait for an outbound slot ended. */
+export interface ZimSlotEvent {
+  action: string;
+  outcome: 'granted' | 'refused' | 'aborted' | 'unavailable';
+  waitedMs: number;
+}
+
+type Listener<T> = (event: T) => void;
+
+/**
+ * What happens on the way to the vendor, for whoever watches (metrics, request logs). ZimClient
+ * reports; it does not know who listens. A listener that throws cannot break a call.
+ */
+@Injectable()
+export class ZimCallEvents {
+  private readonly attemptListeners = new Set<Listener<ZimAttemptEvent>>();
+  private readonly slotListeners = new Set<Listener<ZimSlotEvent>>();
+
+  onAttempt(listener: Listener<ZimAttemptEvent>): void {
+    this.attemptListeners.add(listener);
+  }
+
+  onSlot(listener: Listener<ZimSlotEvent>): void {
+    this.slotListeners.add(listener);
+  }
+
+  attempt(event: ZimAttemptEvent): void {
+    notify(this.attemptListeners, event);
+  }
+
+  slot(event: ZimSlotEvent): void {
+    notify(this.slotListeners, event);
+  }
+}
+
+function notify<T>(listeners: ReadonlySet<Listener<T>>, event: T): void {
+  for (const listener of listeners) {
+    try {
+      listener(event);
+    } catch {
+      // Observers must never change the outcome of a vendor call.
+    }
+  }
+}
