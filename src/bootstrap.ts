@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { createApp } from './app.factory.js';
 import type { AppOptions } from './app.module.js';
 import { ConfigError } from './config/config-error.js';
@@ -18,6 +19,8 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
     throw error;
   }
   const app = await createApp(config, options);
+  // Before listen(): Node starts its timeout checker, at the interval set here, on 'listening'.
+  applyHttpTimeouts(app.getHttpServer() as Server, config.http);
   const server = await app.listen(config.http.port);
   // Our own SIGTERM sequence (readiness, grace, drain, then modules), not Nest's immediate close.
   app.get(GracefulShutdown).installSignalHandlers(app);
@@ -26,3 +29,26 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
   // Written whatever LOG_LEVEL says: supervisors and tests read the port from this line.
   createLogger(config).notice(`zim-room-gateway listening on port ${port}`, 'Bootstrap');
 }
+
+/**
+ * Keeps slow or stalled clients from holding sockets (slow-loris): headers must arrive within
+ * HTTP_HEADERS_TIMEOUT_MS and the whole request within HTTP_REQUEST_TIMEOUT_MS, else Node answers
+ * 408 and closes the connection. Both cover receiving the request only, not the vendor call.
+ * Node checks them on a timer (30 s by default, read once at listen()): a tighter one makes the
+ * cut-off land within a quarter of the headers timeout (at most 1 s) after it expires.
+ * Idle keep-alive connections stay open 65 s, longer than the 60 s idle timeout of common load
+ * balancers and proxies (ingress-nginx upstream keep-alive, AWS ALB), so the peer always closes
+ * an idle connection first and never sends a request on one the gateway is closing (a 502/reset).
+ */
+function applyHttpTimeouts(server: Server, http: AppConfig['http']): void {
+  server.headersTimeout = http.headersTimeoutMs;
+  server.requestTimeout = http.requestTimeoutMs;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // A public property of http.Server that @types/node only knows as a createServer() option.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
+    1000,
+    Math.ceil(http.headersTimeoutMs / 4),
+  );
+}
+
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;

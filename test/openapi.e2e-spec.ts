@@ -145,7 +145,7 @@ describe('GET /docs-json', () => {
       const created = responses()['201'];
       const schema = deref(created.content['application/json'].schema);
       expect(schema.required).toEqual(expect.arrayContaining(['roomId', 'attributeSeq', 'zegoRequestId']));
-      expect(Object.keys(schema.properties).sort()).toEqual(['attributeSeq', 'roomId', 'zegoRequestId']);
+      expect(Object.keys(schema.properties).sort()).toEqual(['attributeSeq', 'recovered', 'roomId', 'zegoRequestId']);
     });
 
     it('document every error with the one error shape and a description', () => {

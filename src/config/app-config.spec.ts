@@ -63,7 +63,13 @@ function without(env: Env, ...names: string[]): Env {
 describe('loadConfig with a valid environment', () => {
   it('gives a typed configuration with the documented defaults', () => {
     const config = loadConfig(VALID);
-    expect(config.http).toEqual({ port: 3000, bodyLimitBytes: 64 * 1024, shutdownGraceMs: 5000 });
+    expect(config.http).toEqual({
+      port: 3000,
+      bodyLimitBytes: 64 * 1024,
+      shutdownGraceMs: 5000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+    });
     expect(config.logging).toEqual({ level: 'info' });
     expect(config.zego.appId).toBe(1234567);
     expect(config.zego.serverSecret).toBeInstanceOf(Secret);
@@ -86,6 +92,7 @@ describe('loadConfig with a valid environment', () => {
       assumedReplicas: 3,
     });
     expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
+    expect(config.idempotency).toEqual({ ttlSeconds: 86_400 });
     expect(Object.keys(config.clientQuota.overrides)).toEqual([]);
     expect(config.redis).toBeUndefined();
   });
@@ -95,6 +102,8 @@ describe('loadConfig with a valid environment', () => {
       ...VALID,
       PORT: '8080',
       SHUTDOWN_GRACE_MS: '0',
+      HTTP_HEADERS_TIMEOUT_MS: '4000',
+      HTTP_REQUEST_TIMEOUT_MS: '9000',
       LOG_LEVEL: 'debug',
       ZEGO_API_BASE_URL: 'https://zim-api-sgp.zego.im',
       ZEGO_TIMEOUT_MS: '2500',
@@ -110,6 +119,7 @@ describe('loadConfig with a valid environment', () => {
       RATE_LIMIT_REPLICAS: '7',
       CLIENT_RATE_LIMIT: '40',
       CLIENT_RATE_LIMITS: 'client-a:5,client-b:15',
+      IDEMPOTENCY_TTL_S: '3600',
       REDIS_URL: 'rediss://cache.internal:6380/2',
       REDIS_KEY_PREFIX: 'staging:zim-gw',
       REDIS_COMMAND_TIMEOUT_MS: '100',
@@ -117,6 +127,8 @@ describe('loadConfig with a valid environment', () => {
     });
     expect(config.http.port).toBe(8080);
     expect(config.http.shutdownGraceMs).toBe(0);
+    expect(config.http.headersTimeoutMs).toBe(4000);
+    expect(config.http.requestTimeoutMs).toBe(9000);
     expect(config.logging.level).toBe('debug');
     expect(config.zego).toMatchObject({
       apiBaseUrl: 'https://zim-api-sgp.zego.im/',
@@ -135,6 +147,7 @@ describe('loadConfig with a valid environment', () => {
       assumedReplicas: 7,
     });
     expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 } });
+    expect(config.idempotency).toEqual({ ttlSeconds: 3600 });
     expect(config.redis).toEqual({
       connection: { kind: 'url', url: expect.any(Secret) },
       keyPrefix: 'staging:zim-gw',
@@ -193,6 +206,11 @@ describe('loadConfig with a valid environment', () => {
     expect(loadConfig({ ...VALID, RATE_LIMIT_ON_REDIS_DOWN: 'local' }).outbound.onRedisDown).toBe('local');
   });
 
+  it('accepts the bounds of IDEMPOTENCY_TTL_S: a minute to 30 days', () => {
+    expect(loadConfig({ ...VALID, IDEMPOTENCY_TTL_S: '60' }).idempotency.ttlSeconds).toBe(60);
+    expect(loadConfig({ ...VALID, IDEMPOTENCY_TTL_S: '2592000' }).idempotency.ttlSeconds).toBe(2_592_000);
+  });
+
   it('trims values and treats a blank optional value as unset', () => {
     const config = loadConfig({
       ...VALID,
@@ -213,6 +231,23 @@ describe('loadConfig with a valid environment', () => {
   it('accepts the app id bounds of a uint32', () => {
     expect(loadConfig({ ...VALID, ZEGO_APP_ID: '1' }).zego.appId).toBe(1);
     expect(loadConfig({ ...VALID, ZEGO_APP_ID: String(2 ** 32 - 1) }).zego.appId).toBe(2 ** 32 - 1);
+  });
+
+  it('accepts the bounds of the HTTP timeouts, and a request timeout equal to the headers timeout', () => {
+    const low = loadConfig({ ...VALID, HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '1000' });
+    expect([low.http.headersTimeoutMs, low.http.requestTimeoutMs]).toEqual([1000, 1000]);
+    const high = loadConfig({ ...VALID, HTTP_HEADERS_TIMEOUT_MS: '600000', HTTP_REQUEST_TIMEOUT_MS: '600000' });
+    expect([high.http.headersTimeoutMs, high.http.requestTimeoutMs]).toEqual([600_000, 600_000]);
+  });
+
+  it('does not tie the request timeout to the vendor deadline (it covers receiving the request only)', () => {
+    const config = loadConfig({
+      ...VALID,
+      HTTP_HEADERS_TIMEOUT_MS: '1000',
+      HTTP_REQUEST_TIMEOUT_MS: '2000',
+      ZEGO_CALL_DEADLINE_MS: '60000',
+    });
+    expect(config.http.requestTimeoutMs).toBe(2000);
   });
 
   it('accepts a call deadline equal to the timeout', () => {
@@ -337,6 +372,13 @@ describe('loadConfig with a bad environment', () => {
     ['PORT', 'http'],
     ['SHUTDOWN_GRACE_MS', '120001'],
     ['SHUTDOWN_GRACE_MS', '5s'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '999'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '0'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '600001'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '10s'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '999'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '600001'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '9999'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO'],
     ['ZEGO_TIMEOUT_MS', '99'],
@@ -356,6 +398,9 @@ describe('loadConfig with a bad environment', () => {
     ['CLIENT_RATE_LIMIT', '0'],
     ['CLIENT_RATE_LIMIT', '100001'],
     ['CLIENT_RATE_LIMIT', '2.5'],
+    ['IDEMPOTENCY_TTL_S', '59'],
+    ['IDEMPOTENCY_TTL_S', '2592001'],
+    ['IDEMPOTENCY_TTL_S', '1d'],
     ['CLIENT_RATE_LIMITS', 'client-a:0'],
     ['CLIENT_RATE_LIMITS', 'client-a:5,client-a:6'],
     ['CLIENT_RATE_LIMITS', 'client-a=5'],
@@ -511,6 +556,15 @@ describe('loadConfig with a bad environment', () => {
     ]);
     // Also when the deadline is left at its default and the timeout is raised past it.
     expect(badVariables({ ...VALID, ZEGO_TIMEOUT_MS: '20000' })).toEqual(['ZEGO_CALL_DEADLINE_MS']);
+  });
+
+  it('names HTTP_REQUEST_TIMEOUT_MS when it is shorter than HTTP_HEADERS_TIMEOUT_MS', () => {
+    const error = configError({ ...VALID, HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4999' });
+    expect(error.problems).toEqual([
+      { variable: 'HTTP_REQUEST_TIMEOUT_MS', reason: 'must be at least HTTP_HEADERS_TIMEOUT_MS' },
+    ]);
+    // Also when the request timeout is left at its default and the headers timeout is raised past it.
+    expect(badVariables({ ...VALID, HTTP_HEADERS_TIMEOUT_MS: '30001' })).toEqual(['HTTP_REQUEST_TIMEOUT_MS']);
   });
 
   it('reports several problems together in one error', () => {

@@ -22,6 +22,17 @@ export interface AppConfig {
      * 503 (load balancers take a moment to stop sending), before it closes the listener.
      */
     readonly shutdownGraceMs: number;
+    /**
+     * Node's server.headersTimeout: a client must finish sending the request headers within this
+     * long of its first byte, or the connection gets 408 and is closed (slow-loris headers).
+     */
+    readonly headersTimeoutMs: number;
+    /**
+     * Node's server.requestTimeout: a client must finish sending the whole request (headers and
+     * body) within this long, or it gets 408 and is closed (slow bodies). It covers receiving only:
+     * once the body is in, the vendor call (ZEGO_CALL_DEADLINE_MS) is not cut by it.
+     */
+    readonly requestTimeoutMs: number;
   };
   readonly logging: {
     readonly level: LogLevel;
@@ -60,6 +71,10 @@ export interface AppConfig {
     /** Per-client overrides, by client id (a null-prototype frozen record). */
     readonly overrides: Readonly<Record<string, number>>;
   };
+  readonly idempotency: {
+    /** How long the final answer of a request sent with an Idempotency-Key is kept. */
+    readonly ttlSeconds: number;
+  };
   /** Absent when REDIS_URL and REDIS_SENTINELS are both unset: everything then runs in process. */
   readonly redis?: RedisSettings;
 }
@@ -76,6 +91,12 @@ export function loadConfig(env: Env): AppConfig {
 
   const port = read.int('PORT', { default: 3000, min: 0, max: 65535 });
   const shutdownGraceMs = read.int('SHUTDOWN_GRACE_MS', { default: 5000, min: 0, max: 120_000 });
+  const headersTimeoutMs = read.int('HTTP_HEADERS_TIMEOUT_MS', { default: 10_000, min: 1000, max: 600_000 });
+  const requestTimeoutMs = read.int('HTTP_REQUEST_TIMEOUT_MS', { default: 30_000, min: 1000, max: 600_000 });
+  // Node enforces the same order when both are given to http.createServer().
+  if (requestTimeoutMs < headersTimeoutMs) {
+    read.problem('HTTP_REQUEST_TIMEOUT_MS', 'must be at least HTTP_HEADERS_TIMEOUT_MS');
+  }
   const logLevel = read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const appId = read.int('ZEGO_APP_ID', { min: 1, max: UINT32_MAX });
   const secret = read.inlineOrFile('ZEGO_SERVER_SECRET', 'ZEGO_SERVER_SECRET_FILE');
@@ -128,12 +149,14 @@ export function loadConfig(env: Env): AppConfig {
   );
   quotaOverrides.problems.forEach((p) => read.problem(p.variable, p.reason));
 
+  const idempotencyTtlSeconds = read.int('IDEMPOTENCY_TTL_S', { default: 86_400, min: 60, max: 2_592_000 });
+
   const redis = readRedisSettings(read);
 
   if (read.problems.length > 0) throw new ConfigError(read.problems);
 
   return deepFreeze({
-    http: { port, bodyLimitBytes: 64 * 1024, shutdownGraceMs },
+    http: { port, bodyLimitBytes: 64 * 1024, shutdownGraceMs, headersTimeoutMs, requestTimeoutMs },
     logging: { level: logLevel },
     zego: {
       appId,
@@ -149,6 +172,7 @@ export function loadConfig(env: Env): AppConfig {
     auth: { apiKeys, apiKeysFile: apiKeysSource!.file },
     outbound: { qpsLimit, windowMs, maxWaitMs, safetyMarginMs, onRedisDown, assumedReplicas },
     clientQuota: { perSecond, overrides: quotaOverrides.overrides },
+    idempotency: { ttlSeconds: idempotencyTtlSeconds },
     redis,
   });
 }

@@ -59,6 +59,14 @@ describe('RequestValidationError', () => {
       ]);
     });
 
+    it('names an empty key "" so that the client can find it, at the top and nested', () => {
+      const e = RequestValidationError.fromValidationErrors([
+        error('', { whitelistValidation: 'property  should not exist' }),
+        error('attributes', {}, [error('0', {}, [error('', { whitelistValidation: 'unknown' })])]),
+      ]);
+      expect(e.fieldErrors.map((f) => f.field)).toEqual(['""', 'attributes[0][""]']);
+    });
+
     it('does not take a digit-only top-level property for an index', () => {
       const e = RequestValidationError.fromValidationErrors([error('0', { c: 'bad' })]);
       expect(e.fieldErrors).toEqual([{ field: '0', reason: 'bad' }]);

@@ -21,7 +21,10 @@ function flatten(errors: ValidationError[], prefix: string): FieldError[] {
   });
 }
 
-function fieldPath(prefix: string, property: string): string {
+/** The path a client would use for `property` below `prefix` (`attributes[0].key`, `""`). */
+export function fieldPath(prefix: string, property: string): string {
+  // An empty key still needs a name the client can find: `""`.
+  if (property === '') return prefix === '' ? '""' : `${prefix}[""]`;
   if (prefix === '') return property;
   return /^\d+$/.test(property) ? `${prefix}[${property}]` : `${prefix}.${property}`;
 }

@@ -1,6 +1,6 @@
 import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import type { FieldError } from './error-body.js';
-import { RequestValidationError } from './request-validation.error.js';
+import { fieldPath, RequestValidationError } from './request-validation.error.js';
 
 /**
  * Validates every @Body DTO: unknown fields are errors, nothing is coerced (a "300" is not 300),
@@ -19,12 +19,19 @@ export function requestValidationPipe(): ValidationPipe {
   });
 }
 
-/** Keys Nest's ValidationPipe deletes, without a word, before the whitelist check can see them. */
-const STRIPPED_KEYS = ['__proto__', 'constructor', 'prototype'];
+/**
+ * Keys that never reach the whitelist check: Nest's ValidationPipe deletes `__proto__`,
+ * `constructor` and `prototype`, and class-transformer skips any key the DTO instance already has
+ * as an inherited member (`toString`, `valueOf`, `hasOwnProperty`, ...). No DTO field has such a
+ * name, so each is an unknown field.
+ */
+function isSilentlyDropped(key: string): boolean {
+  return key === 'prototype' || key in Object.prototype;
+}
 
 /**
- * Reports the keys Nest strips as unknown fields, like any other, so that such a body is a 400
- * and not silently accepted without them.
+ * Reports the keys that would be dropped without a word as unknown fields, like any other, so
+ * that such a body is a 400 and not silently accepted without them.
  */
 class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -51,10 +58,9 @@ function strippedKeyErrors(value: unknown, path: string, seen = new Set<object>(
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return [];
   return Object.keys(value).flatMap((key) => {
-    const field = path === '' ? key : `${path}.${key}`;
-    const own = STRIPPED_KEYS.includes(key)
-      ? [{ field, reason: `property ${key} should not exist` }]
-      : [];
-    return [...own, ...strippedKeyErrors((value as Record<string, unknown>)[key], field, seen)];
+    const field = fieldPath(path, key);
+    // An unknown key is reported once; what it holds does not matter.
+    if (isSilentlyDropped(key)) return [{ field, reason: `property ${key} should not exist` }];
+    return strippedKeyErrors((value as Record<string, unknown>)[key], field, seen);
   });
 }

@@ -1,64 +1,14 @@
 import { Body, Controller, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiOperation,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
-import { ErrorBodyDto } from '../http/error-body.dto.js';
+import { ApiKeyGuard, type AuthenticatedRequest } from '../auth/api-key.guard.js';
 import { JsonBodyGuard } from '../http/json-body.guard.js';
+import { IdempotencyService } from '../idempotency/idempotency.service.js';
 import { ClientQuotaGuard } from '../rate-limit/client-quota.guard.js';
 import { CreateRoomDto } from './dto/create-room.dto.js';
-import { RoomCreatedDto } from './dto/room-created.dto.js';
+import type { RoomCreatedDto } from './dto/room-created.dto.js';
+import { CreateRoomApiDocs } from './create-room.api-docs.js';
 import { RoomsService } from './rooms.service.js';
-
-// ---------------------------------------------------------------- OpenAPI: response headers
-
-const REQUEST_ID_HEADER = {
-  'X-Request-Id': {
-    description: "The request's id: the caller's X-Request-Id when it was a plain one, a new UUID otherwise.",
-    schema: { type: 'string' },
-  },
-};
-
-/** Set by ClientQuotaGuard on every request that got past the API key and the client's quota. */
-const RATE_LIMIT_HEADERS = {
-  'X-RateLimit-Limit': {
-    description: "The client's quota: requests per second (CLIENT_RATE_LIMIT or its override).",
-    schema: { type: 'integer' },
-  },
-  'X-RateLimit-Remaining': {
-    description: 'Requests left in the current second.',
-    schema: { type: 'integer' },
-  },
-  'X-RateLimit-Reset': {
-    description: 'Seconds until the quota frees up again.',
-    schema: { type: 'integer' },
-  },
-};
-
-const RETRY_AFTER = {
-  'Retry-After': {
-    description: 'Whole seconds to wait before trying again.',
-    schema: { type: 'integer', minimum: 0 },
-  },
-};
-
-/** An error answer after the quota check: the one error shape and the usual headers. */
-function errorResponse(status: number, description: string, extraHeaders: object = {}) {
-  return ApiResponse({
-    status,
-    description,
-    type: ErrorBodyDto,
-    headers: { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS, ...extraHeaders },
-  });
-}
-
-// ---------------------------------------------------------------- the controller
 
 @Controller('rooms')
 @ApiTags('rooms')
@@ -66,83 +16,22 @@ function errorResponse(status: number, description: string, extraHeaders: object
 // Order matters: who is calling, then their quota, then whether the body is worth reading.
 @UseGuards(ApiKeyGuard, ClientQuotaGuard, JsonBodyGuard)
 export class RoomsController {
-  constructor(private readonly rooms: RoomsService) {}
+  constructor(
+    private readonly rooms: RoomsService,
+    private readonly idempotency: IdempotencyService,
+  ) {}
 
   @Post()
   @HttpCode(HttpStatus.CREATED)
-  @ApiOperation({
-    operationId: 'createRoom',
-    summary: 'Create a ZEGOCLOUD ZIM room',
-    description:
-      "Validates the body against the vendor's CreateRoom rules (a bad request never reaches the vendor), " +
-      'then creates the room with a signed vendor call. Send the body as `application/json`, without ' +
-      '`Content-Encoding`, at most 64 KiB. Unknown fields, `null` for an optional field, numbers given as ' +
-      'strings and invalid Unicode are refused. Every error has the same shape (ErrorBody). A 504 means ' +
-      'the room may or may not exist: retrying with the same roomId is safe, and a 409 then means the ' +
-      'first call created it.',
-  })
-  @ApiHeader({
-    name: 'X-Request-Id',
-    required: false,
-    description:
-      'Your id for this request, echoed on the response and in the logs: kept when it is 1-128 characters ' +
-      'from `A-Z a-z 0-9 . _ : -`, replaced by a new UUID otherwise (never refused).',
-    schema: { type: 'string', maxLength: 128 },
-  })
-  @ApiCreatedResponse({
-    description: 'Room created.',
-    type: RoomCreatedDto,
-    headers: { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS },
-  })
-  @errorResponse(
-    400,
-    'Invalid body, malformed JSON, or body not an object: `errors` names every offending field. ' +
-      'Also the vendor\'s `660000002` parameter error (with `zegoCode`).',
-  )
-  @ApiResponse({
-    status: 401,
-    description:
-      'Missing or unknown API key; checked before anything else, the vendor is not called.',
-    type: ErrorBodyDto,
-    headers: {
-      ...REQUEST_ID_HEADER,
-      'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { type: 'string', enum: ['Bearer'] } },
-    },
-  })
-  @errorResponse(409, 'The vendor\'s `660300014`: the room already exists.')
-  @errorResponse(413, 'Body over 64 KiB.')
-  @errorResponse(415, 'Wrong content type (not `application/json`) or a compressed body (`Content-Encoding`).')
-  @errorResponse(422, 'The vendor\'s `660500002` / `660200001`: the operator (fromUserId) is not registered.')
-  @ApiResponse({
-    status: 429,
-    description:
-      "Too many requests, with `Retry-After`: the client's own quota (`CLIENT_RATE_LIMIT`) is spent " +
-      '(checked right after the API key; no X-RateLimit-* headers then); or the outbound budget is spent for ' +
-      'longer than `RATE_LIMIT_MAX_WAIT_MS` (the vendor is not called); or the vendor rate limited the call ' +
-      '(`660300005`, `660300006`, `7`) after retries.',
-    type: ErrorBodyDto,
-    headers: { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS, ...RETRY_AFTER },
-  })
-  @errorResponse(
-    502,
-    'The vendor rejected our signature, AppId, timestamp or app configuration (`3`, `100000000`-`100000017` ' +
-      'but `100000015`; logged as a configuration error); or the vendor was unreachable (after retries), ' +
-      'answered non-2xx, with a body that is not JSON, without a numeric `Code`, or with an unknown code.',
-  )
-  @errorResponse(
-    503,
-    'Redis is down and `RATE_LIMIT_ON_REDIS_DOWN=reject` (`Retry-After: 1`; the vendor is not called); the ' +
-      "vendor's `660300015` room quota is reached (no `Retry-After`); or the vendor is busy (`1`, " +
-      '`100000015`) after retries (with `Retry-After`).',
-    RETRY_AFTER,
-  )
-  @errorResponse(
-    504,
-    'The vendor did not answer within `ZEGO_TIMEOUT_MS`. Not retried: the room may or may not exist. ' +
-      'Retrying with the same roomId is safe; a 409 on the retry means the first call created it.',
-  )
-  create(@Body() dto: CreateRoomDto, @Req() request: Request): Promise<RoomCreatedDto> {
-    return this.rooms.createRoom(dto, disconnectSignal(request));
+  @CreateRoomApiDocs()
+  create(@Body() dto: CreateRoomDto, @Req() request: AuthenticatedRequest): Promise<RoomCreatedDto> {
+    // After the guards and the body's validation: bad or unauthenticated requests never reach the store.
+    return this.idempotency.run({
+      request,
+      body: dto,
+      perform: () => this.rooms.createRoom(dto, disconnectSignal(request)),
+      recover: (error) => this.rooms.recoveredRoom(dto, error),
+    });
   }
 }
 

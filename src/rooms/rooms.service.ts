@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ZimCallError } from '../zego/zim-call-error.js';
 import { ZimClient } from '../zego/zim-client.js';
 import type { CreateRoomDto } from './dto/create-room.dto.js';
 import type { RoomCreatedDto } from './dto/room-created.dto.js';
@@ -27,6 +28,21 @@ export class RoomsService {
       roomId: dto.roomId,
       attributeSeq: typeof reply.AttributeSeq === 'number' ? reply.AttributeSeq : 0,
       zegoRequestId: reply.RequestId === undefined ? '' : String(reply.RequestId),
+    };
+  }
+
+  /**
+   * After an Idempotency-Key retry of a timed-out (504) attempt: when the vendor now says the room
+   * exists, the first attempt created it, so the answer is that creation's 201. The vendor's
+   * AttributeSeq of that creation is lost; one per attribute sent is what creating sets.
+   */
+  recoveredRoom(dto: CreateRoomDto, error: unknown): RoomCreatedDto | undefined {
+    if (!(error instanceof ZimCallError) || error.outcome !== 'room-exists') return undefined;
+    return {
+      roomId: dto.roomId,
+      attributeSeq: dto.attributes?.length ?? 0,
+      zegoRequestId: error.details.zegoRequestId ?? '',
+      recovered: true,
     };
   }
 

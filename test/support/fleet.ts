@@ -10,7 +10,14 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZimCode, maxCallsInAnyWindow } from '../fake-zim/fake-zim-server.js';
-import { apiKeysValue, startGateway, type GatewayProcess, type LogLine } from './gateway-process.js';
+import {
+  apiKeysValue,
+  formatExchange,
+  recordEmission,
+  startGateway,
+  type GatewayProcess,
+  type LogLine,
+} from './gateway-process.js';
 
 export const FLEET_APP_ID = 2718281828;
 const FAKE_ZIM_SCRIPT = 'dist-dev/fake-zim/main.js';
@@ -170,6 +177,12 @@ export async function createRoom(
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
+    // For the whole-suite secret scan (a no-op unless ZIM_GW_EMISSIONS_DIR is set).
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    recordEmission('http', `${formatExchange({ method: 'POST', url: `${gatewayUrl}/rooms`, status: response.status, headers, text })}\n\n`);
     const expected = response.status === 201 || response.status === 429;
     return {
       status: response.status,

@@ -16,11 +16,14 @@
  *   children anyway: they share the terminal's process group.)
  * - No fixed sleeps: start-up waits for the log line (with a deadline), stop waits for the exit
  *   event (with a deadline, then SIGKILL).
+ * - With `ZIM_GW_EMISSIONS_DIR` set (jest's global setup sets it), every child's stdout and stderr
+ *   and every response an `HttpRecorder` received are also appended, as they arrive, to files in
+ *   that directory: the global teardown scans them all for secrets (see `recordEmission`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
@@ -143,7 +146,12 @@ class OutputCapture {
   readonly lines: LogLine[] = [];
   private readonly listeners = new Set<(line: LogLine, index: number) => void>();
 
+  /** Emission file names per stream (see recordEmission), fixed at spawn. */
+  private readonly emissionKinds = { stdout: '', stderr: '' };
+
   constructor(child: ChildProcess) {
+    this.emissionKinds.stdout = `child-${child.pid ?? 'unknown'}.stdout`;
+    this.emissionKinds.stderr = `child-${child.pid ?? 'unknown'}.stderr`;
     for (const stream of ['stdout', 'stderr'] as const) {
       const source = child[stream];
       if (!source) continue;
@@ -169,6 +177,7 @@ class OutputCapture {
 
   private append(stream: 'stdout' | 'stderr', chunk: string): void {
     this.text[stream] += chunk;
+    recordEmission(this.emissionKinds[stream], chunk);
     const pieces = (this.partial[stream] + chunk).split('\n');
     this.partial[stream] = pieces.pop() ?? '';
     for (const piece of pieces) this.emit(stream, piece);
@@ -423,18 +432,55 @@ export class HttpRecorder {
       json,
     };
     this.exchanges.push(exchange);
+    // The URL is the test's own input (some put a key in its query on purpose): not recorded.
+    recordEmission('http', `${formatExchange({ ...exchange, url: withoutQuery(url) })}\n\n`);
     return exchange;
   }
 
   /** Every response as text: status line, headers and body. */
   transcript(): string {
-    return this.exchanges
-      .map((e) => {
-        const headers = Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join('\n');
-        return `${e.method} ${e.url} -> ${e.status}\n${headers}\n\n${e.text}`;
-      })
-      .join('\n\n');
+    return this.exchanges.map(formatExchange).join('\n\n');
   }
+}
+
+/** One response as text: `METHOD url -> status`, the headers, a blank line, the body. */
+export function formatExchange(e: Pick<RecordedExchange, 'method' | 'url' | 'status' | 'headers' | 'text'>): string {
+  const headers = Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join('\n');
+  return `${e.method} ${e.url} -> ${e.status}\n${headers}\n\n${e.text}`;
+}
+
+// ------------------------------------------------------------------ emissions (whole-suite secret scan)
+
+/** `url` up to its query: what a request recorded for the secret scan is labelled with. */
+export function withoutQuery(url: string): string {
+  const at = url.search(/[?#]/);
+  return at === -1 ? url : url.slice(0, at);
+}
+
+/** The directory the jest global setup creates; unset outside jest (nothing is written then). */
+export const EMISSIONS_DIR_VARIABLE = 'ZIM_GW_EMISSIONS_DIR';
+
+/**
+ * Appends `text` to `<ZIM_GW_EMISSIONS_DIR>/<spec file>.<test process pid>.<kind>.log` when the
+ * variable is set; does nothing otherwise. Synchronous on purpose: a worker that ends abruptly
+ * loses nothing already recorded. A failing write is ignored here (it must not crash a stream
+ * handler); the secret-scan spec checks that the files appear.
+ */
+export function recordEmission(kind: string, text: string): void {
+  const dir = process.env[EMISSIONS_DIR_VARIABLE];
+  if (dir === undefined || dir === '' || text === '') return;
+  try {
+    appendFileSync(path.join(dir, `${emittingSuite()}.${process.pid}.${kind}.log`), text);
+  } catch {
+    // directory gone (run outside the global setup): nothing to scan anyway
+  }
+}
+
+/** The running spec's file name (jest's expect state), or `no-suite` outside jest. */
+function emittingSuite(): string {
+  const state = (globalThis as { expect?: { getState?: () => { testPath?: string } } }).expect?.getState?.();
+  const testPath = state?.testPath;
+  return testPath ? path.basename(testPath).replace(/[^\w.-]/g, '_') : 'no-suite';
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 /** Body of a 201 from POST /rooms. */
 export class RoomCreatedDto {
@@ -22,4 +22,16 @@ export class RoomCreatedDto {
     example: '3506410046318396581',
   })
   zegoRequestId!: string;
+
+  /** Set (true) only when an Idempotency-Key retry found the room its earlier, timed-out attempt created. */
+  @ApiPropertyOptional({
+    type: 'boolean',
+    description:
+      'Present (true) only on a retry under the same Idempotency-Key after a 504, when the vendor answered ' +
+      'that the room already exists: the timed-out first attempt created it. `zegoRequestId` is then the ' +
+      "RequestId of the retry's vendor answer, and `attributeSeq` is the count the creation set (one per " +
+      'attribute sent), not a figure the vendor reported.',
+    example: true,
+  })
+  recovered?: boolean;
 }

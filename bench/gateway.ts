@@ -1,0 +1,527 @@
+/**
+ * `npm run bench`: what the gateway costs, each figure beside a baseline measured in the same run.
+ *
+ * 1. Start-up: spawn → first 200 from GET /health/ready, median of several runs; baseline: a bare
+ *    NestJS app (bench/bare-nest-app.ts), spawn → its first answer.
+ * 2. Latency added: p50/p99 of POST /rooms through the gateway at a fixed rate (15/s, unique
+ *    roomIds, open loop), against signed CreateRoom calls sent straight to the fake ZIM at the
+ *    same rate. Gateway without Redis (in-process limiter and quotas); then, when redis-server is
+ *    on the PATH, again with a private Redis (the shared limiter, as a fleet runs it).
+ * 3. Refusal capacity: answers per second at full load (autocannon, 50 connections) for 401 (bad
+ *    key), 400 (bad body, valid key) and 429 (client quota 1/s), against the bare NestJS app's
+ *    401 route; the baseline runs before and after the gateway's runs.
+ * 4. Memory: RSS of a fresh replica after 60 s of mixed load (201, 400, 401, 429), beside the bare
+ *    app's RSS after the same time at the same rate (all 401).
+ *
+ * Every service is its own process: the fake ZIM (dist-bench/test/fake-zim/main.js), the gateway
+ * (dist-bench/src/main.js, this build's own copy) and the bare app; this process generates load.
+ *
+ * Knobs (defaults in brackets): BENCH_SMOKE=1 shortens everything to a smoke test;
+ * BENCH_STARTUP_RUNS [5], BENCH_RATE [15], BENCH_LATENCY_SECONDS [30], BENCH_REFUSAL_SECONDS [10],
+ * BENCH_CONNECTIONS [50], BENCH_WARMUP_SECONDS [2], BENCH_MEMORY_SECONDS [60],
+ * BENCH_MIX_RATE [40], BENCH_REDIS [1 when redis-server is on the PATH; 0 skips].
+ * Exits 1 when anything went wrong: a service failed, a request got no answer, or an answer was
+ * not the one the scenario expects.
+ */
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { ZegoSigner } from '../src/zego/zego-signer.js';
+import { FLEET_APP_ID, percentile, startFakeZimProcess, type FakeZimProcess } from '../test/support/fleet.js';
+import { apiKeysValue, stopAllGateways } from '../test/support/gateway-process.js';
+import { startPrivateRedis, stopAllRedis } from '../test/support/redis-server.js';
+import {
+  countBy,
+  keepAliveAgent,
+  median,
+  metricValue,
+  paced,
+  post,
+  rssBytes,
+  startService,
+  stopAllServices,
+  type Exchange,
+  type Service,
+} from './bench-support.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const GATEWAY_SCRIPT = path.join(ROOT, 'dist-bench/src/main.js');
+const BARE_SCRIPT = path.join(ROOT, 'dist-bench/bench/bare-nest-app.js');
+const FAKE_SCRIPT = path.join(ROOT, 'dist-bench/test/fake-zim/main.js');
+
+const SECRET = 'bench-secret-not-a-real-one-4c1e';
+const APP_ID = FLEET_APP_ID;
+const OPERATOR = 'bench-operator';
+/** client id → API key. `bench-quota` has a quota of 1 request per second. */
+const CLIENTS = { 'bench-a': 'bench-key-a-0001', 'bench-quota': 'bench-key-q-0002' } as const;
+const BAD_KEY = 'not-a-known-key-0000';
+
+// ------------------------------------------------------------------ knobs
+
+const SMOKE = process.env.BENCH_SMOKE === '1';
+function knob(name: string, normal: number, smoke: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return SMOKE ? smoke : normal;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+}
+const STARTUP_RUNS = Math.max(1, Math.round(knob('BENCH_STARTUP_RUNS', 5, 2)));
+const RATE = knob('BENCH_RATE', 15, 15);
+const LATENCY_SECONDS = knob('BENCH_LATENCY_SECONDS', 30, 3);
+const REFUSAL_SECONDS = knob('BENCH_REFUSAL_SECONDS', 10, 2);
+const CONNECTIONS = Math.max(1, Math.round(knob('BENCH_CONNECTIONS', 50, 50)));
+const WARMUP_SECONDS = knob('BENCH_WARMUP_SECONDS', 2, 1);
+const MEMORY_SECONDS = knob('BENCH_MEMORY_SECONDS', 60, 5);
+const MIX_RATE = knob('BENCH_MIX_RATE', 40, 40);
+const WITH_REDIS = process.env.BENCH_REDIS === undefined || process.env.BENCH_REDIS === '' ? hasRedisServer() : process.env.BENCH_REDIS !== '0';
+
+function hasRedisServer(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------ run state
+
+const LOG_DIR = mkdtempSync(path.join(os.tmpdir(), 'zim-gateway-bench-'));
+const RUN = Date.now().toString(36);
+/** Everything that went wrong; any entry makes the run exit 1. */
+const failures: string[] = [];
+const rows: Array<{ figure: string; gateway: string; baseline: string; ratio: string; note: string }> = [];
+
+function say(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** The machine's 1-minute load average: above ~2 on 2 cores, something else is competing. */
+function load(): string {
+  return `load average ${os.loadavg()[0]!.toFixed(2)}`;
+}
+
+function check(ok: boolean, what: string): void {
+  if (!ok) {
+    failures.push(what);
+    say(`  !! ${what}`);
+  }
+}
+
+const ms = (value: number): string => value.toFixed(1);
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+const ratio = (a: number, b: number): string => `x${(a / b).toFixed(2)}`;
+
+function gatewayEnv(fakeUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ZEGO_APP_ID: String(APP_ID),
+    ZEGO_SERVER_SECRET: SECRET,
+    ZEGO_API_BASE_URL: fakeUrl,
+    ZEGO_DEFAULT_FROM_USER_ID: OPERATOR,
+    API_KEYS: apiKeysValue(CLIENTS),
+    // Out of the way unless a scenario needs a quota: the bench-quota client keeps 1 per second.
+    CLIENT_RATE_LIMIT: '100000',
+    CLIENT_RATE_LIMITS: 'bench-quota:1',
+    ...extra,
+  };
+}
+
+function startGateway(name: string, fakeUrl: string, extra: Record<string, string> = {}): Promise<Service> {
+  return startService({
+    name,
+    script: GATEWAY_SCRIPT,
+    env: gatewayEnv(fakeUrl, extra),
+    probe: { method: 'GET', path: '/health/ready', ready: (status) => status === 200 },
+    logDir: LOG_DIR,
+  });
+}
+
+function startBare(name: string): Promise<Service> {
+  return startService({
+    name,
+    script: BARE_SCRIPT,
+    env: {},
+    probe: { method: 'POST', path: '/rooms' },
+    logDir: LOG_DIR,
+  });
+}
+
+const auth = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
+
+// ------------------------------------------------------------------ 1. start-up
+
+async function startupFigures(fakeUrl: string): Promise<void> {
+  say(`\n[1/4] start-up: ${STARTUP_RUNS} runs each, spawn → ready (polled every 5 ms)`);
+  say(`  (${load()})`);
+  const gateway: number[] = [];
+  const bare: number[] = [];
+  for (let run = 0; run < STARTUP_RUNS; run++) {
+    // Alternated, so drift on the machine touches both alike.
+    const g = await startGateway(`startup-gateway-${run}`, fakeUrl);
+    gateway.push(g.spawnToReadyMs);
+    await g.stop();
+    const b = await startBare(`startup-bare-${run}`);
+    bare.push(b.spawnToReadyMs);
+    await b.stop();
+  }
+  say(`  gateway ms: ${gateway.map(ms).join(', ')}`);
+  say(`  bare    ms: ${bare.map(ms).join(', ')}`);
+  const g = median(gateway);
+  const b = median(bare);
+  rows.push({
+    figure: `start → ready, median of ${STARTUP_RUNS} (ms)`,
+    gateway: ms(g),
+    baseline: ms(b),
+    ratio: ratio(g, b),
+    note: `range ${ms(Math.min(...gateway))}-${ms(Math.max(...gateway))} vs ${ms(Math.min(...bare))}-${ms(Math.max(...bare))}`,
+  });
+}
+
+// ------------------------------------------------------------------ 2. latency
+
+interface LatencyFigures {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  count: number;
+  maxLateMs: number;
+}
+
+async function pacedLatency(label: string, send: (i: number) => Promise<Exchange>, ok: (e: Exchange) => boolean): Promise<LatencyFigures> {
+  // Warm-up at the same rate (JIT, keep-alive connections), not measured.
+  const warm = await paced(RATE, Math.max(5, Math.round(RATE * WARMUP_SECONDS)), (i) => send(-1 - i));
+  const warmBad = warm.samples.filter((e) => !ok(e));
+  check(warmBad.length === 0, `${label}: ${warmBad.length} warm-up answers were wrong: ${describe(warmBad[0])}`);
+  const count = Math.max(1, Math.round(RATE * LATENCY_SECONDS));
+  const result = await paced(RATE, count, send);
+  const bad = result.samples.filter((e) => !ok(e));
+  check(bad.length === 0, `${label}: ${bad.length} of ${count} answers were wrong: ${describe(bad[0])}`);
+  const latencies = result.samples.map((e) => e.latencyMs);
+  const figures = {
+    p50: percentile(latencies, 0.5),
+    p90: percentile(latencies, 0.9),
+    p99: percentile(latencies, 0.99),
+    max: Math.max(...latencies),
+    count,
+    maxLateMs: result.maxLateMs,
+  };
+  say(
+    `  ${label.padEnd(34)} n=${count} p50 ${ms(figures.p50)} p90 ${ms(figures.p90)} p99 ${ms(figures.p99)} ` +
+      `max ${ms(figures.max)} ms (sender at most ${ms(result.maxLateMs)} ms late)`,
+  );
+  return figures;
+}
+
+function describe(exchange: Exchange | undefined): string {
+  if (!exchange) return '';
+  return exchange.error ? `no answer (${exchange.error})` : `${exchange.status} ${exchange.body.slice(0, 300)}`;
+}
+
+function gatewaySender(gateway: Service, agent: http.Agent, prefix: string): (i: number) => Promise<Exchange> {
+  return (i) =>
+    post(agent, `${gateway.url}/rooms`, auth(CLIENTS['bench-a']), JSON.stringify({ roomId: `${prefix}-${i}`, roomName: 'bench' }));
+}
+
+/** A signed CreateRoom straight to the fake, built the way ZimClient builds it. */
+function directSender(fake: FakeZimProcess, agent: http.Agent, prefix: string): (i: number) => Promise<Exchange> {
+  return (i) => {
+    const appId = String(APP_ID);
+    const nonce = randomBytes(8).toString('hex');
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const query = new URLSearchParams({
+      Action: 'CreateRoom',
+      AppId: appId,
+      SignatureNonce: nonce,
+      Timestamp: timestamp,
+      SignatureVersion: '2.0',
+      Signature: ZegoSigner.signature(appId, nonce, SECRET, timestamp),
+    });
+    const body = JSON.stringify({ FromUserId: OPERATOR, RoomId: `${prefix}-${i}`, RoomName: 'bench' });
+    return post(agent, `${fake.url}/?${query.toString()}`, {}, body);
+  };
+}
+
+const created = (e: Exchange): boolean => e.status === 201;
+const vendorSuccess = (e: Exchange): boolean => {
+  if (e.status !== 200) return false;
+  try {
+    return (JSON.parse(e.body) as { Code?: unknown }).Code === 0;
+  } catch {
+    return false;
+  }
+};
+
+async function latencyFigures(fake: FakeZimProcess): Promise<void> {
+  say(
+    `\n[2/4] latency at ${RATE}/s for ${LATENCY_SECONDS} s each, open loop, unique roomIds ` +
+      `(after ${WARMUP_SECONDS} s of warm-up at the same rate)`,
+  );
+  say(`  (${load()})`);
+  const direct = await pacedLatency('direct to the fake (baseline)', directSender(fake, keepAliveAgent(), `lat-d-${RUN}`), vendorSuccess);
+
+  const gateway = await startGateway('latency-gateway', fake.url);
+  const viaGateway = await pacedLatency('through the gateway, no Redis', gatewaySender(gateway, keepAliveAgent(), `lat-g-${RUN}`), created);
+  say(`    ${await limiterWait(gateway)}`);
+  await gateway.stop();
+  pushLatencyRows('', viaGateway, direct);
+
+  if (WITH_REDIS) {
+    const redis = await startPrivateRedis();
+    try {
+      const redisGateway = await startGateway('latency-gateway-redis', fake.url, {
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: `bench-${RUN}`,
+      });
+      const viaRedis = await pacedLatency('through the gateway, with Redis', gatewaySender(redisGateway, keepAliveAgent(), `lat-r-${RUN}`), created);
+      say(`    ${await limiterWait(redisGateway)}`);
+      await redisGateway.stop();
+      pushLatencyRows(', Redis', viaRedis, direct);
+    } finally {
+      await stopAllRedis();
+    }
+  } else {
+    say('  (no redis-server on the PATH, or BENCH_REDIS=0: the Redis variant is skipped)');
+  }
+}
+
+/** How much of that latency was the wait for an outbound slot (warm-up included), from /metrics. */
+async function limiterWait(gateway: Service): Promise<string> {
+  const text = await (await fetch(`${gateway.url}/metrics`)).text();
+  if (!text.includes('zim_gateway_outbound_limiter_wait_seconds_count')) return 'outbound limiter wait: not in /metrics';
+  const sum = metricValue(text, 'zim_gateway_outbound_limiter_wait_seconds_sum');
+  const count = metricValue(text, 'zim_gateway_outbound_limiter_wait_seconds_count');
+  const within10 = /^zim_gateway_outbound_limiter_wait_seconds_bucket\{[^}]*le="0\.01"[^}]*\} ([0-9.e+-]+)/m.exec(text);
+  const over10 = within10 ? String(count - Number(within10[1])) : '?';
+  return `outbound limiter wait: mean ${ms((sum / count) * 1000)} ms over ${count} calls, ${over10} waited over 10 ms`;
+}
+
+function pushLatencyRows(variant: string, gateway: LatencyFigures, direct: LatencyFigures): void {
+  for (const [name, key] of [
+    ['p50', 'p50'],
+    ['p99', 'p99'],
+  ] as const) {
+    rows.push({
+      figure: `POST /rooms ${name} at ${RATE}/s${variant} (ms)`,
+      gateway: ms(gateway[key]),
+      baseline: ms(direct[key]),
+      ratio: ratio(gateway[key], direct[key]),
+      note: `adds ${ms(gateway[key] - direct[key])} ms; baseline = signed CreateRoom straight to the fake`,
+    });
+  }
+}
+
+// ------------------------------------------------------------------ 3. refusal capacity
+
+interface CannonFigures {
+  perSecond: number;
+  statuses: Record<string, number>;
+  p50: number;
+  p99: number;
+}
+
+async function cannon(label: string, url: string, headers: Record<string, string>, body: string): Promise<CannonFigures> {
+  const options = {
+    url: `${url}/rooms`,
+    method: 'POST' as const,
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    timeout: 10,
+  };
+  if (WARMUP_SECONDS > 0) await autocannon({ ...options, duration: WARMUP_SECONDS });
+  const result = await autocannon({ ...options, duration: REFUSAL_SECONDS });
+  const statuses: Record<string, number> = {};
+  let answered = 0;
+  for (const [code, { count = 0 }] of Object.entries(result.statusCodeStats ?? {})) {
+    statuses[code] = count;
+    answered += count;
+  }
+  check(result.errors === 0 && result.timeouts === 0, `${label}: ${result.errors} connection errors, ${result.timeouts} timeouts`);
+  const figures = { perSecond: answered / result.duration, statuses, p50: result.latency.p50, p99: result.latency.p99 };
+  say(
+    `  ${label.padEnd(34)} ${figures.perSecond.toFixed(0).padStart(6)} answers/s  p50 ${figures.p50} ms  p99 ${figures.p99} ms  ` +
+      `statuses ${JSON.stringify(statuses)}`,
+  );
+  return figures;
+}
+
+/** At least 99% of the answers carry `status`, and nothing else but the `tolerated` ones. */
+function expectStatus(label: string, figures: CannonFigures, status: string, tolerated: string[] = []): void {
+  const total = Object.values(figures.statuses).reduce((a, b) => a + b, 0);
+  const expected = figures.statuses[status] ?? 0;
+  const others = Object.keys(figures.statuses).filter((code) => code !== status && !tolerated.includes(code));
+  check(total > 0 && expected / total >= 0.99 && others.length === 0, `${label}: expected ${status}, got ${JSON.stringify(figures.statuses)}`);
+}
+
+async function refusalFigures(fake: FakeZimProcess): Promise<void> {
+  say(
+    `\n[3/4] refusal capacity: autocannon, ${CONNECTIONS} connections, ${REFUSAL_SECONDS} s each ` +
+      `(after ${WARMUP_SECONDS} s of warm-up), no Redis`,
+  );
+  say(`  (${load()})`);
+  const validBody = JSON.stringify({ roomId: `refuse-${RUN}`, roomName: 'bench' });
+  const badBody = JSON.stringify({ roomId: '', roomName: 5 });
+
+  const bare = await startBare('refusal-bare');
+  const bareBefore = await cannon('bare Nest 401 (baseline, before)', bare.url, auth(BAD_KEY), validBody);
+  expectStatus('bare Nest 401', bareBefore, '401');
+
+  const gateway = await startGateway('refusal-gateway', fake.url);
+  const unauthorized = await cannon('gateway 401 bad key', gateway.url, auth(BAD_KEY), validBody);
+  expectStatus('gateway 401', unauthorized, '401');
+  const badRequest = await cannon('gateway 400 bad body', gateway.url, auth(CLIENTS['bench-a']), badBody);
+  expectStatus('gateway 400', badRequest, '400');
+  // About one request a second passes the 1/s quota: the first creates the room, later ones 409.
+  const overQuota = await cannon('gateway 429 over quota (1/s)', gateway.url, auth(CLIENTS['bench-quota']), validBody);
+  expectStatus('gateway 429', overQuota, '429', ['201', '409']);
+  await gateway.stop();
+
+  const bareAfter = await cannon('bare Nest 401 (baseline, after)', bare.url, auth(BAD_KEY), validBody);
+  expectStatus('bare Nest 401 (after)', bareAfter, '401');
+  await bare.stop();
+
+  const baseline = (bareBefore.perSecond + bareAfter.perSecond) / 2;
+  const spread = `baseline ${bareBefore.perSecond.toFixed(0)} before, ${bareAfter.perSecond.toFixed(0)} after`;
+  for (const [figure, f] of [
+    ['refusals/s, 401 bad key', unauthorized],
+    ['refusals/s, 400 bad body', badRequest],
+    ['refusals/s, 429 over quota', overQuota],
+  ] as const) {
+    rows.push({
+      figure,
+      gateway: f.perSecond.toFixed(0),
+      baseline: baseline.toFixed(0),
+      ratio: ratio(f.perSecond, baseline),
+      note: `p99 ${f.p99} ms vs ${Math.max(bareBefore.p99, bareAfter.p99)} ms; ${spread}`,
+    });
+  }
+}
+
+// ------------------------------------------------------------------ 4. memory
+
+/** Request i of the mix: a room (201), a bad body (400), a bad key (401), the 1/s client (429). */
+function mixRequest(gateway: Service, agent: http.Agent, i: number): Promise<Exchange> {
+  const url = `${gateway.url}/rooms`;
+  switch (i % 4) {
+    case 0:
+      return post(agent, url, auth(CLIENTS['bench-a']), JSON.stringify({ roomId: `mix-${RUN}-${i}`, roomName: 'bench' }));
+    case 1:
+      return post(agent, url, auth(CLIENTS['bench-a']), JSON.stringify({ roomId: '', roomName: 5 }));
+    case 2:
+      return post(agent, url, auth(BAD_KEY), JSON.stringify({ roomId: `mix-${RUN}-${i}` }));
+    default:
+      // Over its 1/s quota most of the time; the admitted ones carry a bad body (400).
+      return post(agent, url, auth(CLIENTS['bench-quota']), JSON.stringify({ roomId: '', roomName: 5 }));
+  }
+}
+
+async function gatewayRss(gateway: Service): Promise<number> {
+  const response = await fetch(`${gateway.url}/metrics`);
+  return metricValue(await response.text(), 'process_resident_memory_bytes');
+}
+
+async function memoryFigures(fake: FakeZimProcess): Promise<void> {
+  say(
+    `\n[4/4] memory: fresh processes, ${MEMORY_SECONDS} s at ${MIX_RATE}/s; gateway gets a mix of ` +
+      `201/400/401/429, the bare app its 401 at the same rate, side by side`,
+  );
+  say(`  (${load()})`);
+  const gateway = await startGateway('memory-gateway', fake.url);
+  const bare = await startBare('memory-bare');
+  const gatewayAtReady = await gatewayRss(gateway);
+  const bareAtReady = rssBytes(bare.pid);
+  const count = Math.max(4, Math.round(MIX_RATE * MEMORY_SECONDS));
+  const gatewayAgent = keepAliveAgent();
+  const bareAgent = keepAliveAgent();
+  const started = performance.now();
+  const [mix, plain] = await Promise.all([
+    paced(MIX_RATE, count, (i) => mixRequest(gateway, gatewayAgent, i)),
+    paced(MIX_RATE, count, () => post(bareAgent, `${bare.url}/rooms`, auth(BAD_KEY), '{"roomId":"x"}')),
+  ]);
+  // Read at the same moment after the load, a full MEMORY_SECONDS after it began.
+  const rest = MEMORY_SECONDS * 1000 - (performance.now() - started);
+  if (rest > 0) await sleep(rest);
+  const gatewayAfter = await gatewayRss(gateway);
+  const bareAfter = rssBytes(bare.pid);
+  const gatewayProcRss = rssBytes(gateway.pid);
+  await Promise.all([gateway.stop(), bare.stop()]);
+
+  const statuses = countBy(mix.samples, (e) => (e.error ? 'no answer' : String(e.status)));
+  say(`  gateway statuses ${JSON.stringify(statuses)}; bare ${JSON.stringify(countBy(plain.samples, (e) => String(e.status)))}`);
+  check(
+    ['201', '400', '401', '429'].every((s) => (statuses[s] ?? 0) > 0) &&
+      Object.keys(statuses).every((s) => ['201', '400', '401', '429'].includes(s)),
+    `memory mix: expected only 201, 400, 401 and 429, got ${JSON.stringify(statuses)}`,
+  );
+  check(plain.samples.every((e) => e.status === 401), 'memory baseline: the bare app answered something other than 401');
+  say(
+    `  gateway RSS ${mib(gatewayAtReady)} MiB at ready → ${mib(gatewayAfter)} MiB after (/metrics; /proc says ${mib(gatewayProcRss)})`,
+  );
+  say(`  bare    RSS ${mib(bareAtReady)} MiB at ready → ${mib(bareAfter)} MiB after (/proc)`);
+  rows.push({
+    figure: `RSS after ${MEMORY_SECONDS} s mixed load (MiB)`,
+    gateway: mib(gatewayAfter),
+    baseline: mib(bareAfter),
+    ratio: ratio(gatewayAfter, bareAfter),
+    note: `at ready ${mib(gatewayAtReady)} vs ${mib(bareAtReady)}; ${MIX_RATE}/s, ${count} requests`,
+  });
+}
+
+// ------------------------------------------------------------------ main
+
+function printTable(): void {
+  const widths = [40, 10, 10, 8];
+  const line = (cells: string[]): string =>
+    cells.map((cell, i) => (i < widths.length ? cell.padEnd(widths[i]!) : cell)).join('  ');
+  say('\n' + line(['figure', 'gateway', 'baseline', 'ratio', 'notes']));
+  for (const row of rows) say(line([row.figure, row.gateway, row.baseline, row.ratio, row.note]));
+}
+
+async function main(): Promise<void> {
+  const began = performance.now();
+  const cpus = os.cpus();
+  say(
+    `machine: ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
+      `node ${process.version}, ${os.platform()} ${os.release()}${SMOKE ? ' (BENCH_SMOKE: shortened runs)' : ''}`,
+  );
+  say(`logs of the started services: ${LOG_DIR}`);
+  const fake = await startFakeZimProcess(APP_ID, SECRET, FAKE_SCRIPT);
+  try {
+    await startupFigures(fake.url);
+    await latencyFigures(fake);
+    await refusalFigures(fake);
+    await memoryFigures(fake);
+  } finally {
+    await stopAllServices();
+    await stopAllGateways(); // the fake (started through gateway-process.ts)
+  }
+  printTable();
+  say(`\ntook ${((performance.now() - began) / 1000).toFixed(0)} s; at the end: ${load()}`);
+  if (failures.length > 0) {
+    say(`\nFAILED (${failures.length}); service logs kept in ${LOG_DIR}:`);
+    for (const failure of failures) say(`  - ${failure}`);
+    process.exit(1);
+  }
+  rmSync(LOG_DIR, { recursive: true, force: true });
+  process.exit(0); // keep-alive agents would otherwise hold the loop open a while
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`service logs kept in ${LOG_DIR}\n`);
+  await stopAllServices();
+  await stopAllGateways();
+  await stopAllRedis();
+  process.exit(1);
+});

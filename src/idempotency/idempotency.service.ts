@@ -1,0 +1,157 @@
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { GatewayError } from '../http/gateway-error.js';
+import { REDIS } from '../redis/redis.module.js';
+import { ZimCallError } from '../zego/zim-call-error.js';
+import { FailoverIdempotencyStore } from './failover-idempotency-store.js';
+import { IdempotencyKeyInProgress, IdempotencyKeyReused, ReplayedError } from './idempotency.errors.js';
+import {
+  IDEMPOTENCY_KEY_HEADER,
+  IDEMPOTENT_REPLAYED_HEADER,
+  bodyFingerprint,
+  idempotencyRecordKey,
+  readIdempotencyKey,
+} from './idempotency-key.js';
+import type { ClaimEnd, IdempotencyStore, StoredAnswer } from './idempotency-store.js';
+import { InProcessIdempotencyStore } from './in-process-idempotency-store.js';
+import { RedisIdempotencyStore } from './redis-idempotency-store.js';
+
+/** Replaces the store (tests); by default Redis with its fallback, or in process without Redis. */
+export const IDEMPOTENCY_STORE = Symbol('IDEMPOTENCY_STORE');
+
+/** A claim outlives the longest a request can spend on the vendor by this much. */
+export const PENDING_MARGIN_MS = 5_000;
+const DEFAULT_KEY_PREFIX = 'zim-room-gateway';
+
+export interface IdempotentCall<T extends object> {
+  /** Authenticated (ApiKeyGuard ran): its client scopes the key. */
+  request: AuthenticatedRequest;
+  /** The validated body: its fingerprint tells a repeat from a reuse of the key. */
+  body: unknown;
+  /** The work itself (the vendor call). */
+  perform: () => Promise<T>;
+  /**
+   * Only after an earlier attempt under the key ended ambiguous (504): the answer to give when
+   * `error` shows that attempt had in fact succeeded, or undefined.
+   */
+  recover?: (error: unknown) => T | undefined;
+}
+
+/**
+ * The Idempotency-Key header of POST /rooms. Without the header the call simply runs. With it:
+ * the first request claims the key (with its body's fingerprint) and runs; a repeat with the same
+ * body gets the stored final answer (Idempotent-Replayed: true) without running again; a repeat
+ * with another body 422; a repeat while the first runs 409 with Retry-After.
+ *
+ * Stored (for IDEMPOTENCY_TTL_S): success and the vendor's definite 4xx answers (400, 409, 422).
+ * Not stored, the key is released and the next repeat runs again: anything transient or not the
+ * vendor's word (429, 5xx but 504, limiter refusals, a caller that hung up, unexpected errors).
+ * A 504 leaves the key `ambiguous`: the next repeat runs again and, should the vendor then say
+ * the room exists, answers with `recover` (201, recovered: true) and stores that.
+ */
+@Injectable()
+export class IdempotencyService {
+  private readonly logger = new Logger('Idempotency');
+  private readonly store: IdempotencyStore;
+  private readonly keyPrefix: string;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(REDIS) redis: Redis | null,
+    @Optional() @Inject(IDEMPOTENCY_STORE) store?: IdempotencyStore,
+  ) {
+    this.keyPrefix = config.redis?.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.store =
+      store ??
+      (redis
+        ? new FailoverIdempotencyStore(
+            redis,
+            new RedisIdempotencyStore(redis),
+            new InProcessIdempotencyStore(),
+            config.outbound.onRedisDown,
+          )
+        : new InProcessIdempotencyStore());
+  }
+
+  /** How long a claim holds a key when its holder never finishes (a crashed replica). */
+  get pendingTtlMs(): number {
+    return this.config.zego.callDeadlineMs + PENDING_MARGIN_MS;
+  }
+
+  get answerTtlMs(): number {
+    return this.config.idempotency.ttlSeconds * 1000;
+  }
+
+  async run<T extends object>(call: IdempotentCall<T>): Promise<T> {
+    const { request } = call;
+    const key = readIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER.toLowerCase()]);
+    if (key === undefined) return call.perform();
+    const recordKey = idempotencyRecordKey(this.keyPrefix, request.client!.clientId, key);
+
+    const claimed = await this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs);
+    switch (claimed.kind) {
+      case 'mismatch':
+        throw new IdempotencyKeyReused();
+      case 'in-progress':
+        throw new IdempotencyKeyInProgress();
+      case 'done':
+        request.res?.setHeader(IDEMPOTENT_REPLAYED_HEADER, 'true');
+        return replay<T>(claimed.answer);
+    }
+
+    const { claim } = claimed;
+    const finish = async (end: ClaimEnd): Promise<void> => {
+      if (!(await claim.finish(end))) {
+        this.logger.warn(`An idempotency claim lapsed before its request finished (${end.action})`);
+      }
+    };
+    let result: T;
+    try {
+      result = await call.perform();
+    } catch (error) {
+      const recovered = claimed.kind === 'resumed' ? call.recover?.(error) : undefined;
+      if (recovered !== undefined) {
+        await finish({ action: 'done', answer: successAnswer(recovered), ttlMs: this.answerTtlMs });
+        return recovered;
+      }
+      await finish(this.endAfterFailure(error));
+      throw error;
+    }
+    await finish({ action: 'done', answer: successAnswer(result), ttlMs: this.answerTtlMs });
+    return result;
+  }
+
+  private endAfterFailure(error: unknown): ClaimEnd {
+    if (error instanceof ZimCallError && error.outcome === 'timeout') {
+      return { action: 'ambiguous', ttlMs: this.answerTtlMs };
+    }
+    const answer = definiteErrorAnswer(error);
+    return answer ? { action: 'done', answer, ttlMs: this.answerTtlMs } : { action: 'release' };
+  }
+}
+
+function successAnswer(body: object): StoredAnswer {
+  return { kind: 'success', status: 201, body: { ...(body as Record<string, unknown>) } };
+}
+
+/** The vendor's own final word on the request: a 4xx it answered with a code, 429 aside. */
+export function definiteErrorAnswer(error: unknown): StoredAnswer | undefined {
+  if (!(error instanceof GatewayError)) return undefined;
+  const { status, details } = error;
+  if (details.zegoCode === undefined || status < 400 || status >= 500 || status === 429) return undefined;
+  return {
+    kind: 'error',
+    status,
+    message: error.publicMessage,
+    zegoCode: details.zegoCode,
+    ...(details.zegoRequestId !== undefined && { zegoRequestId: details.zegoRequestId }),
+    ...(details.retryAfterSeconds !== undefined && { retryAfterSeconds: details.retryAfterSeconds }),
+  };
+}
+
+function replay<T>(answer: StoredAnswer): T {
+  if (answer.kind === 'error') throw new ReplayedError(answer);
+  return { ...answer.body } as T;
+}
