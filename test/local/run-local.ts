@@ -44,7 +44,9 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
 
+  let stopping = false;
   const shutdown = async (): Promise<void> => {
+    stopping = true;
     await gateway.stop();
     await fake.stop();
     process.exit(0);
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown());
   process.once('SIGTERM', () => void shutdown());
   const status = await gateway.exited;
+  if (stopping) return; // Ctrl-C: shutdown() finishes and exits
   process.stderr.write(`gateway exited (code ${status.code}):\n${gateway.stderr()}\n`);
   await fake.stop();
   process.exit(1);

@@ -206,7 +206,7 @@ export async function createRoom(
  * Calls through every replica until their code paths are warm (JIT-compiled, vendor connections
  * open), as in a running fleet: a cold process serving its first burst is slow enough to send a
  * call late by more than the safety margin. A few rounds of concurrent calls per replica; every
- * one must create its room.
+ * one must be answered 201 or 429.
  */
 export async function warmUp(gateways: readonly GatewayProcess[], key: string, roomPrefix: string): Promise<void> {
   for (let round = 0; round < 3; round++) {
@@ -217,7 +217,8 @@ export async function warmUp(gateways: readonly GatewayProcess[], key: string, r
         ),
       ),
     );
-    const failed = answers.find(({ answer }) => answer.status !== 201);
+    // A 429 warms the same code paths; the fixed-window baseline of the benchmark gives some.
+    const failed = answers.find(({ answer }) => answer.status !== 201 && answer.status !== 429);
     if (failed) {
       const { index, answer } = failed;
       throw new Error(`warm-up call to replica ${index} answered ${answer.status}: ${answer.body ?? answer.error ?? ''}`);
