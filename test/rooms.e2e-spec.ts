@@ -378,6 +378,16 @@ describe('invalid bodies: 400 naming every offending field; the vendor never cal
     expect(fake.calls).toHaveLength(0);
   });
 
+  it.each([
+    ['malformed JSON', '{"roomId":', 'must be valid JSON'],
+    ['an empty body', '', 'is required: a JSON object'],
+  ])('400 for %s names the body and why', async (_name, raw, reason) => {
+    const res = await postRooms(gw, undefined, { raw });
+    const body = expectError(res, 400) as { errors?: Array<{ field: string; reason: string }> };
+    expect(body.errors).toEqual([{ field: 'body', reason }]);
+    expect(fake.calls).toHaveLength(0);
+  });
+
   it('400 for a JSON array body names the body', async () => {
     const res = await postRooms(gw, undefined, { raw: '[{"roomId":"r1"}]' });
     const body = expectError(res, 400);

@@ -2,6 +2,7 @@ import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { GatewayError } from './gateway-error.js';
+import { RequestValidationError } from './request-validation.error.js';
 
 export interface RequestWithBody extends Request {
   /** Why the body could not be used; raised by JsonBodyGuard once the caller is authenticated. */
@@ -53,9 +54,10 @@ function bodyError(error: unknown, request: Request): GatewayError {
       return new GatewayError(415, `Content-Encoding ${request.headers['content-encoding'] ?? ''} is not accepted; send identity`);
     case 'charset.unsupported':
       return new GatewayError(415, 'Request body charset must be utf-8');
+    // 400s name the field like every validation error: here the body as a whole.
     case 'entity.parse.failed':
-      return new GatewayError(400, 'Request body is not valid JSON');
+      return new RequestValidationError([{ field: 'body', reason: 'must be valid JSON' }]);
     default:
-      return new GatewayError(400, 'Request body could not be read');
+      return new RequestValidationError([{ field: 'body', reason: 'could not be read' }]);
   }
 }
