@@ -93,6 +93,7 @@ describe('GET /metrics', () => {
   it('reports limiter waits, refusals and mode', async () => {
     expect(sample('zim_gateway_outbound_limiter_wait_seconds_count', { outcome: 'granted' })).toBe(2);
     expect(sample('zim_gateway_outbound_limiter_mode', { mode: 'local' })).toBe(1);
+    expect(text).toMatch(/^zim_gateway_outbound_late_slots_total 0$/m);
     // One call a minute: the second call finds the budget spent for longer than it may wait.
     const strict = await startGateway(env({ ZEGO_QPS_LIMIT: '1', ZEGO_QPS_WINDOW_MS: '60000', RATE_LIMIT_MAX_WAIT_MS: '100' }));
     expect((await createRoom(strict.url, KEY, 'metrics-3', 10_000)).status).toBe(201);

@@ -87,7 +87,7 @@ describe('loadConfig with a valid environment', () => {
       qpsLimit: 20,
       windowMs: 1000,
       maxWaitMs: 2000,
-      safetyMarginMs: 20,
+      safetyMarginMs: 30,
       onRedisDown: 'local',
       assumedReplicas: 3,
     });

@@ -133,7 +133,7 @@ export function loadConfig(env: Env): AppConfig {
   const qpsLimit = read.int('ZEGO_QPS_LIMIT', { default: 20, min: 1, max: 10_000 });
   const windowMs = read.int('ZEGO_QPS_WINDOW_MS', { default: 1000, min: 10, max: 60_000 });
   const maxWaitMs = read.int('RATE_LIMIT_MAX_WAIT_MS', { default: 2000, min: 0, max: 60_000 });
-  const safetyMarginMs = read.int('RATE_LIMIT_SAFETY_MARGIN_MS', { default: 20, min: 0, max: 10_000 });
+  const safetyMarginMs = read.int('RATE_LIMIT_SAFETY_MARGIN_MS', { default: 30, min: 0, max: 10_000 });
 
   const onRedisDown = read.oneOf('RATE_LIMIT_ON_REDIS_DOWN', ['local', 'reject'] as const, 'local');
   const assumedReplicas = read.int('RATE_LIMIT_REPLICAS', { default: 3, min: 1, max: 1000 });

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoggerService } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { settledState, until } from '../../test/support/async-probes.js';
@@ -39,6 +40,8 @@ interface Setup {
   policy?: 'local' | 'reject';
   sharedRules?: SlotRules;
   commandTimeoutMs?: number;
+  /** The shared limiter's wait for its slot (default: none). */
+  sharedWait?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
 }
 
 /** The failover's clock (it only times the probe interval): stands still unless a test moves it. */
@@ -52,11 +55,11 @@ class ManualClock {
  * limiters wait for nothing (their waits are injected), so every acquisition settles at once and
  * the tests look at the logs instead.
  */
-function replica({ server, policy = 'local', sharedRules = SHARED_RULES, commandTimeoutMs = 250 }: Setup) {
+function replica({ server, policy = 'local', sharedRules = SHARED_RULES, commandTimeoutMs = 250, sharedWait }: Setup) {
   const redis = clients.gatewayLike(server, commandTimeoutMs);
   const key = `test:{outbound:${randomUUID()}}:slots`;
   const noWait = async () => undefined;
-  const shared = new RedisOutboundRateLimiter(redis, key, sharedRules, undefined, noWait);
+  const shared = new RedisOutboundRateLimiter(redis, key, sharedRules, undefined, sharedWait ?? noWait);
   const local = new LocalOutboundRateLimiter(LOCAL_RULES, undefined, noWait);
   const localAcquire = jest.spyOn(local, 'acquire');
   const { logger, log, warn } = fakeLogger();
@@ -293,6 +296,36 @@ describe('FailoverOutboundRateLimiter', () => {
       expect(r.warn).toHaveBeenCalledTimes(1);
       expect(messages(r.log).at(-1)).toContain('Outbound limiter mode: shared');
       expect(await carriedMembers(observer(server), r.key)).toHaveLength(recentLocal);
+    });
+  });
+
+  describe('when Redis goes away while a caller that woke too late takes a new slot', () => {
+    it('serves that caller from the local share instead of failing it', async () => {
+      const server = await startPrivateRedis();
+      let connection: Redis | undefined;
+      // The shared timer fires 30 ms after the slot (a stall, beyond the 20 ms tolerance), and
+      // Redis is gone by then.
+      const lateAndRedisGone = async (ms: number) => {
+        await sleep(ms + 30);
+        await server.stop();
+        await until(() => connection?.status !== 'ready', 'the client noticed');
+      };
+      const r = replica({
+        server,
+        sharedRules: { limit: 100, windowMs: 1000, safetyMarginMs: 40 },
+        sharedWait: lateAndRedisGone,
+      });
+      connection = r.redis;
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
+      await r.limiter.acquire(ANY_WAIT);
+
+      // The next slot is one spacing away: this caller waits, wakes late, and finds no Redis.
+      await r.limiter.acquire(ANY_WAIT);
+
+      expect(r.shared.lateSlots()).toBe(1);
+      expect(r.limiter.lateSlots()).toBe(1);
+      expect(r.localAcquire).toHaveBeenCalledTimes(1);
+      expect(r.limiter.mode).toBe('local');
     });
   });
 

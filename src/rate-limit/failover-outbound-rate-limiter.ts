@@ -75,6 +75,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
     options.signal?.throwIfAborted();
     if (!this.sharedWorthTrying()) return this.acquireWithoutRedis(options);
 
+    const startedAt = this.now();
     let reservation;
     try {
       const carried = this.carryOverPending ? this.fallback.local.recentOffsets() : [];
@@ -90,7 +91,18 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
       return this.acquireWithoutRedis(options);
     }
     this.backOnShared();
-    await this.shared.waitFor(reservation, options.signal);
+    try {
+      await this.shared.waitFor(reservation, options.signal);
+    } catch (error) {
+      // Redis went away while a caller that woke too late was trading its slot for a new one.
+      if (!(error instanceof SharedLimiterUnavailable)) throw error;
+      this.fallBack(error.message);
+      return this.acquireWithoutRedis({ ...options, maxWaitMs: Math.max(0, options.maxWaitMs - (this.now() - startedAt)) });
+    }
+  }
+
+  override lateSlots(): number {
+    return this.shared.lateSlots() + this.fallback.local.lateSlots();
   }
 
   private sharedWorthTrying(): boolean {

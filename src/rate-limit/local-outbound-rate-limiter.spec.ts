@@ -204,6 +204,50 @@ describe('LocalOutboundRateLimiter', () => {
     });
   });
 
+  describe('a caller that wakes too late for its slot', () => {
+    // rules: spacing 255 ms, margin 20 ms, so a caller may go out at most 10 ms after its slot.
+    it('goes out within the tolerance as usual', async () => {
+      const { limiter: l, waits, clock } = limiter(rules);
+      await l.acquire(NO_LIMIT_ON_WAIT);
+      const second = l.acquire(NO_LIMIT_ON_WAIT);
+      clock.time += spacing + 10;
+      waits.asked[0]!.release();
+      await second;
+      expect(l.lateSlots()).toBe(0);
+      expect(l.recentOffsets()).toEqual([-(spacing + 10), -10]);
+    });
+
+    it('gives the slot back and takes a new one, counted as a late slot', async () => {
+      const { limiter: l, waits, clock } = limiter(rules);
+      await l.acquire(NO_LIMIT_ON_WAIT);
+      const second = l.acquire(NO_LIMIT_ON_WAIT);
+      // A stalled event loop: the timer fires 50 ms after the slot.
+      clock.time += spacing + 50;
+      waits.asked[0]!.release();
+      await second;
+      expect(l.lateSlots()).toBe(1);
+      // The late slot is gone; the call went out in a new slot, now, one spacing after the first.
+      expect(l.recentOffsets()).toEqual([-(spacing + 50), 0]);
+    });
+
+    it('is refused when no new slot fits in the wait it had left, keeping no slot', async () => {
+      const one = { limit: 1, windowMs: 1000, safetyMarginMs: 20 };
+      const { limiter: l, waits, clock } = limiter(one);
+      await l.acquire(NO_LIMIT_ON_WAIT);
+      const late = l.acquire({ maxWaitMs: 1100 });
+      clock.time += 1020 + 100;
+      // Meanwhile another caller took the next slot.
+      const next = l.acquire(NO_LIMIT_ON_WAIT);
+      waits.asked[0]!.release();
+
+      await expect(late).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(l.lateSlots()).toBe(1);
+      expect(l.recentOffsets()).toEqual([920]);
+      waits.asked[1]!.release();
+      await next;
+    });
+  });
+
   describe('follow', () => {
     const span = rules.windowMs + rules.safetyMarginMs; // 1020 ms
 

@@ -5,7 +5,7 @@ import {
   OutboundRateLimitRefusal,
   type AcquireOptions,
 } from './outbound-rate-limiter.js';
-import { nextSlot, type SlotRules } from './slot-schedule.js';
+import { lateToleranceMs, nextSlot, type SlotRules } from './slot-schedule.js';
 
 /**
  * The limiter for one process: a sliding log of reserved release times on the monotonic clock.
@@ -16,6 +16,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   private readonly releases: number[] = [];
   /** A release made elsewhere (the shared log's newest slot) that local slots must follow. */
   private foreignRelease = Number.NEGATIVE_INFINITY;
+  private readonly lateToleranceMs: number;
 
   constructor(
     private readonly rules: SlotRules,
@@ -25,25 +26,34 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
       sleep(ms, undefined, { signal }),
   ) {
     super();
+    this.lateToleranceMs = lateToleranceMs(rules);
   }
 
   async acquire({ maxWaitMs, signal }: AcquireOptions): Promise<void> {
     signal?.throwIfAborted();
-    const now = this.now();
-    this.prune(now);
-    const slot = Math.max(
-      nextSlot(this.releases, now, this.rules),
-      this.foreignRelease + this.rules.windowMs + this.rules.safetyMarginMs,
-    );
-    const waitMs = slot - now;
-    if (waitMs > maxWaitMs) throw new OutboundRateLimitRefusal(waitMs);
-    this.releases.push(slot);
-    if (waitMs <= 0) return;
-    try {
-      await this.wait(waitMs, signal);
-    } catch (error) {
+    const giveUpAt = this.now() + maxWaitMs;
+    for (;;) {
+      const now = this.now();
+      this.prune(now);
+      const slot = Math.max(
+        nextSlot(this.releases, now, this.rules),
+        this.foreignRelease + this.rules.windowMs + this.rules.safetyMarginMs,
+      );
+      const waitMs = slot - now;
+      if (waitMs > giveUpAt - now) throw new OutboundRateLimitRefusal(waitMs);
+      this.releases.push(slot);
+      if (waitMs > 0) {
+        try {
+          await this.wait(waitMs, signal);
+        } catch (error) {
+          this.giveBack(slot);
+          throw error;
+        }
+      }
+      if (this.now() - slot <= this.lateToleranceMs) return;
+      // Woke too late (a stalled event loop): going now could crowd the next window.
       this.giveBack(slot);
-      throw error;
+      this.lateSlotCount++;
     }
   }
 

@@ -13,7 +13,14 @@ export interface AcquireOptions {
  * free slot is further away than the caller may wait.
  */
 export abstract class OutboundRateLimiter {
+  /** Slots whose caller woke too late to use them and took a new one (see lateToleranceMs). */
+  protected lateSlotCount = 0;
+
   abstract acquire(options: AcquireOptions): Promise<void>;
+
+  lateSlots(): number {
+    return this.lateSlotCount;
+  }
 }
 
 export class OutboundRateLimitRefusal extends GatewayError {

@@ -34,14 +34,14 @@ describe('localShareRules: one replica’s share while Redis is down', () => {
     [21, 4, 5],
   ])('with a budget of %i and %i replicas allows %i per window', (qps, replicas, share) => {
     const rules = localShareRules(config({ ZEGO_QPS_LIMIT: String(qps), RATE_LIMIT_REPLICAS: String(replicas) }));
-    expect(rules).toEqual({ limit: share, windowMs: 1000, safetyMarginMs: 20 });
+    expect(rules).toEqual({ limit: share, windowMs: 1000, safetyMarginMs: 30 });
     // The assumed fleet together stays within the budget.
     expect(rules.limit * replicas).toBeLessThanOrEqual(qps);
   });
 
   it('with more replicas than calls per window, gives each one call per proportionally longer window', () => {
     const rules = localShareRules(config({ ZEGO_QPS_LIMIT: '20', RATE_LIMIT_REPLICAS: '50' }));
-    expect(rules).toEqual({ limit: 1, windowMs: 3000, safetyMarginMs: 20 });
+    expect(rules).toEqual({ limit: 1, windowMs: 3000, safetyMarginMs: 30 });
     // 50 replicas, one call each per 3 s: at most 16.7 per second.
     expect((50 * 1000) / rules.windowMs).toBeLessThanOrEqual(20);
   });

@@ -1,26 +1,22 @@
 import { type DynamicModule, Global, Logger, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { REDIS } from '../redis/redis.module.js';
 import { ClientQuotaGuard } from './client-quota.guard.js';
 import { quotaPerSecond } from './client-quotas.js';
-import {
-  FailoverOutboundRateLimiter,
-  type OutboundLimiterMode,
-} from './failover-outbound-rate-limiter.js';
+import { FailoverOutboundRateLimiter } from './failover-outbound-rate-limiter.js';
 import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from './outbound-rate-limiter.js';
+import { registerOutboundLimiterMetrics } from './outbound-limiter-metrics.js';
 import { localShareRules, outboundRules } from './outbound-rules.js';
 import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
 
 /** Builds the outbound limiter; replaceable (the benchmark's fixed-window baseline does). */
 export type OutboundRateLimiterFactory = (config: AppConfig, redis: Redis | null) => OutboundRateLimiter;
-
-const MODES: readonly OutboundLimiterMode[] = ['shared', 'local', 'reject'];
 
 @Global()
 @Module({})
@@ -48,7 +44,7 @@ export class RateLimitModule {
           inject: [APP_CONFIG, REDIS, Registry],
           useFactory: (config: AppConfig, redis: Redis | null, registry: Registry) => {
             const limiter = outboundFactory(config, redis);
-            registerModeGauge(registry, limiter);
+            registerOutboundLimiterMetrics(registry, limiter);
             return limiter;
           },
         },
@@ -77,17 +73,4 @@ function createOutboundRateLimiter(config: AppConfig, redis: Redis | null): Outb
       (fallback.policy === 'local' ? ` (${share.limit} per ${share.windowMs} ms per replica)` : ''),
   );
   return new FailoverOutboundRateLimiter(new RedisOutboundRateLimiter(redis, key, rules), redis, fallback, logger);
-}
-
-function registerModeGauge(registry: Registry, limiter: OutboundRateLimiter): void {
-  new Gauge({
-    name: 'zim_gateway_outbound_limiter_mode',
-    help: 'The mode of the outbound limiter (1 for the current one): shared through Redis, local in process, or reject',
-    labelNames: ['mode'],
-    registers: [registry],
-    collect() {
-      const current = limiter instanceof FailoverOutboundRateLimiter ? limiter.mode : 'local';
-      for (const mode of MODES) this.set({ mode }, mode === current ? 1 : 0);
-    },
-  });
 }

@@ -1,16 +1,19 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { settledState, until } from '../../test/support/async-probes.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import { LuaScript } from './lua-script.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
 import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
 import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
 import type { SlotRules } from './slot-schedule.js';
 
 const BIG_MAX_WAIT = 10 * 60_000;
+const RESERVE_SLOT = LuaScript.fromFile('reserve-outbound-slot.lua');
 /** Slot scores are milliseconds near 1.7e12 with a fractional part: one ulp there is ~2.4e-4 ms. */
 const FLOAT_EPSILON_MS = 1e-3;
 /** Redis's TIME (wall clock) and performance.now() (monotonic) may disagree by rounding only. */
@@ -54,6 +57,12 @@ function expectInvariant(scores: readonly number[], rules: SlotRules): void {
   const span = rules.windowMs + rules.safetyMarginMs;
   expect(maxInAnyWindow(scores, span - FLOAT_EPSILON_MS)).toBeLessThanOrEqual(rules.limit);
   expect(smallestGap(scores)).toBeGreaterThanOrEqual(span / rules.limit - FLOAT_EPSILON_MS);
+}
+
+/** Keeps this process busy, as a GC pause or a CPU-starved pod would. */
+function blockEventLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
 }
 
 afterEach(() => clients.closeAll());
@@ -314,6 +323,92 @@ describe('RedisOutboundRateLimiter', () => {
       const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
       await expect(limiter.reserve(0, [-300])).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
       expect(await redis.pttl(key)).toBeGreaterThan(0);
+    });
+  });
+
+  describe('slots on this process\'s clock', () => {
+    it('places a slot by when Redis ran the script, not by when a late answer was read', async () => {
+      const rules: SlotRules = { limit: 1, windowMs: 10_000, safetyMarginMs: 0 };
+      const redis = clients.plain(server.url);
+      await redis.ping();
+      const limiter = new RedisOutboundRateLimiter(redis, freshKey(), rules);
+      // One quick round trip tells the limiter where Redis's clock stands against ours.
+      await limiter.reserve(BIG_MAX_WAIT);
+
+      const sentAt = performance.now();
+      const pending = limiter.reserve(BIG_MAX_WAIT);
+      // The command is on the wire; the answer now waits while this process is busy.
+      blockEventLoop(150);
+      const second = await pending;
+
+      const ranAt = second.slotAt - second.waitMs;
+      expect(ranAt).toBeGreaterThanOrEqual(sentAt - CLOCK_SLACK_MS);
+      // Reading the slot from the moment the answer was handled would put it 150 ms late.
+      expect(ranAt).toBeLessThan(sentAt + 75);
+      expect(second.roundTripMs).toBeGreaterThanOrEqual(150);
+    });
+
+    it('leaves the lead a caller asks for before its slot (ARGV[5] of the script)', async () => {
+      const redis = clients.plain(server.url);
+      const key = freshKey();
+      const reply = (await RESERVE_SLOT.run(redis, [key], [5, 1000, 0, BIG_MAX_WAIT, 250, 'with-lead', ''])) as string[];
+      expect(Number(reply[0])).toBe(1);
+      expect(Number(reply[1])).toBe(250);
+      const [entry] = await readLog(redis, key);
+      expect(entry!.score - Number(reply[3])).toBeCloseTo(250, 2);
+    });
+  });
+
+  describe('a caller that wakes too late for its slot', () => {
+    // Tolerance: half the 40 ms margin. A wait that oversleeps by 100 ms is far beyond it.
+    const rules: SlotRules = { limit: 1, windowMs: 300, safetyMarginMs: 40 };
+
+    /** Node's timer, oversleeping by `extraMs` the first `times` times (a stalled event loop). */
+    function oversleeping(extraMs: number, times: number) {
+      let left = times;
+      return (ms: number, signal?: AbortSignal) => sleep(ms + (left-- > 0 ? extraMs : 0), undefined, { signal });
+    }
+
+    it('trades the slot for a new one instead of crowding the next window', async () => {
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      await redis.ping();
+      const limiter = new RedisOutboundRateLimiter(redis, key, rules, undefined, oversleeping(100, 1));
+      await limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
+
+      const late = await limiter.reserve(BIG_MAX_WAIT);
+      expect(late.waitMs).toBeGreaterThan(0);
+      await limiter.waitFor(late);
+      const releasedAt = performance.now();
+
+      expect(limiter.lateSlots()).toBeGreaterThanOrEqual(1);
+      expect(releasedAt - late.slotAt).toBeGreaterThanOrEqual(100);
+      // The late slot left the log; the slot it went out in replaced it.
+      const members = (await readLog(redis, key)).map((e) => e.member);
+      expect(members).not.toContain(late.id);
+      expect(members).toHaveLength(1);
+    });
+
+    it('is refused, and frees its slot, when no new slot fits in the wait it had left', async () => {
+      const key = freshKey();
+      const redis = clients.plain(server.url);
+      await redis.ping();
+      const slow = { limit: 1, windowMs: 10_000, safetyMarginMs: 40 };
+      let clock = 0;
+      // The wait "returns" 500 ms after the slot: the injected clock jumps there.
+      const lateWait = async (ms: number) => {
+        clock += ms + 500;
+      };
+      const limiter = new RedisOutboundRateLimiter(redis, key, slow, () => clock, lateWait);
+      const otherReplica = new RedisOutboundRateLimiter(clients.plain(server.url), key, slow);
+      const first = await otherReplica.reserve(BIG_MAX_WAIT);
+
+      const late = await limiter.reserve(10_200);
+      const refusal = await limiter.waitFor(late).catch((e: unknown) => e);
+
+      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(limiter.lateSlots()).toBe(1);
+      expect((await readLog(redis, key)).map((e) => e.member)).toEqual([first.id]);
     });
   });
 

@@ -12,6 +12,19 @@ export interface SlotRules {
   safetyMarginMs: number;
 }
 
+/** Timers fire up to about a millisecond after their time even on an idle process. */
+const TIMER_GRANULARITY_MS = 2;
+
+/**
+ * How long after its slot a call may still go out. Later than this, it would spend more than half
+ * of the safety margin that absorbs the trip to the vendor's door, and could crowd the window after
+ * its own: the caller takes a new slot instead (a stalled event loop or a descheduled pod wakes
+ * every waiting timer at once, which would otherwise release a burst).
+ */
+export function lateToleranceMs(rules: SlotRules): number {
+  return Math.max(rules.safetyMarginMs / 2, TIMER_GRANULARITY_MS);
+}
+
 export function spacingMs(rules: SlotRules): number {
   return (rules.windowMs + rules.safetyMarginMs) / rules.limit;
 }

@@ -15,20 +15,26 @@ log sparser, which keeps the invariant.
 KEYS[1]  sorted set, member = reservation id, score = slot start (ms, Redis time, fractional)
 ARGV[1]  limit              ARGV[2] windowMs        ARGV[3] marginMs
 ARGV[4]  maxWaitMs: a slot further away than this is refused and nothing is written
-ARGV[5]  reservation id (unique per acquisition)
-ARGV[6..] carried-over releases: offsets from now (ms; negative = past) of calls a replica sent
+ARGV[5]  leadMs: the slot is at least this far from now (a caller that woke too late for its
+         slot leaves room for the answer to reach it this time)
+ARGV[6]  reservation id (unique per acquisition)
+ARGV[7]  id of a slot the caller gives back first, or '': a caller whose timer fired too late to
+         use its slot trades it for a new one, and an unused slot may always leave the log
+ARGV[8..] carried-over releases: offsets from now (ms; negative = past) of calls a replica sent
           or scheduled while Redis was unreachable, written first so that they count
 
-Returns { granted (1 or 0), waitMs, lastSlotOffsetMs } with numbers as strings (Lua numbers
+Returns { granted (1 or 0), waitMs, lastSlotOffsetMs, nowMs } with numbers as strings (Lua numbers
 would be truncated to integers): waitMs is how far the (offered) slot is from now,
-lastSlotOffsetMs how far the newest slot in the log is from now after this call.
+lastSlotOffsetMs how far the newest slot in the log is from now after this call, nowMs the Redis
+time the script ran at (callers map it onto their own clock).
 ]]
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local windowMs = tonumber(ARGV[2])
 local marginMs = tonumber(ARGV[3])
 local maxWaitMs = tonumber(ARGV[4])
-local id = ARGV[5]
+local leadMs = tonumber(ARGV[5])
+local id = ARGV[6]
 
 -- %.17g keeps every digit of a double (tostring keeps 14, a tenth of a millisecond here).
 local function exact(number)
@@ -42,11 +48,15 @@ local span = windowMs + marginMs
 -- Slots older than one span can no longer share a window with a new slot.
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. exact(now - span))
 
-for i = 6, #ARGV do
-  redis.call('ZADD', key, exact(now + tonumber(ARGV[i])), id .. ':carried:' .. (i - 5))
+if ARGV[7] ~= '' then
+  redis.call('ZREM', key, ARGV[7])
 end
 
-local slot = now
+for i = 8, #ARGV do
+  redis.call('ZADD', key, exact(now + tonumber(ARGV[i])), id .. ':carried:' .. (i - 7))
+end
+
+local slot = now + leadMs
 local count = redis.call('ZCARD', key)
 if count > 0 then
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -67,10 +77,10 @@ if waitMs > maxWaitMs then
     -- Carried releases may have just created the key: it must expire like any other.
     redis.call('PEXPIRE', key, math.ceil(math.max(lastOffset, 0) + span) + 1000)
   end
-  return { 0, exact(waitMs), exact(lastOffset) }
+  return { 0, exact(waitMs), exact(lastOffset), exact(now) }
 end
 
 redis.call('ZADD', key, exact(slot), id)
 -- The key lives as long as its newest slot can matter, so an idle fleet leaves nothing behind.
 redis.call('PEXPIRE', key, math.ceil(waitMs + span) + 1000)
-return { 1, exact(waitMs), exact(waitMs) }
+return { 1, exact(waitMs), exact(waitMs), exact(now) }

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { Registry } from 'prom-client';
+import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
+import { registerOutboundLimiterMetrics } from './outbound-limiter-metrics.js';
+import { OutboundRateLimiter } from './outbound-rate-limiter.js';
+
+/** A limiter whose late-slot count the test sets. */
+class LateCounting extends OutboundRateLimiter {
+  acquire(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  setLate(count: number): void {
+    this.lateSlotCount = count;
+  }
+}
+
+async function scrape(registry: Registry): Promise<string> {
+  return registry.metrics();
+}
+
+describe('registerOutboundLimiterMetrics', () => {
+  it('reports the late slots the limiter counted, growing as it counts more', async () => {
+    const registry = new Registry();
+    const limiter = new LateCounting();
+    registerOutboundLimiterMetrics(registry, limiter);
+
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 0$/m);
+    limiter.setLate(3);
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 3$/m);
+    // Scraping again without new late slots does not count them twice.
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 3$/m);
+    limiter.setLate(5);
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 5$/m);
+  });
+
+  it('shows an in-process limiter as mode local', async () => {
+    const registry = new Registry();
+    registerOutboundLimiterMetrics(registry, new LocalOutboundRateLimiter({ limit: 1, windowMs: 1000, safetyMarginMs: 0 }));
+    const text = await scrape(registry);
+    expect(text).toMatch(/^zim_gateway_outbound_limiter_mode\{mode="local"\} 1$/m);
+    expect(text).toMatch(/^zim_gateway_outbound_limiter_mode\{mode="shared"\} 0$/m);
+    expect(text).toMatch(/^zim_gateway_outbound_limiter_mode\{mode="reject"\} 0$/m);
+  });
+});
