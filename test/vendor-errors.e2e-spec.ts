@@ -371,6 +371,17 @@ describe('connection resets', () => {
     expect(fake.createdRooms).toEqual([roomId]);
   });
 
+  it('a reset after the vendor created the room: the retry finds it, 201 with recovered: true', async () => {
+    fake.injectFault({ kind: 'resetAfterCreate', times: 1 });
+    const roomId = newRoomId();
+    const res = await createRoom(gw, { roomId });
+    expect(res.status).toBe(201);
+    expect(res.json).toEqual({ roomId, attributeSeq: 0, zegoRequestId: expect.any(String), recovered: true });
+    expect(fake.calls.map((c) => c.code)).toEqual([0, 660300014]);
+    expectRetriesOfOneRequest(fake.calls);
+    expect(fake.createdRooms).toEqual([roomId]);
+  });
+
   it('resets persisting: 502 after exactly ZEGO_MAX_ATTEMPTS calls', async () => {
     fake.injectFault({ kind: 'reset' });
     const res = await createRoom(gw);

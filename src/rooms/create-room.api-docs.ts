@@ -82,7 +82,7 @@ export function CreateRoomApiDocs(): MethodDecorator {
     ApiCreatedResponse({
       description:
         'Room created. A replay under an Idempotency-Key carries `Idempotent-Replayed: true`; a retry after ' +
-        'a 504 that found the room created carries `recovered: true`.',
+        'a 504, or after a connection reset, that found the room created carries `recovered: true`.',
       type: RoomCreatedDto,
       headers: {
         ...REQUEST_ID_HEADER,

@@ -23,7 +23,16 @@ export class RoomsService {
   ) {}
 
   async createRoom(dto: CreateRoomDto, signal?: AbortSignal): Promise<RoomCreatedDto> {
-    const reply = await this.zim.call('CreateRoom', this.toVendorBody(dto), { signal });
+    let reply;
+    try {
+      reply = await this.zim.call('CreateRoom', this.toVendorBody(dto), { signal });
+    } catch (error) {
+      // A retry that found the room after a reset: the reset attempt most likely created it.
+      const recovered =
+        error instanceof ZimCallError && error.earlierAttemptMayHaveActed ? this.recoveredRoom(dto, error) : undefined;
+      if (recovered) return recovered;
+      throw error;
+    }
     return {
       roomId: dto.roomId,
       attributeSeq: typeof reply.AttributeSeq === 'number' ? reply.AttributeSeq : 0,
@@ -32,9 +41,10 @@ export class RoomsService {
   }
 
   /**
-   * After an Idempotency-Key retry of a timed-out (504) attempt: when the vendor now says the room
-   * exists, the first attempt created it, so the answer is that creation's 201. The vendor's
-   * AttributeSeq of that creation is lost; one per attribute sent is what creating sets.
+   * When the vendor says the room exists after an attempt that may have created it (an
+   * Idempotency-Key repeat of a timed-out (504) request, or a retry after a connection reset), that
+   * attempt created it, so the answer is that creation's 201. The vendor's AttributeSeq of that
+   * creation is lost; one per attribute sent is what creating sets.
    */
   recoveredRoom(dto: CreateRoomDto, error: unknown): RoomCreatedDto | undefined {
     if (!(error instanceof ZimCallError) || error.outcome !== 'room-exists') return undefined;

@@ -321,6 +321,25 @@ describe('ZimClient against the fake vendor', () => {
       expect(fake.calls.map((c) => c.fault)).toEqual(['reset', null]);
     });
 
+    it('remembers that a reset attempt may have acted: a retry finding the room says so', async () => {
+      const { client } = setup();
+      inject({ kind: 'resetAfterCreate', times: 1 });
+      const error = await failure(client.call('CreateRoom', body()));
+      expect(fake.calls.map((c) => c.code)).toEqual([0, 660300014]);
+      expect(error.outcome).toBe('room-exists');
+      expect(error.status).toBe(409);
+      expect(error.earlierAttemptMayHaveActed).toBe(true);
+    });
+
+    it('does not suspect an earlier attempt when the room existed before the call', async () => {
+      const { client } = setup();
+      const sent = body();
+      await client.call('CreateRoom', sent);
+      const error = await failure(client.call('CreateRoom', sent));
+      expect(error.outcome).toBe('room-exists');
+      expect(error.earlierAttemptMayHaveActed).toBe(false);
+    });
+
     it("retries resets up to ZEGO_MAX_ATTEMPTS and answers 502", async () => {
       const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '3' } });
       inject({ kind: 'reset' });
@@ -342,6 +361,8 @@ describe('ZimClient against the fake vendor', () => {
       expect(error.status).toBe(502);
       expect(error.outcome).toBe('unreachable');
       expect(error.message).toContain('ECONNREFUSED');
+      // No connection, no request: nothing the vendor could have acted on.
+      expect(error.earlierAttemptMayHaveActed).toBe(false);
       expectNoSecrets(renderings(error), []);
       expect(renderings(error)).not.toContain(`127.0.0.1:${port}`);
       expect(logs.lines.join('\n')).not.toContain(SECRET);

@@ -26,26 +26,26 @@ export interface ZimCallOptions {
   signal?: AbortSignal;
 }
 
-/** Network errors raised before any byte of a response: the vendor cannot have acted. */
-const RETRYABLE_NETWORK_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
+/** No connection was made: the vendor cannot have acted. Retried. */
+const UNSENT_NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * The connection died before any byte of an answer. Usually a keep-alive socket the vendor had
+ * just closed, so the request was never read, and retried; but the vendor may have acted first,
+ * which the call remembers (ZimCallError.earlierAttemptMayHaveActed).
+ */
+const MAYBE_DELIVERED_NETWORK_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 type Attempt =
   | { ok: true; reply: ZimReply }
-  | { ok: false; retryable: boolean; error: ZimCallError };
+  | { ok: false; retryable: boolean; error: ZimCallError; mayHaveActed?: boolean };
 
 /**
  * Sends one ZIM server API action: waits for an outbound slot, signs, posts, classifies the
- * answer through the vendor code table, and retries only what the vendor certainly did not do.
+ * answer through the vendor code table, and retries only what the vendor most likely did not do
+ * (remembering when it might have).
  * Knows nothing about rooms.
  */
 @Injectable()
@@ -78,6 +78,7 @@ export class ZimClient implements OnModuleDestroy {
   async call(action: string, body: object, options: ZimCallOptions = {}): Promise<ZimReply> {
     const { timeoutMs, callDeadlineMs, maxAttempts } = this.config.zego;
     const deadline = performance.now() + callDeadlineMs;
+    let earlierAttemptMayHaveActed = false;
     for (let attempt = 1; ; attempt++) {
       const slack = deadline - performance.now() - timeoutMs;
       await this.waitForSlot(action, Math.max(0, Math.min(this.config.outbound.maxWaitMs, slack)), options.signal);
@@ -116,7 +117,11 @@ export class ZimClient implements OnModuleDestroy {
         attempt,
         willRetry,
       });
-      if (!willRetry) throw error;
+      if (!willRetry) {
+        error.earlierAttemptMayHaveActed = earlierAttemptMayHaveActed;
+        throw error;
+      }
+      earlierAttemptMayHaveActed ||= result.mayHaveActed === true;
       this.logger.warn(
         `${action} attempt ${attempt} failed (${error.details.zegoCode ?? error.outcome}); retrying in ${Math.round(delay)} ms`,
       );
@@ -208,9 +213,11 @@ export class ZimClient implements OnModuleDestroy {
       return upstream('The vendor answer could not be read');
     }
     this.logger.warn(`${action} transport error ${code}`);
+    const mayHaveActed = MAYBE_DELIVERED_NETWORK_ERRORS.has(code);
     return {
       ok: false,
-      retryable: RETRYABLE_NETWORK_ERRORS.has(code),
+      retryable: mayHaveActed || UNSENT_NETWORK_ERRORS.has(code),
+      mayHaveActed,
       error: new ZimCallError('unreachable', 502, `The vendor could not be reached (${code})`),
     };
   }

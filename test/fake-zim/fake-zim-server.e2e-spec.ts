@@ -372,6 +372,15 @@ describe('FakeZimServer', () => {
       expect((await call(base)).Code).toBe(0); // the next call is normal again
     });
 
+    it('resetAfterCreate: the room is created, then the connection dies without an answer', async () => {
+      fake.injectFault({ kind: 'resetAfterCreate', times: 1 });
+      await expect(post(base, { body: { FromUserId: 'a', RoomId: 'acted' } })).rejects.toThrow();
+      expect(lastCall()).toMatchObject({ fault: 'resetAfterCreate', code: 0 });
+      expect(fake.createdRooms).toEqual(['acted']);
+      // The caller's retry finds the room.
+      expect((await call(base, { body: { FromUserId: 'a', RoomId: 'acted' } })).Code).toBe(660300014);
+    });
+
     it('garbage: HTTP 200 with a non-JSON body', async () => {
       fake.injectFault({ kind: 'garbage', times: 1 });
       const res = await post(base);

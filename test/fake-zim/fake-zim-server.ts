@@ -15,7 +15,8 @@
  *   the window ending at its arrival, itself included, exceed `qpsLimit`.
  * - Faults are taken from the queue at arrival (FIFO per call), applied after recording and QPS
  *   counting and before any answer, so they also replace authentication errors (they model the
- *   vendor's infrastructure failing). `delay` waits, then runs the normal path.
+ *   vendor's infrastructure failing). `delay` waits, then runs the normal path;
+ *   `resetAfterCreate` runs it (the room is created) and resets the connection instead of answering.
  * - Only `POST /` is the vendor endpoint; other methods on `/` are recorded and answered 405;
  *   other paths outside `/_fake/` get 404 and are not recorded.
  */
@@ -51,6 +52,7 @@ export type FaultKind =
   | 'http500'
   | 'html503'
   | 'reset'
+  | 'resetAfterCreate'
   | 'garbage'
   | 'truncatedJson'
   | 'wrongContentType'
@@ -136,6 +138,7 @@ const FAULT_KINDS: readonly FaultKind[] = [
   'http500',
   'html503',
   'reset',
+  'resetAfterCreate',
   'garbage',
   'truncatedJson',
   'wrongContentType',
@@ -374,7 +377,7 @@ export class FakeZimServer {
     call.rawBody = body.text;
     call.body = body.json;
 
-    if (fault && fault.kind !== 'delay') {
+    if (fault && fault.kind !== 'delay' && fault.kind !== 'resetAfterCreate') {
       this.applyFault(fault, req, res, call);
       return;
     }
@@ -385,7 +388,9 @@ export class FakeZimServer {
 
     const answer = this.decide(verdict, body);
     call.code = answer.Code;
-    sendJson(res, 200, answer);
+    // The vendor acted on the call, and the answer is lost on the way back.
+    if (fault?.kind === 'resetAfterCreate') resetConnection(req);
+    else sendJson(res, 200, answer);
   }
 
   /** Authentication checks in the vendor's order, then QPS counting for authenticated calls. */
@@ -475,13 +480,9 @@ export class FakeZimServer {
             '<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>',
         );
         return;
-      case 'reset': {
-        // A TCP RST where the platform allows it, a plain close otherwise.
-        const socket = req.socket;
-        if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
-        else socket.destroy();
+      case 'reset':
+        resetConnection(req);
         return;
-      }
       case 'garbage':
         // Labelled as JSON on purpose: clients must not trust the content type alone.
         sendText(res, 200, 'application/json; charset=utf-8', '<<not json>>');
@@ -502,7 +503,8 @@ export class FakeZimServer {
         return;
       }
       case 'delay':
-        throw new Error('delay is not an answering fault');
+      case 'resetAfterCreate':
+        throw new Error(`${fault.kind} is applied around the normal answer`);
     }
   }
 
@@ -681,4 +683,11 @@ function parseCreateRoom(body: unknown, maxAttributes: number): CreateRoomReques
     attributeCount = Attributes.length;
   }
   return { fromUserId: FromUserId, roomId: RoomId, attributeCount };
+}
+
+/** A TCP RST where the platform allows it, a plain close otherwise. */
+function resetConnection(req: IncomingMessage): void {
+  const socket = req.socket;
+  if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+  else socket.destroy();
 }

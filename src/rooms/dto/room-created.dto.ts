@@ -27,8 +27,9 @@ export class RoomCreatedDto {
   @ApiPropertyOptional({
     type: 'boolean',
     description:
-      'Present (true) only on a retry under the same Idempotency-Key after a 504, when the vendor answered ' +
-      'that the room already exists: the timed-out first attempt created it. `zegoRequestId` is then the ' +
+      'Present (true) only when the vendor answered that the room already exists after an attempt that may ' +
+      'have created it: a retry under the same Idempotency-Key after a 504, or the gateway\'s own retry after ' +
+      'a connection reset. That attempt is taken to have created the room. `zegoRequestId` is then the ' +
       "RequestId of the retry's vendor answer, and `attributeSeq` is the count the creation set (one per " +
       'attribute sent), not a figure the vendor reported.',
     example: true,
