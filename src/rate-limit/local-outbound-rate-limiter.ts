@@ -1,9 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { performance } from 'node:perf_hooks';
 import {
+  monotonicNow,
   OutboundRateLimiter,
   OutboundRateLimitRefusal,
+  timerWait,
   type AcquireOptions,
+  type SlotWait,
 } from './outbound-rate-limiter.js';
 import { lateToleranceMs, nextSlot, type SlotRules } from './slot-schedule.js';
 
@@ -20,10 +21,8 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
 
   constructor(
     private readonly rules: SlotRules,
-    private readonly now: () => number = () => performance.now(),
-    /** Waits until the reserved slot; rejects when the signal aborts. Injected by tests. */
-    private readonly wait: (ms: number, signal?: AbortSignal) => Promise<unknown> = (ms, signal) =>
-      sleep(ms, undefined, { signal }),
+    private readonly now: () => number = monotonicNow,
+    private readonly wait: SlotWait = timerWait,
   ) {
     super();
     this.lateToleranceMs = lateToleranceMs(rules);

@@ -1,4 +1,14 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GatewayError } from '../http/gateway-error.js';
+
+/** Waits `ms`, rejecting when the signal aborts: how a limiter waits for a slot (tests inject theirs). */
+export type SlotWait = (ms: number, signal?: AbortSignal) => Promise<unknown>;
+
+export const timerWait: SlotWait = (ms, signal) => sleep(ms, undefined, { signal });
+
+/** The clock slots are placed on: monotonic, so wall-clock steps cannot move a slot. */
+export const monotonicNow = (): number => performance.now();
 
 export interface AcquireOptions {
   /** Longest the caller is willing to wait for its slot. */

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { LuaScript } from './lua-script.js';
 import {
+  monotonicNow,
   OutboundRateLimiter,
   OutboundRateLimitRefusal,
+  timerWait,
   type AcquireOptions,
+  type SlotWait,
 } from './outbound-rate-limiter.js';
-import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
 import { RedisClock } from './redis-clock.js';
+import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
 import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
 
 const RESERVE_SLOT = LuaScript.fromFile('reserve-outbound-slot.lua');
@@ -55,9 +56,8 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
     /** The log's key; its {hash tag} keeps the script on one Redis Cluster slot. */
     readonly key: string,
     private readonly rules: SlotRules,
-    private readonly now: () => number = () => performance.now(),
-    private readonly wait: (ms: number, signal?: AbortSignal) => Promise<unknown> = (ms, signal) =>
-      sleep(ms, undefined, { signal }),
+    private readonly now: () => number = monotonicNow,
+    private readonly wait: SlotWait = timerWait,
   ) {
     super();
     this.lateToleranceMs = lateToleranceMs(rules);
