@@ -205,6 +205,59 @@ describe('FailoverOutboundRateLimiter', () => {
     });
   });
 
+  describe('the hand-over when Redis comes back', () => {
+    const withHandover = { ...SHARED_RULES, handover: { limit: 10, durationMs: 60_000 } };
+    const marker = (r: { key: string }) => `${r.key}:handover`;
+
+    it('is started once, by the first shared reservation after an outage, and logged', async () => {
+      const server = await startPrivateRedis();
+      const r = replica({ server, sharedRules: withHandover });
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
+      await r.limiter.acquire(ANY_WAIT);
+      // A replica that started with Redis there has nothing to hand over.
+      expect(await observer(server).exists(marker(r))).toBe(0);
+
+      // Even without calls of its own while Redis was away: the other replicas may have sent theirs.
+      await server.stop();
+      await until(() => r.limiter.mode === 'local', 'the limiter is local');
+      await server.restart();
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared again');
+      await r.limiter.acquire(ANY_WAIT);
+      expect(r.localAcquire).not.toHaveBeenCalled();
+
+      const look = observer(server);
+      expect(await look.pttl(marker(r))).toBeGreaterThan(59_000);
+      expect(messages(r.log)).toContainEqual(expect.stringContaining('Outbound limiter hand-over'));
+      await look.del(marker(r));
+      await r.limiter.acquire(ANY_WAIT);
+      expect(await look.exists(marker(r))).toBe(0);
+    });
+
+    it('is started by a replica that began while Redis was down and sent calls on its own share', async () => {
+      const server = await startPrivateRedis();
+      await server.stop();
+      const r = replica({ server, sharedRules: withHandover });
+      await r.limiter.acquire(ANY_WAIT);
+      await server.restart();
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
+      await r.limiter.acquire(ANY_WAIT);
+      expect(await observer(server).exists(marker(r))).toBe(1);
+    });
+
+    it('is not started under policy reject, where no replica sends calls of its own', async () => {
+      const server = await startPrivateRedis();
+      const r = replica({ server, policy: 'reject', sharedRules: withHandover });
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
+      await server.stop();
+      await until(() => r.limiter.mode === 'reject', 'the limiter rejects');
+      await expect(r.limiter.acquire(ANY_WAIT)).rejects.toBeInstanceOf(OutboundLimiterUnavailable);
+      await server.restart();
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared again');
+      await r.limiter.acquire(ANY_WAIT);
+      expect(await observer(server).exists(marker(r))).toBe(0);
+    });
+  });
+
   describe('when Redis comes back while callers wait for a local slot', () => {
     it('hands the local slot back and takes a shared one, so no local call clashes with the shared log', async () => {
       const server = await startPrivateRedis();

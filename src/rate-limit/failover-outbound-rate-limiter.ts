@@ -39,6 +39,11 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
   private probeAfter = 0;
   /** True while this replica's local releases are not yet in the shared log (also from start-up). */
   private carryOverPending: boolean;
+  /**
+   * True once this replica has been on its in-process share (it lost Redis, or sent calls before
+   * Redis was there): its return starts the shared log's hand-over.
+   */
+  private handoverPending = false;
   private readonly listeners = new Set<(mode: OutboundLimiterMode) => void>();
   /** Aborted when the shared log takes over: local slots still waited for are handed back. */
   private localEpoch = new AbortController();
@@ -79,7 +84,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
     let reservation;
     try {
       const carried = this.carryOverPending ? this.fallback.local.recentOffsets() : [];
-      reservation = await this.shared.reserve(options.maxWaitMs, carried);
+      reservation = await this.shared.reserve(options.maxWaitMs, carried, this.handoverPending);
     } catch (error) {
       if (error instanceof OutboundRateLimitRefusal) {
         // Redis answered (and recorded any carried releases): the shared log decides.
@@ -119,6 +124,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
         maxWaitMs: options.maxWaitMs,
         signal: options.signal ? AbortSignal.any([options.signal, epoch]) : epoch,
       });
+      this.handoverPending = true;
     } catch (error) {
       if (!epoch.aborted || options.signal?.aborted) throw error;
       // Redis came back while this caller waited: its local slot could clash with the shared
@@ -129,6 +135,13 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
 
   private backOnShared(): void {
     this.carryOverPending = false;
+    if (this.handoverPending) {
+      this.handoverPending = false;
+      this.logger.log(
+        'Outbound limiter hand-over: this replica is back on the shared log, which leaves room for ' +
+          'replicas still on their own share for two windows',
+      );
+    }
     this.switchTo('shared', 'Redis answered');
   }
 
@@ -138,6 +151,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
     const lastSharedSlot = this.shared.lastKnownSlot();
     if (lastSharedSlot !== undefined) this.fallback.local.follow(lastSharedSlot);
     this.carryOverPending = this.fallback.policy === 'local';
+    this.handoverPending = this.fallback.policy === 'local';
     this.switchTo(this.fallback.policy, reason);
   }
 

@@ -120,7 +120,7 @@ describe('LuaScript.run when Redis does not know the script', () => {
     const script = LuaScript.fromFile('reserve-outbound-slot.lua');
     const key = `test:lua-script:{${randomUUID()}}:slots`;
 
-    const reply = await script.run(redis, [key], [3, 1000, 0, 60_000, 0, 'only', '']);
+    const reply = await script.run(redis, [key, `${key}:handover`], [3, 1000, 0, 60_000, 0, 'only', '', 3, 0]);
 
     expect(reply).toEqual([1, '0', '0', expect.stringMatching(/^\d{13}/)]);
     expect(await redis.script('EXISTS', script.sha1)).toEqual([1]);

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
 import { loadConfig } from '../config/app-config.js';
 import { quotaPerSecond } from './client-quotas.js';
-import { localShareRules, outboundRules } from './outbound-rules.js';
+import { handoverRules, localShareRules, outboundRules } from './outbound-rules.js';
 
 const HASH = 'a'.repeat(64);
 const BASE = { ZEGO_APP_ID: '42', ZEGO_SERVER_SECRET: 'not-used-here', API_KEYS: `svc:${HASH}` };
@@ -44,6 +44,27 @@ describe('localShareRules: one replica’s share while Redis is down', () => {
     expect(rules).toEqual({ limit: 1, windowMs: 3000, safetyMarginMs: 30 });
     // 50 replicas, one call each per 3 s: at most 16.7 per second.
     expect((50 * 1000) / rules.windowMs).toBeLessThanOrEqual(20);
+  });
+});
+
+describe('handoverRules: the shared log after Redis was unreachable', () => {
+  it.each([
+    // replicas, hand-over limit: the budget less every other replica's share
+    [3, 8],
+    [1, 20],
+    [2, 10],
+    [20, 1],
+    // With more replicas than calls per window no room can be left: one call per window.
+    [50, 1],
+  ])('with %i replicas leaves %i per window for two windows', (replicas, limit) => {
+    const rules = handoverRules(config({ ZEGO_QPS_LIMIT: '20', RATE_LIMIT_REPLICAS: String(replicas) }));
+    expect(rules).toEqual({ limit, durationMs: 2 * 1030 });
+  });
+
+  it('leaves the others exactly what their shares may send in one window', () => {
+    const env = { ZEGO_QPS_LIMIT: '21', RATE_LIMIT_REPLICAS: '4' };
+    const share = localShareRules(config(env));
+    expect(handoverRules(config(env)).limit + 3 * share.limit).toBe(21);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config.js';
+import type { HandoverRules } from './redis-outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
 
 /** The fleet's budget: ZEGO_QPS_LIMIT calls per ZEGO_QPS_WINDOW_MS, spaced with the safety margin. */
@@ -17,4 +18,20 @@ export function localShareRules(config: AppConfig): SlotRules {
   const share = Math.floor(qpsLimit / assumedReplicas);
   if (share >= 1) return { limit: share, windowMs, safetyMarginMs };
   return { limit: 1, windowMs: windowMs * Math.ceil(assumedReplicas / qpsLimit), safetyMarginMs };
+}
+
+/**
+ * After Redis was unreachable, the shared log leaves room for the other replicas' shares for two
+ * windows: long enough for every replica to reconnect (at most 250 ms apart) or to probe Redis
+ * again (1 s) and write its own in-process calls into the log. With more replicas than calls per
+ * window there is no room to leave, and the hand-over keeps one call per window.
+ */
+export function handoverRules(config: AppConfig): HandoverRules {
+  const { qpsLimit, windowMs, safetyMarginMs, assumedReplicas } = config.outbound;
+  const share = localShareRules(config);
+  // A share's window is never shorter than the fleet's: at most share.limit of its calls in one.
+  return {
+    limit: Math.max(1, qpsLimit - (assumedReplicas - 1) * share.limit),
+    durationMs: 2 * (windowMs + safetyMarginMs),
+  };
 }

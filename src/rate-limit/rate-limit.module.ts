@@ -11,7 +11,7 @@ import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from './outbound-rate-limiter.js';
 import { registerOutboundLimiterMetrics } from './outbound-limiter-metrics.js';
-import { localShareRules, outboundRules } from './outbound-rules.js';
+import { handoverRules, localShareRules, outboundRules } from './outbound-rules.js';
 import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
 
@@ -67,10 +67,15 @@ function createOutboundRateLimiter(config: AppConfig, redis: Redis | null): Outb
   const key = `${config.redis!.keyPrefix}:{outbound:${config.zego.appId}}:slots`;
   const share = localShareRules(config);
   const fallback = { policy: config.outbound.onRedisDown, local: new LocalOutboundRateLimiter(share) };
+  const handover = handoverRules(config);
   logger.log(
     `Outbound limiter shared through Redis: at most ${rules.limit} calls per ${rules.windowMs} ms ` +
       `for the fleet; while Redis is unreachable: ${fallback.policy}` +
-      (fallback.policy === 'local' ? ` (${share.limit} per ${share.windowMs} ms per replica)` : ''),
+      (fallback.policy === 'local'
+        ? ` (${share.limit} per ${share.windowMs} ms per replica, then ${handover.limit} per window ` +
+          `for ${handover.durationMs} ms after Redis is back)`
+        : ''),
   );
-  return new FailoverOutboundRateLimiter(new RedisOutboundRateLimiter(redis, key, rules), redis, fallback, logger);
+  const shared = new RedisOutboundRateLimiter(redis, key, { ...rules, handover });
+  return new FailoverOutboundRateLimiter(shared, redis, fallback, logger);
 }

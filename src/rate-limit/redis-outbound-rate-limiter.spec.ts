@@ -8,7 +8,7 @@ import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { LuaScript } from './lua-script.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
-import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
+import { RedisOutboundRateLimiter, type SharedSlotRules } from './redis-outbound-rate-limiter.js';
 import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
 import type { SlotRules } from './slot-schedule.js';
 
@@ -351,7 +351,11 @@ describe('RedisOutboundRateLimiter', () => {
     it('leaves the lead a caller asks for before its slot (ARGV[5] of the script)', async () => {
       const redis = clients.plain(server.url);
       const key = freshKey();
-      const reply = (await RESERVE_SLOT.run(redis, [key], [5, 1000, 0, BIG_MAX_WAIT, 250, 'with-lead', ''])) as string[];
+      const reply = (await RESERVE_SLOT.run(
+        redis,
+        [key, `${key}:handover`],
+        [5, 1000, 0, BIG_MAX_WAIT, 250, 'with-lead', '', 5, 0],
+      )) as string[];
       expect(Number(reply[0])).toBe(1);
       expect(Number(reply[1])).toBe(250);
       const [entry] = await readLog(redis, key);
@@ -409,6 +413,82 @@ describe('RedisOutboundRateLimiter', () => {
       expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
       expect(limiter.lateSlots()).toBe(1);
       expect((await readLog(redis, key)).map((e) => e.member)).toEqual([first.id]);
+    });
+  });
+
+  describe('the hand-over after Redis was unreachable', () => {
+    // Four per second for the fleet; while a hand-over lasts, two (room for the others' shares).
+    const rules: SharedSlotRules = {
+      limit: 4,
+      windowMs: 1000,
+      safetyMarginMs: 0,
+      handover: { limit: 2, durationMs: 60_000 },
+    };
+
+    it('is started by a returning replica, and every replica then places at most the hand-over limit', async () => {
+      const key = freshKey();
+      const look = clients.plain(server.url);
+      const returning = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+      const other = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+
+      await returning.reserve(BIG_MAX_WAIT, [], true);
+      const ttl = await look.pttl(`${key}:handover`);
+      expect(ttl).toBeGreaterThan(59_000);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      await Promise.all([
+        ...Array.from({ length: 3 }, () => returning.reserve(BIG_MAX_WAIT)),
+        ...Array.from({ length: 4 }, () => other.reserve(BIG_MAX_WAIT)),
+      ]);
+
+      const scores = (await readLog(look, key)).map((e) => e.score);
+      expect(scores).toHaveLength(8);
+      expectInvariant(scores, { limit: 2, windowMs: 1000, safetyMarginMs: 0 });
+    });
+
+    it('ends by itself, and the full limit applies again', async () => {
+      const key = freshKey();
+      const look = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, {
+        ...rules,
+        handover: { limit: 2, durationMs: 50 },
+      });
+      await limiter.reserve(BIG_MAX_WAIT, [], true);
+      await until(async () => (await look.exists(`${key}:handover`)) === 0, 'the hand-over ended');
+
+      await Promise.all(Array.from({ length: 3 }, () => limiter.reserve(BIG_MAX_WAIT)));
+      const scores = (await readLog(look, key)).map((e) => e.score);
+      // One spacing (1000 / 4 ms) apart now, not 1000 / 2.
+      expect(smallestGap(scores.slice(1))).toBeCloseTo(250, 2);
+      expectInvariant(scores, rules);
+    });
+
+    it('slows only the slots before its end: a queue reserved during it is back to full speed after', async () => {
+      const key = freshKey();
+      const look = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, {
+        ...rules,
+        handover: { limit: 2, durationMs: 800 },
+      });
+      await limiter.reserve(BIG_MAX_WAIT, [], true);
+      const until = Number(await look.get(`${key}:handover`));
+      for (let i = 0; i < 5; i++) await limiter.reserve(BIG_MAX_WAIT);
+
+      const scores = (await readLog(look, key)).map((e) => e.score);
+      const during = scores.filter((score) => score < until);
+      const after = scores.filter((score) => score >= until);
+      expectInvariant(during, { limit: 2, windowMs: 1000, safetyMarginMs: 0 });
+      expect(after.length).toBeGreaterThanOrEqual(3);
+      // The first slot after it starts at its end at the latest; then one spacing (1000 / 4 ms) apart.
+      expect(after[0]! - until).toBeLessThanOrEqual(FLOAT_EPSILON_MS);
+      expect(smallestGap(after)).toBeCloseTo(250, 2);
+      expectInvariant(scores, rules);
+    });
+
+    it('is not started by an ordinary reservation', async () => {
+      const key = freshKey();
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+      await limiter.reserve(BIG_MAX_WAIT, [-100]);
+      expect(await clients.plain(server.url).exists(`${key}:handover`)).toBe(0);
     });
   });
 

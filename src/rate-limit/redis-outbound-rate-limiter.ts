@@ -15,6 +15,22 @@ import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
 
 const RESERVE_SLOT = LuaScript.fromFile('reserve-outbound-slot.lua');
 
+/**
+ * How the shared log makes room, after Redis was unreachable, for replicas still on their
+ * in-process share (see HAND-OVER in lua/reserve-outbound-slot.lua).
+ */
+export interface HandoverRules {
+  /** The fleet's limit while a hand-over lasts: limit − (replicas − 1) × share. */
+  readonly limit: number;
+  /** How long a hand-over lasts after a replica comes back. */
+  readonly durationMs: number;
+}
+
+export interface SharedSlotRules extends SlotRules {
+  /** Default: no hand-over (the full limit at once). */
+  readonly handover?: HandoverRules;
+}
+
 /** A slot the fleet-wide log granted to this caller. */
 export interface Reservation {
   readonly id: string;
@@ -32,6 +48,8 @@ interface ReserveRequest {
   maxWaitMs: number;
   giveUpAt: number;
   carriedOffsetsMs?: readonly number[];
+  /** This replica is back from its in-process share: the hand-over starts. */
+  startsHandover?: boolean;
   /** A slot this caller gives back in the same script run (it woke too late to use it). */
   replacing?: string;
   /** The earliest the new slot may be, from the moment the script runs. */
@@ -55,7 +73,7 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
     private readonly redis: Redis,
     /** The log's key; its {hash tag} keeps the script on one Redis Cluster slot. */
     readonly key: string,
-    private readonly rules: SlotRules,
+    private readonly rules: SharedSlotRules,
     private readonly now: () => number = monotonicNow,
     private readonly wait: SlotWait = timerWait,
   ) {
@@ -71,11 +89,12 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
   /**
    * Takes the next free slot, or throws OutboundRateLimitRefusal without taking one when it is
    * more than `maxWaitMs` away. `carriedOffsetsMs` are calls this replica released without Redis
-   * (offsets from now, negative in the past), written into the log first so they count.
+   * (offsets from now, negative in the past), written into the log first so they count; with
+   * `startsHandover` the replica is back from its in-process share and the hand-over starts.
    * Throws SharedLimiterUnavailable when Redis does not answer.
    */
-  reserve(maxWaitMs: number, carriedOffsetsMs: readonly number[] = []): Promise<Reservation> {
-    return this.reserveSlot({ maxWaitMs, giveUpAt: this.now() + maxWaitMs, carriedOffsetsMs });
+  reserve(maxWaitMs: number, carriedOffsetsMs: readonly number[] = [], startsHandover = false): Promise<Reservation> {
+    return this.reserveSlot({ maxWaitMs, giveUpAt: this.now() + maxWaitMs, carriedOffsetsMs, startsHandover });
   }
 
   /**
@@ -116,11 +135,11 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
 
   private async reserveSlot(request: ReserveRequest): Promise<Reservation> {
     const id = randomUUID();
-    const { limit, windowMs, safetyMarginMs } = this.rules;
+    const { limit, windowMs, safetyMarginMs, handover } = this.rules;
     const sentAt = this.now();
     let reply: unknown;
     try {
-      reply = await RESERVE_SLOT.run(this.redis, [this.key], [
+      reply = await RESERVE_SLOT.run(this.redis, [this.key, `${this.key}:handover`], [
         limit,
         windowMs,
         safetyMarginMs,
@@ -128,6 +147,8 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
         request.leadMs ?? 0,
         id,
         request.replacing ?? '',
+        handover?.limit ?? limit,
+        request.startsHandover && handover ? handover.durationMs : 0,
         ...(request.carriedOffsetsMs ?? []).map(String),
       ]);
     } catch (error) {

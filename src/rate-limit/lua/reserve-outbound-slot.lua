@@ -12,7 +12,15 @@ Slots are handed out in increasing order, so the log is sorted by score in the o
 and the newest slot is the last member. Removing a slot (a caller that gave up) only makes the
 log sparser, which keeps the invariant.
 
+HAND-OVER: slots before the time KEYS[2] holds are placed with `handoverLimit` instead of
+`limit`. A replica coming back from its in-process share (Redis was unreachable) sets it: the
+other replicas may still be sending their own shares, which the log does not hold until they come
+back too, so the log leaves room for them: handoverLimit = limit - (replicas - 1) * share. Slots
+after that time follow `limit` again (still counting every slot in their span), so a queue reserved
+during the hand-over does not keep the fleet slow beyond it.
+
 KEYS[1]  sorted set, member = reservation id, score = slot start (ms, Redis time, fractional)
+KEYS[2]  hand-over marker: the Redis time (ms) the hand-over lasts until, expiring then
 ARGV[1]  limit              ARGV[2] windowMs        ARGV[3] marginMs
 ARGV[4]  maxWaitMs: a slot further away than this is refused and nothing is written
 ARGV[5]  leadMs: the slot is at least this far from now (a caller that woke too late for its
@@ -20,7 +28,10 @@ ARGV[5]  leadMs: the slot is at least this far from now (a caller that woke too 
 ARGV[6]  reservation id (unique per acquisition)
 ARGV[7]  id of a slot the caller gives back first, or '': a caller whose timer fired too late to
          use its slot trades it for a new one, and an unused slot may always leave the log
-ARGV[8..] carried-over releases: offsets from now (ms; negative = past) of calls a replica sent
+ARGV[8]  handoverLimit: the limit for slots before the hand-over ends
+ARGV[9]  handoverMs: when > 0, this caller is back from its in-process share and (re)starts the
+         hand-over for this long
+ARGV[10..] carried-over releases: offsets from now (ms; negative = past) of calls a replica sent
           or scheduled while Redis was unreachable, written first so that they count
 
 Returns { granted (1 or 0), waitMs, lastSlotOffsetMs, nowMs } with numbers as strings (Lua numbers
@@ -35,6 +46,8 @@ local marginMs = tonumber(ARGV[3])
 local maxWaitMs = tonumber(ARGV[4])
 local leadMs = tonumber(ARGV[5])
 local id = ARGV[6]
+local handoverLimit = tonumber(ARGV[8])
+local handoverMs = tonumber(ARGV[9])
 
 -- %.17g keeps every digit of a double (tostring keeps 14, a tenth of a millisecond here).
 local function exact(number)
@@ -52,20 +65,39 @@ if ARGV[7] ~= '' then
   redis.call('ZREM', key, ARGV[7])
 end
 
-for i = 8, #ARGV do
-  redis.call('ZADD', key, exact(now + tonumber(ARGV[i])), id .. ':carried:' .. (i - 7))
+for i = 10, #ARGV do
+  redis.call('ZADD', key, exact(now + tonumber(ARGV[i])), id .. ':carried:' .. (i - 9))
 end
 
-local slot = now + leadMs
-local count = redis.call('ZCARD', key)
-if count > 0 then
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  slot = math.max(slot, tonumber(last[2]) + span / limit)
+if handoverMs > 0 then
+  redis.call('SET', KEYS[2], exact(now + handoverMs), 'PX', math.ceil(handoverMs))
 end
-if count >= limit then
-  -- The slot `limit` places back must have left the span before the new one enters it.
-  local anchor = redis.call('ZRANGE', key, -limit, -limit, 'WITHSCORES')
-  slot = math.max(slot, tonumber(anchor[2]) + span)
+
+-- The earliest slot that keeps the invariant for `lim` calls per span.
+local function nextSlot(lim)
+  local slot = now + leadMs
+  local count = redis.call('ZCARD', key)
+  if count > 0 then
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    slot = math.max(slot, tonumber(last[2]) + span / lim)
+  end
+  if count >= lim then
+    -- The slot `lim` places back must have left the span before the new one enters it.
+    local anchor = redis.call('ZRANGE', key, -lim, -lim, 'WITHSCORES')
+    slot = math.max(slot, tonumber(anchor[2]) + span)
+  end
+  return slot
+end
+
+local slot = nextSlot(limit)
+local handoverUntil = tonumber(redis.call('GET', KEYS[2]) or '0')
+if slot < handoverUntil then
+  local reduced = nextSlot(math.min(limit, handoverLimit))
+  if reduced < handoverUntil then
+    slot = reduced
+  else
+    slot = handoverUntil
+  end
 end
 
 local waitMs = slot - now
