@@ -105,7 +105,11 @@ describe('two replicas sharing Redis', () => {
     expect((await post(a, { roomId }, key)).status).toBe(201);
     const reuse = await post(b, { roomId: unique('other') }, key);
     expect(reuse.status).toBe(422);
-    expect(reuse.body).toMatchObject({ statusCode: 422, message: expect.stringMatching(/^Idempotency-Key: .*different/) });
+    expect(reuse.body).toMatchObject({
+      statusCode: 422,
+      message: expect.stringMatching(/^Idempotency-Key: .*different/),
+      errors: [{ field: 'Idempotency-Key', reason: expect.stringContaining('different request body') }],
+    });
     expect(vendorCallsFor(roomId)).toBe(1);
   });
 

@@ -48,7 +48,9 @@ export class ErrorBodyDto implements ErrorBody {
   @ApiPropertyOptional({
     type: () => FieldErrorDto,
     isArray: true,
-    description: 'On a validation failure (400): every offending field and why.',
+    description:
+      'On a validation failure (400): every offending field and why; on a 422 for an Idempotency-Key reused ' +
+      'with another body: the header.',
   })
   errors?: FieldErrorDto[];
 

@@ -1,3 +1,5 @@
+import type { FieldError } from './error-body.js';
+
 /**
  * A failure with a known HTTP answer. Domain code throws these; HttpExceptionFilter renders
  * them, so every error reaches the client in the same shape.
@@ -9,6 +11,8 @@ export class GatewayError extends Error {
     readonly publicMessage: string,
     readonly details: {
       retryAfterSeconds?: number;
+      /** Input a client must change, named as in the request (rendered as `errors`). */
+      fieldErrors?: FieldError[];
       zegoCode?: number;
       zegoRequestId?: string;
       cause?: unknown;

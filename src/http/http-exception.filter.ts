@@ -47,9 +47,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
       };
     }
     if (exception instanceof GatewayError) {
-      const { zegoCode, zegoRequestId } = exception.details;
+      const { zegoCode, zegoRequestId, fieldErrors } = exception.details;
       return {
         ...shape(exception.status, exception.publicMessage, requestId),
+        ...(fieldErrors !== undefined && { errors: fieldErrors }),
         ...(zegoCode !== undefined && { zegoCode }),
         ...(zegoRequestId !== undefined && { zegoRequestId }),
       };

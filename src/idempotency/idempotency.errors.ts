@@ -13,10 +13,14 @@ export class IdempotencyKeyInProgress extends GatewayError {
   }
 }
 
+const REUSED = 'this key was already used with a different request body';
+
 /** The key was used before with another body. */
 export class IdempotencyKeyReused extends GatewayError {
   constructor() {
-    super(422, `${IDEMPOTENCY_KEY_HEADER}: this key was already used with a different request body`);
+    super(422, `${IDEMPOTENCY_KEY_HEADER}: ${REUSED}`, {
+      fieldErrors: [{ field: IDEMPOTENCY_KEY_HEADER, reason: REUSED }],
+    });
   }
 }
 
