@@ -6,8 +6,9 @@ export default {
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
   reporters: ['default', '<rootDir>/test/support/plain-summary-reporter.js'],
-  // The whole-suite secret scan: collects what every gateway emitted, fails the run on a leak.
-  globalSetup: '<rootDir>/test/support/secret-scan.global-setup.js',
-  globalTeardown: '<rootDir>/test/support/secret-scan.global-teardown.js',
+  // The whole-suite secret scan (collects what every gateway emitted, fails the run on a leak) and
+  // the net that kills children a dead worker left running.
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
   testTimeout: 30_000,
 };

@@ -9,10 +9,41 @@
  * ends a SIGSTOPped process), and effective outside jest only: under jest `process` is a sandboxed
  * copy whose 'exit' never fires, and afterAll is the mechanism that counts.
  *
+ * Under jest, `track()` also leaves a file per child in ZIM_GW_CHILDREN_DIR until it exits, so the
+ * global teardown can kill what a dead worker left behind (see leftover-children.global.js).
+ *
  * `exitPromise(child)` is the one promise per child that settles when it closed; `track()`
  * registers it at spawn, so the child's 'close' event can never be missed.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Set by jest's global setup (leftover-children.global.js, which reads the files back). */
+const CHILDREN_DIR_VARIABLE = 'ZIM_GW_CHILDREN_DIR';
+
+/** Field 22 of /proc/<pid>/stat, as leftover-children.global.js reads it; undefined off Linux. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Leaves the child's pid and start time for the global teardown, until the child exits. */
+function leaveRecord(child: ChildProcess): void {
+  const dir = process.env[CHILDREN_DIR_VARIABLE];
+  const pid = child.pid;
+  if (!dir || pid === undefined) return;
+  const startTime = processStartTime(pid);
+  if (startTime === undefined) return;
+  const file = path.join(dir, String(pid));
+  const label = child.spawnargs.slice(0, 2).join(' ');
+  writeFileSync(file, JSON.stringify({ pid, startTime, label }));
+  child.once('exit', () => rmSync(file, { force: true }));
+}
 
 export interface ExitStatus {
   code: number | null;
@@ -42,6 +73,7 @@ export class ChildRegistry {
   /** Registers a freshly spawned child until it exits (and its exitPromise). */
   track(child: ChildProcess): void {
     exitPromise(child);
+    leaveRecord(child);
     this.live.add(child);
     child.once('exit', () => this.live.delete(child));
     if (!this.exitHookInstalled) {
