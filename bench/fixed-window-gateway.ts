@@ -7,7 +7,7 @@ import { bootstrap } from '../src/bootstrap.js';
 import { FixedWindowOutboundRateLimiter } from './fixed-window-outbound-rate-limiter.js';
 
 void bootstrap({
-  outboundRateLimiter: (config, redis) => {
+  outboundRateLimiter: ({ config, redis }) => {
     if (!redis) throw new Error('the fixed-window baseline needs REDIS_URL');
     const { qpsLimit, windowMs } = config.outbound;
     return new FixedWindowOutboundRateLimiter(redis, `outbound-${config.zego.appId}`, qpsLimit, windowMs);

@@ -15,6 +15,8 @@ import {
  * wait allows; otherwise it is refused, as ours is. Benchmark only.
  */
 export class FixedWindowOutboundRateLimiter extends OutboundRateLimiter {
+  /** Always the shared window: the baseline has no fallback of its own. */
+  readonly mode = 'shared';
   private readonly limiter: RateLimiterRedis;
 
   constructor(

@@ -4,11 +4,11 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { useContainer } from 'class-validator';
 import { AppModule, type AppOptions } from './app.module.js';
-import type { AppConfig } from './config/app-config.js';
+import type { AppConfig } from './app-config.js';
 import { setUpOpenApi } from './http/openapi.js';
 import { createLogger } from './logging/create-logger.js';
 
-/** Builds the application without listening, for main.ts and in-process tests alike. */
+/** Builds the application without listening: bootstrap.ts sets the HTTP timeouts first, then listens. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
     // JsonBodyMiddleware parses bodies, after the request id is set and with our limits.

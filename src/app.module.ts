@@ -1,15 +1,17 @@
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
-import type { AppConfig } from './config/app-config.js';
+import type { AppConfig } from './app-config.js';
 import { ConfigModule } from './config/config.module.js';
-import { SecretRotationModule } from './config/secret-rotation.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
 import { JsonBodyMiddleware } from './http/json-body.middleware.js';
 import { RequestIdMiddleware } from './http/request-id.middleware.js';
 import { requestValidationPipe } from './http/request-validation.pipe.js';
+import { InFlightRequestsMiddleware } from './lifecycle/in-flight-requests.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { RequestLogMiddleware } from './logging/request-log.middleware.js';
+import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RateLimitModule, type OutboundRateLimiterFactory } from './rate-limit/rate-limit.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -34,7 +36,6 @@ export class AppModule implements NestModule {
         RateLimitModule.forRoot(options.outboundRateLimiter),
         RoomsModule,
         LoggingModule,
-        SecretRotationModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
@@ -43,7 +44,14 @@ export class AppModule implements NestModule {
     };
   }
 
+  /**
+   * Every request passes the global middleware once, in this order (the README's request path):
+   * counted as in flight (shutdown waits for it), given its id, logged and measured when it ends,
+   * and its body parsed (complaints deferred to JsonBodyGuard, after authentication).
+   */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestIdMiddleware, JsonBodyMiddleware).forRoutes('{*path}');
+    consumer
+      .apply(InFlightRequestsMiddleware, RequestIdMiddleware, RequestLogMiddleware, HttpMetricsMiddleware, JsonBodyMiddleware)
+      .forRoutes('{*path}');
   }
 }

@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { createApp } from './app.factory.js';
 import type { AppOptions } from './app.module.js';
+import { loadConfig, type AppConfig } from './app-config.js';
 import { ConfigError } from './config/config-error.js';
-import { loadConfig, type AppConfig } from './config/app-config.js';
+import type { HttpSettings } from './http/http.settings.js';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown.js';
 import { createLogger } from './logging/create-logger.js';
 
@@ -40,7 +41,7 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
  * balancers and proxies (ingress-nginx upstream keep-alive, AWS ALB), so the peer always closes
  * an idle connection first and never sends a request on one the gateway is closing (a 502/reset).
  */
-function applyHttpTimeouts(server: Server, http: AppConfig['http']): void {
+function applyHttpTimeouts(server: Server, http: HttpSettings): void {
   server.headersTimeout = http.headersTimeoutMs;
   server.requestTimeout = http.requestTimeoutMs;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import { parseApiKeyEntries } from '../config/api-key-entries.js';
-import { loadConfig } from '../config/app-config.js';
+import { parseApiKeyEntries } from './api-key-entries.js';
+import { loadConfig } from '../app-config.js';
 import { ApiKeyStore } from './api-key-store.js';
 
 const KEY_A = 'SENTINEL-key-alpha-4c1d8e';

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { ApiKeyEntry } from '../config/api-key-entries.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { ApiKeyEntry } from './api-key-entries.js';
+import type { AuthSettings } from './auth.settings.js';
 
 /** The identity a valid API key stands for. */
 export interface AuthenticatedClient {
@@ -16,7 +17,7 @@ export interface AuthenticatedClient {
 export class ApiKeyStore {
   private entries: readonly ApiKeyEntry[];
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) config: { readonly auth: AuthSettings }) {
     this.entries = config.auth.apiKeys;
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { createHash } from 'node:crypto';
-import { loadConfig } from '../config/app-config.js';
+import { loadConfig } from '../app-config.js';
 import { GatewayError } from '../http/gateway-error.js';
 import { ApiKeyGuard, UnauthorizedError, type AuthenticatedRequest } from './api-key.guard.js';
 import { ApiKeyStore } from './api-key-store.js';

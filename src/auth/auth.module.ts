@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { ApiKeyStore } from './api-key-store.js';
+import { ApiKeysFileRotation } from './api-keys-file-rotation.js';
 
 @Module({
-  providers: [ApiKeyStore, ApiKeyGuard],
+  providers: [ApiKeyStore, ApiKeyGuard, ApiKeysFileRotation],
   exports: [ApiKeyStore, ApiKeyGuard],
 })
 export class AuthModule {}

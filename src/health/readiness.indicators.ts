@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { MountedSecretsWatcher } from '../config/mounted-secrets.js';
+import { MountedFileWatcher } from '../config/mounted-file-watcher.js';
 import { GracefulShutdown } from '../lifecycle/graceful-shutdown.js';
-import { FailoverOutboundRateLimiter } from '../rate-limit/failover-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
-import { describeRedisFailure } from '../rate-limit/shared-limiter-unavailable.js';
+import { describeRedisFailure } from '../redis/redis-call-failed.js';
+import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { REDIS } from '../redis/redis.module.js';
 
 /** PING must answer within this, or Redis counts as unreachable for readiness. */
@@ -23,11 +22,11 @@ const REDIS_PING_TIMEOUT_MS = 1000;
 export class ReadinessIndicators {
   constructor(
     private readonly indicators: HealthIndicatorService,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(REDIS) private readonly redis: Redis | null,
     private readonly limiter: OutboundRateLimiter,
+    private readonly policy: RedisDownPolicy,
     private readonly shutdown: GracefulShutdown,
-    private readonly secretFiles: MountedSecretsWatcher,
+    private readonly mountedFiles: MountedFileWatcher,
   ) {}
 
   /**
@@ -37,7 +36,7 @@ export class ReadinessIndicators {
   mountedSecrets() {
     const check = this.indicators.check('mountedSecrets');
     const files = Object.fromEntries(
-      this.secretFiles.status().map(({ variable, ...state }) => [variable, state]),
+      this.mountedFiles.status().map(({ variable, ...state }) => [variable, state]),
     );
     const stale = Object.values(files).some((file) => file.state === 'stale');
     return stale ? check.degraded({ files }) : check.up({ files });
@@ -50,12 +49,12 @@ export class ReadinessIndicators {
 
   async outboundLimiter() {
     const check = this.indicators.check('outboundLimiter');
-    if (!this.redis) return check.up({ mode: 'local', scope: 'this process only (no Redis configured)' });
-    const mode = this.limiter instanceof FailoverOutboundRateLimiter ? this.limiter.mode : 'shared';
+    const { mode } = this.limiter;
+    if (!this.redis) return check.up({ mode, scope: 'this process only (no Redis configured)' });
     const redis = await this.pingRedis();
     const details = { mode, redis: redis.ok ? 'answers PING' : `unreachable: ${redis.reason}` };
     if (redis.ok && mode === 'shared') return check.up(details);
-    if (this.config.outbound.onRedisDown === 'local') return check.degraded(details);
+    if (this.policy.fallback === 'local') return check.degraded(details);
     return check.down(details);
   }
 

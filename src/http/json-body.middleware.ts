@@ -1,7 +1,8 @@
 import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from './gateway-error.js';
+import type { HttpSettings } from './http.settings.js';
 import { RequestValidationError } from './request-validation.error.js';
 
 export interface RequestWithBody extends Request {
@@ -18,7 +19,7 @@ export interface RequestWithBody extends Request {
 export class JsonBodyMiddleware implements NestMiddleware {
   private readonly parse: express.RequestHandler;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) config: { readonly http: HttpSettings }) {
     this.parse = express.json({
       limit: config.http.bodyLimitBytes,
       inflate: false,

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { RoomsModule } from '../rooms/rooms.module.js';
+import type { ZegoSettings } from '../zego/zego.settings.js';
 
 /** The security scheme POST /rooms names in @ApiBearerAuth. */
 export const API_KEY_SECURITY_SCHEME = 'api-key';
@@ -32,7 +33,7 @@ export function setUpOpenApi(app: INestApplication): OpenAPIObject {
     .addTag('rooms', 'ZIM rooms')
     .build();
   const document = SwaggerModule.createDocument(app, config, { include: [RoomsModule] });
-  describeDeployment(document, app.get<AppConfig>(APP_CONFIG));
+  describeDeployment(document, app.get<DeploymentConfig>(APP_CONFIG));
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: DOCS_JSON_PATH,
     raw: ['json'],
@@ -42,7 +43,9 @@ export function setUpOpenApi(app: INestApplication): OpenAPIObject {
 }
 
 /** What the request schemas cannot say statically: rules that follow from the configuration. */
-function describeDeployment(document: OpenAPIObject, config: AppConfig): void {
+type DeploymentConfig = { readonly zego: ZegoSettings };
+
+function describeDeployment(document: OpenAPIObject, config: DeploymentConfig): void {
   const schemas = document.components?.schemas ?? {};
   // Unknown fields are refused (forbidNonWhitelisted), also inside an attribute.
   for (const name of ['CreateRoomDto', 'RoomAttributeDto']) {

@@ -45,14 +45,6 @@ export function bodyFingerprint(body: unknown): string {
   return sha256Hex(canonicalJson(body));
 }
 
-/**
- * Where a key's record lives: one hash tag per client, so a client's keys share a Cluster slot;
- * the key itself is hashed (it is the client's text, of any printable characters).
- */
-export function idempotencyRecordKey(prefix: string, clientId: string, key: string): string {
-  return `${prefix}:idem:{${clientId}}:${sha256Hex(key)}`;
-}
-
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }

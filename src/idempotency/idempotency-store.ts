@@ -33,6 +33,9 @@ export interface Claim {
   finish(end: ClaimEnd): Promise<boolean>;
 }
 
+/** The store IdempotencyService claims keys in (IdempotencyModule's factory chooses it; tests give their own). */
+export const IDEMPOTENCY_STORE = Symbol('IDEMPOTENCY_STORE');
+
 export interface IdempotencyStore {
   /** Atomically claims `key` for a request with this body fingerprint, for at most pendingTtlMs. */
   claim(key: string, fingerprint: string, pendingTtlMs: number): Promise<ClaimResult>;

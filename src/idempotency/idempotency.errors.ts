@@ -24,13 +24,6 @@ export class IdempotencyKeyReused extends GatewayError {
   }
 }
 
-/** Redis is down and RATE_LIMIT_ON_REDIS_DOWN=reject: no key can be checked. */
-export class IdempotencyStoreUnavailable extends GatewayError {
-  constructor() {
-    super(503, 'The idempotency store is unavailable; retry later', { retryAfterSeconds: 1 });
-  }
-}
-
 /** A stored error answer, rendered again by HttpExceptionFilter in the one error shape. */
 export class ReplayedError extends GatewayError {
   constructor(answer: Extract<StoredAnswer, { kind: 'error' }>) {

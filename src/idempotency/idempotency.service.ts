@@ -1,79 +1,56 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from '../http/gateway-error.js';
-import { REDIS } from '../redis/redis.module.js';
+import { RedisKeys } from '../redis/redis-keys.js';
 import { ZimCallError } from '../zego/zim-call-error.js';
-import { FailoverIdempotencyStore } from './failover-idempotency-store.js';
 import { IdempotencyKeyInProgress, IdempotencyKeyReused, ReplayedError } from './idempotency.errors.js';
-import {
-  IDEMPOTENCY_KEY_HEADER,
-  IDEMPOTENT_REPLAYED_HEADER,
-  bodyFingerprint,
-  idempotencyRecordKey,
-  readIdempotencyKey,
-} from './idempotency-key.js';
-import type { ClaimEnd, IdempotencyStore, StoredAnswer } from './idempotency-store.js';
-import { InProcessIdempotencyStore } from './in-process-idempotency-store.js';
-import { RedisIdempotencyStore } from './redis-idempotency-store.js';
-
-/** Replaces the store (tests); by default Redis with its fallback, or in process without Redis. */
-export const IDEMPOTENCY_STORE = Symbol('IDEMPOTENCY_STORE');
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, bodyFingerprint, readIdempotencyKey } from './idempotency-key.js';
+import { IDEMPOTENCY_STORE, type ClaimEnd, type IdempotencyStore, type StoredAnswer } from './idempotency-store.js';
+import type { IdempotencySettings } from './idempotency.settings.js';
 
 /** A claim outlives the longest a request can spend on the vendor by this much. */
 export const PENDING_MARGIN_MS = 5_000;
-const DEFAULT_KEY_PREFIX = 'zim-room-gateway';
 
 export interface IdempotentCall<T extends object> {
   /** Authenticated (ApiKeyGuard ran): its client scopes the key. */
   request: AuthenticatedRequest;
-  /** The validated body: its fingerprint tells a repeat from a reuse of the key. */
+  /** The body: its fingerprint tells a repeat from a reuse of the key. */
   body: unknown;
-  /** The work itself (the vendor call). */
-  perform: () => Promise<T>;
   /**
-   * Only after an earlier attempt under the key ended ambiguous (504): the answer to give when
-   * `error` shows that attempt had in fact succeeded, or undefined.
+   * The work itself (the vendor call). `resumed`: an earlier attempt under the key ended
+   * ambiguous (504) and may have acted, so the work may find it done.
    */
-  recover?: (error: unknown) => T | undefined;
+  perform: (resumed: boolean) => Promise<T>;
 }
 
 /**
- * The Idempotency-Key header of POST /rooms. Without the header the call simply runs. With it:
- * the first request claims the key (with its body's fingerprint) and runs; a repeat with the same
- * body gets the stored final answer (Idempotent-Replayed: true) without running again; a repeat
- * with another body 422; a repeat while the first runs 409 with Retry-After.
+ * The Idempotency-Key header of POST /rooms (IdempotencyInterceptor applies it). Without the
+ * header the call simply runs. With it: the first request claims the key (with its body's
+ * fingerprint) and runs; a repeat with the same body gets the stored final answer
+ * (Idempotent-Replayed: true) without running again; a repeat with another body 422; a repeat
+ * while the first runs 409 with Retry-After.
  *
  * Stored (for IDEMPOTENCY_TTL_S): success and the vendor's definite 4xx answers (400, 409, 422).
  * Not stored, the key is released and the next repeat runs again: anything transient or not the
  * vendor's word (429, 5xx but 504, limiter refusals, a caller that hung up, unexpected errors).
- * A 504 leaves the key `ambiguous`: the next repeat runs again and, should the vendor then say
- * the room exists, answers with `recover` (201, recovered: true) and stores that.
+ * A 504 leaves the key `ambiguous`: the next repeat runs again, told that it resumes (`resumed`),
+ * and what it answers is stored.
  */
 @Injectable()
 export class IdempotencyService {
   private readonly logger = new Logger('Idempotency');
-  private readonly store: IdempotencyStore;
-  private readonly keyPrefix: string;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(REDIS) redis: Redis | null,
-    @Optional() @Inject(IDEMPOTENCY_STORE) store?: IdempotencyStore,
-  ) {
-    this.keyPrefix = config.redis?.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    this.store =
-      store ??
-      (redis
-        ? new FailoverIdempotencyStore(
-            redis,
-            new RedisIdempotencyStore(redis),
-            new InProcessIdempotencyStore(),
-            config.outbound.onRedisDown,
-          )
-        : new InProcessIdempotencyStore());
-  }
+    @Inject(APP_CONFIG)
+    private readonly config: {
+      /** ZEGO_CALL_DEADLINE_MS: how long a request under a key may run. */
+      readonly zego: { readonly callDeadlineMs: number };
+      readonly idempotency: IdempotencySettings;
+    },
+    private readonly keys: RedisKeys,
+    @Inject(IDEMPOTENCY_STORE) private readonly store: IdempotencyStore,
+  ) {}
 
   /** How long a claim holds a key when its holder never finishes (a crashed replica). */
   get pendingTtlMs(): number {
@@ -87,8 +64,8 @@ export class IdempotencyService {
   async run<T extends object>(call: IdempotentCall<T>): Promise<T> {
     const { request } = call;
     const key = readIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER.toLowerCase()]);
-    if (key === undefined) return call.perform();
-    const recordKey = idempotencyRecordKey(this.keyPrefix, request.client!.clientId, key);
+    if (key === undefined) return call.perform(false);
+    const recordKey = this.keys.idempotencyRecord(request.client!.clientId, key);
 
     const claimed = await this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs);
     switch (claimed.kind) {
@@ -109,13 +86,8 @@ export class IdempotencyService {
     };
     let result: T;
     try {
-      result = await call.perform();
+      result = await call.perform(claimed.kind === 'resumed');
     } catch (error) {
-      const recovered = claimed.kind === 'resumed' ? call.recover?.(error) : undefined;
-      if (recovered !== undefined) {
-        await finish({ action: 'done', answer: successAnswer(recovered), ttlMs: this.answerTtlMs });
-        return recovered;
-      }
       await finish(this.endAfterFailure(error));
       throw error;
     }

@@ -30,10 +30,6 @@ export class InProcessIdempotencyStore implements IdempotencyStore {
     this.lastSweep = now();
   }
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   claim(key: string, fingerprint: string, pendingTtlMs: number): Promise<ClaimResult> {
     const now = this.now();
     this.sweep(now);

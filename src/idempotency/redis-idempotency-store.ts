@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { LuaScript } from '../rate-limit/lua-script.js';
+import { LuaScript } from '../redis/lua-script.js';
 import {
   storedAnswerJson,
   type Claim,
@@ -9,15 +9,14 @@ import {
   type IdempotencyStore,
 } from './idempotency-store.js';
 
-// LuaScript reads from rate-limit/lua/; these two live in idempotency/lua/ (same layout in src and dist).
-const BEGIN = LuaScript.fromFile('../../idempotency/lua/idempotency-begin.lua');
-const FINISH = LuaScript.fromFile('../../idempotency/lua/idempotency-finish.lua');
+const BEGIN = LuaScript.load(new URL('./lua/idempotency-begin.lua', import.meta.url));
+const FINISH = LuaScript.load(new URL('./lua/idempotency-finish.lua', import.meta.url));
 
 /**
  * The fleet-wide store: one hash per key, claimed and finished by one script each, so two
- * replicas can never both run a request under the same key. Commands fail fast when Redis is
- * away (no offline queue, command timeouts); the caller (FailoverIdempotencyStore) decides what
- * then happens.
+ * replicas can never both run a request under the same key. Storage calls only: commands fail
+ * fast when Redis is away (no offline queue, command timeouts), and FailoverIdempotencyStore
+ * decides what then happens.
  */
 export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(private readonly redis: Redis) {}

@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type INestApplication } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import type { HttpSettings } from '../http/http.settings.js';
 import { InFlightRequests } from './in-flight-requests.js';
 
 /**
@@ -18,7 +19,12 @@ export class GracefulShutdown {
   private started = false;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG)
+    private readonly config: {
+      readonly http: HttpSettings;
+      /** ZEGO_CALL_DEADLINE_MS: the longest a request in flight may still take. */
+      readonly zego: { readonly callDeadlineMs: number };
+    },
     private readonly inFlight: InFlightRequests,
   ) {}
 

@@ -1,14 +1,11 @@
-import { Global, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { GracefulShutdown } from './graceful-shutdown.js';
-import { InFlightRequests, InFlightRequestsMiddleware } from './in-flight-requests.js';
+import { InFlightRequests } from './in-flight-requests.js';
 
+/** Graceful shutdown; InFlightRequestsMiddleware is mounted with the other global middleware (AppModule). */
 @Global()
 @Module({
   providers: [GracefulShutdown, InFlightRequests],
-  exports: [GracefulShutdown],
+  exports: [GracefulShutdown, InFlightRequests],
 })
-export class LifecycleModule implements NestModule {
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(InFlightRequestsMiddleware).forRoutes('{*path}');
-  }
-}
+export class LifecycleModule {}

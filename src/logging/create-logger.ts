@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import type { AppConfig, LogLevel } from '../config/app-config.js';
+import type { Secret } from '../config/secret.js';
+import type { LoggingSettings, LogLevel } from './logging.settings.js';
 import { LogSanitiser, REDACTED } from './log-sanitiser.js';
 import { PinoLogger } from './pino-logger.js';
 
@@ -77,15 +78,22 @@ function plainCopy(serialized: object, depth = 0): Record<string, unknown> {
   return copy;
 }
 
-const loggers = new WeakMap<AppConfig, PinoLogger>();
+/** What the logger is made from: the level, and the ServerSecret the configuration read. */
+export interface LoggerConfig {
+  readonly logging: LoggingSettings;
+  readonly zego: { readonly serverSecret: Secret };
+}
+
+const loggers = new WeakMap<LoggerConfig, PinoLogger>();
 
 /**
- * The application's logger for this configuration: level from LOG_LEVEL, the ServerSecret (read
- * on every line, so a rotated value is covered once the configuration hands it out) censored.
+ * The application's logger for this configuration: level from LOG_LEVEL, and the ServerSecret the
+ * configuration read censored in every line. A secret rotated in later reaches the sanitiser from
+ * ZegoSecret, the holder of the secret in effect (LogSecretsBinding in logging.module.ts).
  * The same configuration always gets the same instance, so Nest's logger (app.factory.ts) and the
  * request log (LoggingModule) write through one pino instance.
  */
-export function createLogger(config: AppConfig, options: { destination?: DestinationStream } = {}): PinoLogger {
+export function createLogger(config: LoggerConfig, options: { destination?: DestinationStream } = {}): PinoLogger {
   const cached = options.destination === undefined ? loggers.get(config) : undefined;
   if (cached) return cached;
   const sanitiser = new LogSanitiser(() => [config.zego.serverSecret.reveal()]);

@@ -73,8 +73,7 @@ describe('LogSanitiser.sanitise', () => {
   it('accepts more sources and values later, and ignores too-short literals', () => {
     const later = new LogSanitiser();
     later.addSecretSource(() => ['from-a-source-1234']);
-    later.addSecret('added-by-hand-5678');
-    later.addSecret('abc');
+    later.addSecretSource(() => ['added-by-hand-5678', 'abc']);
     expect(later.sanitise('from-a-source-1234 added-by-hand-5678 abc')).toBe(`${REDACTED} ${REDACTED} abc`);
   });
 

@@ -80,11 +80,6 @@ export class LogSanitiser {
     this.sources.push(source);
   }
 
-  /** Adds one value that must never appear in a log. */
-  addSecret(value: string): void {
-    this.remember(value);
-  }
-
   sanitise(text: string): string {
     let result = text;
     for (const secret of this.currentSecrets()) {

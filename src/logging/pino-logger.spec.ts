@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { LogLevel } from '../config/app-config.js';
+import type { LogLevel } from './logging.settings.js';
 import { createLogger } from './create-logger.js';
 import { REDACTED } from './log-sanitiser.js';
 import { splitParams } from './pino-logger.js';

@@ -1,17 +1,18 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { Level, Logger } from 'pino';
+import type { Level } from 'pino';
+import { pinoHttp, type HttpLogger } from 'pino-http';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
+import { answeredStatus } from '../http/client-went-away.js';
 import { matchedRoute } from '../http/matched-route.js';
 import type { RequestWithId } from '../http/request-id.middleware.js';
 import { PinoLogger } from './pino-logger.js';
 import { newRequestLogContext, requestContext, type RequestLogContext } from './request-context.js';
 
 export const REQUEST_LOG_CONTEXT = 'RequestLog';
-
-/** nginx's "client closed request": the caller hung up before the answer was complete. */
-export const CLIENT_CLOSED_STATUS = 499;
 
 const MAX_PATH_LENGTH = 256;
 const MAX_ROOM_ID_LENGTH = 64;
@@ -48,21 +49,19 @@ export function roomIdOf(body: unknown): string | undefined {
   return roomId.length > MAX_ROOM_ID_LENGTH ? `${roomId.slice(0, MAX_ROOM_ID_LENGTH)}…` : roomId;
 }
 
-/** The fields of one request line. Undefined fields are left out of the line. */
+/** The fields of one request line (its requestId comes from the line's bindings). Undefined fields are left out. */
 export function requestLogFields(
   request: LoggedRequest,
   response: Response,
   context: RequestLogContext,
   durationMs: number,
-  finished: boolean,
 ): Record<string, unknown> {
-  const status = finished || response.headersSent ? response.statusCode : CLIENT_CLOSED_STATUS;
+  const finished = response.writableFinished;
   return {
-    requestId: request.requestId,
     method: request.method,
     path: pathOf(request),
     route: matchedRoute(request),
-    status,
+    status: answeredStatus(response),
     durationMs: round(durationMs),
     clientId: request.client?.clientId,
     roomId: roomIdOf(request.body),
@@ -76,37 +75,57 @@ export function requestLogFields(
   };
 }
 
+/** What the line of a request in flight is made of, besides the request and response themselves. */
+interface InFlight {
+  context: RequestLogContext;
+  startedAt: number;
+}
+
 /**
- * Writes one line per request when its response finished, or when the caller hung up first.
- * Opens the request context the vendor-call events are recorded into (RequestContextRecorder).
+ * One line per request (pino-http), written when its response finished, or when the caller hung
+ * up first. Opens the request context the vendor-call events are recorded into
+ * (RequestContextRecorder), and shapes the line from it: flat fields, our level and message.
  */
 @Injectable()
 export class RequestLogMiddleware implements NestMiddleware {
-  private readonly log: Logger;
+  private readonly inFlight = new WeakMap<object, InFlight>();
+  private readonly httpLogger: HttpLogger;
 
   constructor(logger: PinoLogger) {
-    this.log = logger.pino.child({ context: REQUEST_LOG_CONTEXT });
+    const fields = (req: IncomingMessage, res: ServerResponse): Record<string, unknown> => {
+      try {
+        const request = req as LoggedRequest;
+        const { context, startedAt } = this.inFlight.get(request)!;
+        return requestLogFields(request, res as Response, context, performance.now() - startedAt);
+      } catch {
+        // A log line must never break a request (it is written from the response's events).
+        return {};
+      }
+    };
+    const message = (req: IncomingMessage, res: ServerResponse): string => {
+      const line = fields(req, res);
+      const suffix = line.aborted ? ' (client closed the connection)' : '';
+      return `${line.method} ${line.path} ${line.status} ${line.durationMs} ms${suffix}`;
+    };
+    this.httpLogger = pinoHttp({
+      logger: logger.pino.child({ context: REQUEST_LOG_CONTEXT }),
+      // The line carries our fields only, and the request id as `requestId`.
+      quietReqLogger: true,
+      quietResLogger: true,
+      customAttributeKeys: { reqId: 'requestId' },
+      genReqId: (req) => (req as LoggedRequest).requestId ?? randomUUID(),
+      customLogLevel: (req, res) => requestLogLevel(req.method ?? '', pathOf(req as LoggedRequest), answeredStatus(res)),
+      customSuccessObject: (req, res) => fields(req, res),
+      customErrorObject: (req, res) => fields(req, res),
+      customSuccessMessage: (req, res) => message(req, res),
+      customErrorMessage: (req, res) => message(req, res),
+    });
   }
 
   use(request: LoggedRequest, response: Response, next: NextFunction): void {
     const context = newRequestLogContext();
-    const startedAt = performance.now();
-    let written = false;
-    const write = (finished: boolean): void => {
-      if (written) return;
-      written = true;
-      try {
-        const fields = requestLogFields(request, response, context, performance.now() - startedAt, finished);
-        const level = requestLogLevel(request.method, fields.path as string, fields.status as number);
-        const suffix = finished ? '' : ' (client closed the connection)';
-        this.log[level](fields, `${request.method} ${fields.path} ${fields.status} ${fields.durationMs} ms${suffix}`);
-      } catch {
-        // A log line must never break a request.
-      }
-    };
-    response.once('finish', () => write(true));
-    response.once('close', () => write(response.writableFinished));
-    requestContext.run(context, next);
+    this.inFlight.set(request, { context, startedAt: performance.now() });
+    requestContext.run(context, () => this.httpLogger(request, response, next));
   }
 }
 

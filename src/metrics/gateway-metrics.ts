@@ -1,6 +1,9 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from '../zego/zim-call-events.js';
+import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
 
 /** Labels hold routes, statuses, client ids, outcomes and vendor codes: never a key or a secret. */
 @Injectable()
@@ -16,7 +19,11 @@ export class GatewayMetrics implements OnModuleInit {
   constructor(
     registry: Registry,
     private readonly events: ZimCallEvents,
+    limiter: OutboundRateLimiter,
+    policy: RedisDownPolicy,
   ) {
+    registerOutboundLimiterMetrics(registry, limiter);
+    registerSharedStoreMetrics(registry, policy);
     const registers = [registry];
     this.httpRequests = new Counter({
       name: 'zim_gateway_http_requests_total',

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
+import { answeredStatus } from '../http/client-went-away.js';
 import { matchedRoute } from '../http/matched-route.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 
@@ -17,7 +18,7 @@ export class HttpMetricsMiddleware implements NestMiddleware {
     const startedAt = performance.now();
     response.once('close', () => {
       const route = matchedRoute(request) ?? 'unmatched';
-      const status = response.writableFinished ? String(response.statusCode) : '499';
+      const status = String(answeredStatus(response));
       const client = (request as AuthenticatedRequest).client?.clientId ?? 'none';
       this.metrics.httpRequests.inc({ method: request.method, route, status, client });
       this.metrics.httpDuration.observe({ method: request.method, route, status }, (performance.now() - startedAt) / 1000);

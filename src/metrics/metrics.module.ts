@@ -1,8 +1,7 @@
-import { Global, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ZegoModule } from '../zego/zego.module.js';
 import { GatewayMetrics } from './gateway-metrics.js';
-import { HttpMetricsMiddleware } from './http-metrics.middleware.js';
 import { MetricsController } from './metrics.controller.js';
 
 /** One registry per application (not prom-client's global one), so in-process tests stay apart. */
@@ -12,15 +11,12 @@ function createRegistry(): Registry {
   return registry;
 }
 
+/** GET /metrics and what it shows; HttpMetricsMiddleware is mounted with the other global middleware (AppModule). */
 @Global()
 @Module({
   imports: [ZegoModule],
   controllers: [MetricsController],
   providers: [{ provide: Registry, useFactory: createRegistry }, GatewayMetrics],
-  exports: [Registry],
+  exports: [Registry, GatewayMetrics],
 })
-export class MetricsModule implements NestModule {
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(HttpMetricsMiddleware).forRoutes('{*path}');
-  }
-}
+export class MetricsModule {}

@@ -1,33 +1,18 @@
-import { performance } from 'node:perf_hooks';
 import { Logger, type LoggerService } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { RedisCallFailed } from '../redis/redis-call-failed.js';
+import type { RedisDownPolicy, SharedStoreMode } from '../redis/redis-down-policy.js';
 import type { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
-import { OutboundLimiterUnavailable } from './outbound-limiter-unavailable.js';
-import {
-  OutboundRateLimiter,
-  OutboundRateLimitRefusal,
-  type AcquireOptions,
-} from './outbound-rate-limiter.js';
-import type { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
-import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
+import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
+import type { RedisOutboundRateLimiter, Reservation } from './redis-outbound-rate-limiter.js';
+import { monotonicNow, remainingWaitMs } from './slot-wait.js';
 
-/** shared: the fleet-wide log in Redis; local: this replica's share in process; reject: 503. */
-export type OutboundLimiterMode = 'shared' | 'local' | 'reject';
-
-export interface RedisDownFallback {
-  policy: 'local' | 'reject';
-  /** This replica's share of the budget, used in `local` mode. */
-  local: LocalOutboundRateLimiter;
-}
-
-/** After a failed Redis call on a live connection, how long to stay on the fallback before trying again. */
-const PROBE_INTERVAL_MS = 1000;
+/** What a refused SharedStoreUnavailable names. */
+export const SHARED_BUDGET = 'the shared vendor call budget';
 
 /**
  * The limiter every vendor call goes through when Redis is configured: the shared limiter while
- * Redis answers, the RATE_LIMIT_ON_REDIS_DOWN fallback while it does not, and back again by
- * itself. Redis trouble never hangs a caller: the connection has no offline queue and commands
- * time out, so a failed reservation falls through to the fallback at once.
+ * Redis answers, this replica's share in process (or 503) while it does not, as RedisDownPolicy
+ * decides for every shared store, and back again by itself.
  *
  * Hand-overs keep the cap as well as one replica can see: entering local mode, local slots start
  * one whole window after the newest shared slot this replica heard of (the shared queue is still
@@ -35,8 +20,6 @@ const PROBE_INTERVAL_MS = 1000;
  * instead, and the first reservation writes this replica's recent local releases into the log.
  */
 export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
-  private current: OutboundLimiterMode;
-  private probeAfter = 0;
   /** True while this replica's local releases are not yet in the shared log (also from start-up). */
   private carryOverPending: boolean;
   /**
@@ -44,96 +27,58 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
    * Redis was there): its return starts the shared log's hand-over.
    */
   private handoverPending = false;
-  private readonly listeners = new Set<(mode: OutboundLimiterMode) => void>();
   /** Aborted when the shared log takes over: local slots still waited for are handed back. */
   private localEpoch = new AbortController();
 
   constructor(
     private readonly shared: RedisOutboundRateLimiter,
-    private readonly redis: Redis,
-    private readonly fallback: RedisDownFallback,
+    private readonly local: LocalOutboundRateLimiter,
+    private readonly policy: RedisDownPolicy,
     private readonly logger: LoggerService = new Logger('OutboundRateLimiter'),
-    private readonly now: () => number = () => performance.now(),
   ) {
     super();
-    this.current = fallback.policy;
-    this.carryOverPending = fallback.policy === 'local';
-    redis.on('ready', () => this.switchTo('shared', 'the Redis connection is ready'));
-    redis.on('close', () => {
-      // ioredis marks a deliberate quit (shutdown) as 'end' right after 'close': not an outage.
-      setImmediate(() => {
-        if (redis.status !== 'end') this.fallBack('the Redis connection closed');
-      });
-    });
-    if (redis.status === 'ready') this.current = 'shared';
+    this.carryOverPending = policy.fallback === 'local';
+    policy.onModeChange((mode) => this.modeChanged(mode));
   }
 
-  get mode(): OutboundLimiterMode {
-    return this.current;
-  }
-
-  onModeChange(listener: (mode: OutboundLimiterMode) => void): void {
-    this.listeners.add(listener);
-  }
-
-  async acquire(options: AcquireOptions): Promise<void> {
-    options.signal?.throwIfAborted();
-    if (!this.sharedWorthTrying()) return this.acquireWithoutRedis(options);
-
-    const startedAt = this.now();
-    let reservation;
-    try {
-      const carried = this.carryOverPending ? this.fallback.local.recentOffsets() : [];
-      reservation = await this.shared.reserve(options.maxWaitMs, carried, this.handoverPending);
-    } catch (error) {
-      if (error instanceof OutboundRateLimitRefusal) {
-        // Redis answered (and recorded any carried releases): the shared log decides.
-        this.backOnShared();
-        throw error;
-      }
-      if (!(error instanceof SharedLimiterUnavailable)) throw error;
-      this.fallBack(error.message);
-      return this.acquireWithoutRedis(options);
-    }
-    this.backOnShared();
-    try {
-      await this.shared.waitFor(reservation, options.signal);
-    } catch (error) {
-      // Redis went away while a caller that woke too late was trading its slot for a new one.
-      if (!(error instanceof SharedLimiterUnavailable)) throw error;
-      this.fallBack(error.message);
-      return this.acquireWithoutRedis({ ...options, maxWaitMs: Math.max(0, options.maxWaitMs - (this.now() - startedAt)) });
-    }
+  get mode(): SharedStoreMode {
+    return this.policy.mode;
   }
 
   override lateSlots(): number {
-    return this.shared.lateSlots() + this.fallback.local.lateSlots();
+    return this.shared.lateSlots() + this.local.lateSlots();
   }
 
-  private sharedWorthTrying(): boolean {
-    if (this.current === 'shared') return true;
-    return this.redis.status === 'ready' && this.now() >= this.probeAfter;
+  async acquire({ maxWaitMs, signal }: AcquireOptions): Promise<void> {
+    signal?.throwIfAborted();
+    await this.acquireBefore(monotonicNow() + maxWaitMs, signal);
   }
 
-  private async acquireWithoutRedis(options: AcquireOptions): Promise<void> {
-    if (this.fallback.policy === 'reject') throw new OutboundLimiterUnavailable();
-    const startedAt = this.now();
-    const epoch = this.localEpoch.signal;
+  private async acquireBefore(giveUpAt: number, signal: AbortSignal | undefined): Promise<void> {
+    const answer = await this.policy.run(SHARED_BUDGET, () => this.reserveShared(giveUpAt), () => undefined);
+    if (answer === undefined) return this.acquireLocally(giveUpAt, signal);
+    if (answer instanceof OutboundRateLimitRefusal) throw answer;
     try {
-      await this.fallback.local.acquire({
-        maxWaitMs: options.maxWaitMs,
-        signal: options.signal ? AbortSignal.any([options.signal, epoch]) : epoch,
-      });
-      this.handoverPending = true;
+      await this.shared.waitFor(answer, signal);
     } catch (error) {
-      if (!epoch.aborted || options.signal?.aborted) throw error;
-      // Redis came back while this caller waited: its local slot could clash with the shared
-      // log's, so it gave that slot back and takes a shared one, within the wait it has left.
-      return this.acquire({ ...options, maxWaitMs: Math.max(0, options.maxWaitMs - (this.now() - startedAt)) });
+      // Redis went away while a caller that woke too late was trading its slot for a new one.
+      if (!(error instanceof RedisCallFailed)) throw error;
+      this.policy.callFailed(SHARED_BUDGET, error);
+      return this.policy.withoutRedis(SHARED_BUDGET, () => this.acquireLocally(giveUpAt, signal));
     }
   }
 
-  private backOnShared(): void {
+  /** A slot from the shared log, or the log's refusal (an answer: Redis is fine). */
+  private async reserveShared(giveUpAt: number): Promise<Reservation | OutboundRateLimitRefusal> {
+    const carried = this.carryOverPending ? this.local.recentOffsets() : [];
+    let answer: Reservation | OutboundRateLimitRefusal;
+    try {
+      answer = await this.shared.reserve(remainingWaitMs(giveUpAt, monotonicNow()), carried, this.handoverPending);
+    } catch (error) {
+      if (!(error instanceof OutboundRateLimitRefusal)) throw error;
+      answer = error;
+    }
+    // Redis answered, and recorded any carried releases.
     this.carryOverPending = false;
     if (this.handoverPending) {
       this.handoverPending = false;
@@ -142,34 +87,34 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
           'replicas still on their own share for two windows',
       );
     }
-    this.switchTo('shared', 'Redis answered');
+    return answer;
   }
 
-  private fallBack(reason: string): void {
-    this.probeAfter = this.now() + PROBE_INTERVAL_MS;
-    if (this.current !== 'shared') return;
-    const lastSharedSlot = this.shared.lastKnownSlot();
-    if (lastSharedSlot !== undefined) this.fallback.local.follow(lastSharedSlot);
-    this.carryOverPending = this.fallback.policy === 'local';
-    this.handoverPending = this.fallback.policy === 'local';
-    this.switchTo(this.fallback.policy, reason);
+  private async acquireLocally(giveUpAt: number, signal: AbortSignal | undefined): Promise<void> {
+    const epoch = this.localEpoch.signal;
+    try {
+      await this.local.acquire({
+        maxWaitMs: remainingWaitMs(giveUpAt, monotonicNow()),
+        signal: signal ? AbortSignal.any([signal, epoch]) : epoch,
+      });
+      this.handoverPending = true;
+    } catch (error) {
+      if (!epoch.aborted || signal?.aborted) throw error;
+      // Redis came back while this caller waited: its local slot could clash with the shared
+      // log's, so it gave that slot back and takes a shared one, within the wait it has left.
+      return this.acquireBefore(giveUpAt, signal);
+    }
   }
 
-  private switchTo(mode: OutboundLimiterMode, reason: string): void {
-    if (mode === this.current) return;
-    this.current = mode;
+  private modeChanged(mode: SharedStoreMode): void {
     if (mode === 'shared') {
       this.localEpoch.abort();
       this.localEpoch = new AbortController();
+      return;
     }
-    const message = `Outbound limiter mode: ${mode} (${reason})`;
-    if (mode === 'shared') this.logger.log(message);
-    else this.logger.warn(`${message}; ${FALLBACK_EFFECT[mode]}`);
-    this.listeners.forEach((listener) => listener(mode));
+    const lastSharedSlot = this.shared.lastKnownSlot();
+    if (lastSharedSlot !== undefined) this.local.follow(lastSharedSlot);
+    this.carryOverPending = mode === 'local';
+    this.handoverPending = mode === 'local';
   }
 }
-
-const FALLBACK_EFFECT: Record<Exclude<OutboundLimiterMode, 'shared'>, string> = {
-  local: "this replica keeps to its own share of the vendor budget until Redis is back",
-  reject: 'vendor calls are refused with 503 until Redis is back',
-};

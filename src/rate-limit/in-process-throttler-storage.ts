@@ -1,5 +1,5 @@
-import { performance } from 'node:perf_hooks';
 import type { ThrottlerStorage } from '@nestjs/throttler';
+import { monotonicNow } from './slot-wait.js';
 
 /** The record type is not exported from the package root. */
 export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -13,7 +13,7 @@ export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increm
 export class InProcessThrottlerStorage implements ThrottlerStorage {
   private readonly admissions = new Map<string, number[]>();
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(private readonly now: () => number = monotonicNow) {}
 
   async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
     const now = this.now();

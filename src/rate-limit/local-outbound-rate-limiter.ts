@@ -1,59 +1,31 @@
-import {
-  monotonicNow,
-  OutboundRateLimiter,
-  OutboundRateLimitRefusal,
-  timerWait,
-  type AcquireOptions,
-  type SlotWait,
-} from './outbound-rate-limiter.js';
-import { lateToleranceMs, nextSlot, type SlotRules } from './slot-schedule.js';
+import { OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
+import { SlotLimiter, type HeldSlot } from './slot-limiter.js';
+import { nextSlot, type SlotRules } from './slot-schedule.js';
+import { monotonicNow, remainingWaitMs, timerWait, type SlotWait } from './slot-wait.js';
 
 /**
  * The limiter for one process: a sliding log of reserved release times on the monotonic clock.
  * Safe for a single replica only; the fleet shares a Redis-backed limiter.
  */
-export class LocalOutboundRateLimiter extends OutboundRateLimiter {
+export class LocalOutboundRateLimiter extends SlotLimiter<HeldSlot> {
+  readonly mode = 'local';
   /** Reserved release times, ascending. Entries that can no longer constrain a slot are pruned. */
   private readonly releases: number[] = [];
   /** A release made elsewhere (the shared log's newest slot) that local slots must follow. */
   private foreignRelease = Number.NEGATIVE_INFINITY;
-  private readonly lateToleranceMs: number;
 
   constructor(
     private readonly rules: SlotRules,
-    private readonly now: () => number = monotonicNow,
-    private readonly wait: SlotWait = timerWait,
+    now: () => number = monotonicNow,
+    wait: SlotWait = timerWait,
   ) {
-    super();
-    this.lateToleranceMs = lateToleranceMs(rules);
+    super(rules, now, wait);
   }
 
   async acquire({ maxWaitMs, signal }: AcquireOptions): Promise<void> {
     signal?.throwIfAborted();
-    const giveUpAt = this.now() + maxWaitMs;
-    for (;;) {
-      const now = this.now();
-      this.prune(now);
-      const slot = Math.max(
-        nextSlot(this.releases, now, this.rules),
-        this.foreignRelease + this.rules.windowMs + this.rules.safetyMarginMs,
-      );
-      const waitMs = slot - now;
-      if (waitMs > giveUpAt - now) throw new OutboundRateLimitRefusal(waitMs);
-      this.releases.push(slot);
-      if (waitMs > 0) {
-        try {
-          await this.wait(waitMs, signal);
-        } catch (error) {
-          this.giveBack(slot);
-          throw error;
-        }
-      }
-      if (this.now() - slot <= this.lateToleranceMs) return;
-      // Woke too late (a stalled event loop): going now could crowd the next window.
-      this.giveBack(slot);
-      this.lateSlotCount++;
-    }
+    // Reserved before the first await: callers get slots in the order they asked.
+    await this.waitFor(this.reserve(this.now() + maxWaitMs), signal);
   }
 
   /**
@@ -75,16 +47,34 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     return this.releases.map((release) => release - now);
   }
 
+  protected replace(slot: HeldSlot): HeldSlot {
+    this.release(slot);
+    return this.reserve(slot.giveUpAt);
+  }
+
+  protected release(slot: HeldSlot): void {
+    const index = this.releases.lastIndexOf(slot.slotAt);
+    if (index >= 0) this.releases.splice(index, 1);
+  }
+
+  /** Takes the next free slot, or refuses without taking one when it is too far away. */
+  private reserve(giveUpAt: number): HeldSlot {
+    const now = this.now();
+    this.prune(now);
+    const slotAt = Math.max(
+      nextSlot(this.releases, now, this.rules),
+      this.foreignRelease + this.rules.windowMs + this.rules.safetyMarginMs,
+    );
+    const waitMs = slotAt - now;
+    if (waitMs > remainingWaitMs(giveUpAt, now)) throw new OutboundRateLimitRefusal(waitMs);
+    this.releases.push(slotAt);
+    return { slotAt, giveUpAt };
+  }
+
   private prune(now: number): void {
     const horizon = now - this.rules.windowMs - this.rules.safetyMarginMs;
     let stale = 0;
     while (stale < this.releases.length && this.releases[stale]! < horizon) stale++;
     if (stale > 0) this.releases.splice(0, stale);
-  }
-
-  /** A caller that stopped waiting frees its slot so it does not count against the window. */
-  private giveBack(slot: number): void {
-    const index = this.releases.lastIndexOf(slot);
-    if (index >= 0) this.releases.splice(index, 1);
   }
 }

@@ -1,14 +1,5 @@
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GatewayError } from '../http/gateway-error.js';
-
-/** Waits `ms`, rejecting when the signal aborts: how a limiter waits for a slot (tests inject theirs). */
-export type SlotWait = (ms: number, signal?: AbortSignal) => Promise<unknown>;
-
-export const timerWait: SlotWait = (ms, signal) => sleep(ms, undefined, { signal });
-
-/** The clock slots are placed on: monotonic, so wall-clock steps cannot move a slot. */
-export const monotonicNow = (): number => performance.now();
+import type { SharedStoreMode } from '../redis/redis-down-policy.js';
 
 export interface AcquireOptions {
   /** Longest the caller is willing to wait for its slot. */
@@ -20,16 +11,21 @@ export interface AcquireOptions {
 /**
  * Every outbound vendor call passes through `acquire()`, retries included. Resolves when the
  * call may be sent; rejects with OutboundRateLimitRefusal, without taking a slot, when the next
- * free slot is further away than the caller may wait.
+ * free slot is further away than the caller may wait, and with SharedStoreUnavailable while the
+ * shared budget cannot be reached under RATE_LIMIT_ON_REDIS_DOWN=reject.
  */
 export abstract class OutboundRateLimiter {
-  /** Slots whose caller woke too late to use them and took a new one (see lateToleranceMs). */
-  protected lateSlotCount = 0;
+  /** Whose budget the next call is counted against: the fleet's (shared), this replica's (local), or none (reject). */
+  abstract readonly mode: SharedStoreMode;
 
   abstract acquire(options: AcquireOptions): Promise<void>;
 
+  /**
+   * Slots whose caller woke too late to use them and took a new one (a sign of CPU starvation);
+   * none for a limiter that does not place calls in slots.
+   */
   lateSlots(): number {
-    return this.lateSlotCount;
+    return 0;
   }
 }
 

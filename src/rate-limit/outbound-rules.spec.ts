@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
-import { loadConfig } from '../config/app-config.js';
-import { quotaPerSecond } from './client-quotas.js';
+import { loadConfig } from '../app-config.js';
+import { quotaPerSecond } from './client-quota-limit.js';
 import { handoverRules, localShareRules, outboundRules } from './outbound-rules.js';
 
 const HASH = 'a'.repeat(64);

@@ -1,9 +1,15 @@
-import type { AppConfig } from '../config/app-config.js';
+import type { RedisDownSettings } from '../redis/redis.settings.js';
+import type { OutboundSettings } from './rate-limit.settings.js';
 import type { HandoverRules } from './redis-outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
 
+interface BudgetConfig {
+  readonly outbound: OutboundSettings;
+  readonly redisDown: RedisDownSettings;
+}
+
 /** The fleet's budget: ZEGO_QPS_LIMIT calls per ZEGO_QPS_WINDOW_MS, spaced with the safety margin. */
-export function outboundRules(config: AppConfig): SlotRules {
+export function outboundRules(config: Pick<BudgetConfig, 'outbound'>): SlotRules {
   const { qpsLimit, windowMs, safetyMarginMs } = config.outbound;
   return { limit: qpsLimit, windowMs, safetyMarginMs };
 }
@@ -13,8 +19,9 @@ export function outboundRules(config: AppConfig): SlotRules {
  * fleet stays within the budget together. With more replicas than calls per window, each gets
  * one call per a proportionally longer window.
  */
-export function localShareRules(config: AppConfig): SlotRules {
-  const { qpsLimit, windowMs, safetyMarginMs, assumedReplicas } = config.outbound;
+export function localShareRules(config: BudgetConfig): SlotRules {
+  const { qpsLimit, windowMs, safetyMarginMs } = config.outbound;
+  const { assumedReplicas } = config.redisDown;
   const share = Math.floor(qpsLimit / assumedReplicas);
   if (share >= 1) return { limit: share, windowMs, safetyMarginMs };
   return { limit: 1, windowMs: windowMs * Math.ceil(assumedReplicas / qpsLimit), safetyMarginMs };
@@ -26,8 +33,9 @@ export function localShareRules(config: AppConfig): SlotRules {
  * again (1 s) and write its own in-process calls into the log. With more replicas than calls per
  * window there is no room to leave, and the hand-over keeps one call per window.
  */
-export function handoverRules(config: AppConfig): HandoverRules {
-  const { qpsLimit, windowMs, safetyMarginMs, assumedReplicas } = config.outbound;
+export function handoverRules(config: BudgetConfig): HandoverRules {
+  const { qpsLimit, windowMs, safetyMarginMs } = config.outbound;
+  const { assumedReplicas } = config.redisDown;
   const share = localShareRules(config);
   // A share's window is never shorter than the fleet's: at most share.limit of its calls in one.
   return {

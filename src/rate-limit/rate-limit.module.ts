@@ -1,23 +1,40 @@
 import { type DynamicModule, Global, Logger, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { REDIS } from '../redis/redis.module.js';
+import { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import { RedisKeys } from '../redis/redis-keys.js';
+import type { RedisDownSettings } from '../redis/redis.settings.js';
 import { ClientQuotaGuard } from './client-quota.guard.js';
-import { quotaPerSecond } from './client-quotas.js';
+import { quotaPerSecond } from './client-quota-limit.js';
 import { FailoverOutboundRateLimiter } from './failover-outbound-rate-limiter.js';
 import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from './outbound-rate-limiter.js';
-import { registerOutboundLimiterMetrics } from './outbound-limiter-metrics.js';
 import { handoverRules, localShareRules, outboundRules } from './outbound-rules.js';
+import type { ClientQuotaSettings, OutboundSettings } from './rate-limit.settings.js';
 import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
 
-/** Builds the outbound limiter; replaceable (the benchmark's fixed-window baseline does). */
-export type OutboundRateLimiterFactory = (config: AppConfig, redis: Redis | null) => OutboundRateLimiter;
+/** What the limiter is built from. */
+export interface OutboundLimiterContext {
+  config: {
+    readonly outbound: OutboundSettings;
+    readonly redisDown: RedisDownSettings;
+    /** The vendor account (ZEGO_APP_ID): the budget is its. */
+    readonly zego: { readonly appId: number };
+  };
+  /** Null without any Redis configured. */
+  redis: Redis | null;
+  keys: RedisKeys;
+  policy: RedisDownPolicy;
+}
 
+/** Builds the outbound limiter; replaceable (the benchmark's fixed-window baseline does). */
+export type OutboundRateLimiterFactory = (context: OutboundLimiterContext) => OutboundRateLimiter;
+
+/** The outbound budget (the limiter every vendor call takes a slot from) and the per-client quotas. */
 @Global()
 @Module({})
 export class RateLimitModule {
@@ -26,27 +43,24 @@ export class RateLimitModule {
       module: RateLimitModule,
       imports: [
         ThrottlerModule.forRootAsync({
-          inject: [APP_CONFIG, REDIS],
-          useFactory: (config: AppConfig, redis: Redis | null) => ({
+          inject: [APP_CONFIG, REDIS, RedisKeys, RedisDownPolicy],
+          useFactory: (
+            config: { readonly clientQuota: ClientQuotaSettings },
+            redis: Redis | null,
+            keys: RedisKeys,
+            policy: RedisDownPolicy,
+          ) => ({
             throttlers: [{ ttl: 1000, limit: (context) => quotaPerSecond(config, context) }],
-            storage: redis
-              ? new RedisThrottlerStorage(redis, config.redis!.keyPrefix, {
-                  policy: config.outbound.onRedisDown,
-                  assumedReplicas: config.outbound.assumedReplicas,
-                })
-              : new InProcessThrottlerStorage(),
+            storage: redis ? new RedisThrottlerStorage(redis, keys, policy) : new InProcessThrottlerStorage(),
           }),
         }),
       ],
       providers: [
         {
           provide: OutboundRateLimiter,
-          inject: [APP_CONFIG, REDIS, Registry],
-          useFactory: (config: AppConfig, redis: Redis | null, registry: Registry) => {
-            const limiter = outboundFactory(config, redis);
-            registerOutboundLimiterMetrics(registry, limiter);
-            return limiter;
-          },
+          inject: [APP_CONFIG, REDIS, RedisKeys, RedisDownPolicy],
+          useFactory: (config: OutboundLimiterContext['config'], redis: Redis | null, keys: RedisKeys, policy: RedisDownPolicy) =>
+            outboundFactory({ config, redis, keys, policy }),
         },
         ClientQuotaGuard,
       ],
@@ -55,27 +69,31 @@ export class RateLimitModule {
   }
 }
 
-function createOutboundRateLimiter(config: AppConfig, redis: Redis | null): OutboundRateLimiter {
+function createOutboundRateLimiter({ config, redis, keys, policy }: OutboundLimiterContext): OutboundRateLimiter {
   const logger = new Logger('OutboundRateLimiter');
   const rules = outboundRules(config);
   if (!redis) {
     logger.warn(
-      'REDIS_URL is not set: the outbound limiter runs in process, which is safe for one replica only',
+      'No Redis is configured (REDIS_URL or REDIS_SENTINELS): the outbound limiter runs in process, ' +
+        'which is safe for one replica only',
     );
     return new LocalOutboundRateLimiter(rules);
   }
-  const key = `${config.redis!.keyPrefix}:{outbound:${config.zego.appId}}:slots`;
   const share = localShareRules(config);
-  const fallback = { policy: config.outbound.onRedisDown, local: new LocalOutboundRateLimiter(share) };
   const handover = handoverRules(config);
   logger.log(
     `Outbound limiter shared through Redis: at most ${rules.limit} calls per ${rules.windowMs} ms ` +
-      `for the fleet; while Redis is unreachable: ${fallback.policy}` +
-      (fallback.policy === 'local'
+      `for the fleet; while Redis is unreachable: ${policy.fallback}` +
+      (policy.fallback === 'local'
         ? ` (${share.limit} per ${share.windowMs} ms per replica, then ${handover.limit} per window ` +
           `for ${handover.durationMs} ms after Redis is back)`
         : ''),
   );
-  const shared = new RedisOutboundRateLimiter(redis, key, { ...rules, handover });
-  return new FailoverOutboundRateLimiter(shared, redis, fallback, logger);
+  const appId = config.zego.appId;
+  const shared = new RedisOutboundRateLimiter(
+    redis,
+    { slots: keys.outboundSlots(appId), handover: keys.outboundHandover(appId) },
+    { ...rules, handover },
+  );
+  return new FailoverOutboundRateLimiter(shared, new LocalOutboundRateLimiter(share), policy, logger);
 }

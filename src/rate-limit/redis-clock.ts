@@ -45,8 +45,4 @@ export class RedisClock {
     return serverMs - (this.lowest + this.highest) / 2;
   }
 
-  /** Half the width of the bounds: how far `toLocal` may be off. */
-  uncertaintyMs(): number {
-    return (this.highest - this.lowest) / 2;
-  }
 }

@@ -1,19 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { LuaScript } from './lua-script.js';
-import {
-  monotonicNow,
-  OutboundRateLimiter,
-  OutboundRateLimitRefusal,
-  timerWait,
-  type AcquireOptions,
-  type SlotWait,
-} from './outbound-rate-limiter.js';
+import { LuaScript } from '../redis/lua-script.js';
+import { RedisCallFailed } from '../redis/redis-call-failed.js';
+import { OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
 import { RedisClock } from './redis-clock.js';
-import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
-import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
+import { SlotLimiter, type HeldSlot } from './slot-limiter.js';
+import type { SlotRules } from './slot-schedule.js';
+import { monotonicNow, remainingWaitMs, timerWait, type SlotWait } from './slot-wait.js';
 
-const RESERVE_SLOT = LuaScript.fromFile('reserve-outbound-slot.lua');
+const RESERVE_SLOT = LuaScript.load(new URL('./lua/reserve-outbound-slot.lua', import.meta.url));
 
 /**
  * How the shared log makes room, after Redis was unreachable, for replicas still on their
@@ -31,21 +26,24 @@ export interface SharedSlotRules extends SlotRules {
   readonly handover?: HandoverRules;
 }
 
+/** The keys of one budget (RedisKeys names them; one hash tag keeps the script on one Cluster slot). */
+export interface OutboundBudgetKeys {
+  /** The log of slots. */
+  readonly slots: string;
+  /** The hand-over marker beside it. */
+  readonly handover: string;
+}
+
 /** A slot the fleet-wide log granted to this caller. */
-export interface Reservation {
+export interface Reservation extends HeldSlot {
   readonly id: string;
   /** How far the slot was from the moment the script ran, in Redis time. */
   readonly waitMs: number;
-  /** The slot, on this process's monotonic clock. */
-  readonly slotAt: number;
-  /** The local time after which the caller would rather be refused than take a new slot. */
-  readonly giveUpAt: number;
   /** How long the script's answer took to come back, as this process saw it. */
   readonly roundTripMs: number;
 }
 
 interface ReserveRequest {
-  maxWaitMs: number;
   giveUpAt: number;
   carriedOffsetsMs?: readonly number[];
   /** This replica is back from its in-process share: the hand-over starts. */
@@ -62,23 +60,22 @@ interface ReserveRequest {
  * caller waits for its own slot, so there is no polling and no thundering herd, and slots go out
  * close to arrival order across replicas. Slots are placed on the local clock through RedisClock,
  * and a caller that wakes too late for its slot takes a new one rather than crowd the next window.
+ * Every Redis failure surfaces as RedisCallFailed.
  */
-export class RedisOutboundRateLimiter extends OutboundRateLimiter {
+export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
+  readonly mode = 'shared';
   /** The newest slot Redis told us about, on this process's monotonic clock. */
   private horizon: number | undefined;
   private readonly clock = new RedisClock();
-  private readonly lateToleranceMs: number;
 
   constructor(
     private readonly redis: Redis,
-    /** The log's key; its {hash tag} keeps the script on one Redis Cluster slot. */
-    readonly key: string,
+    private readonly keys: OutboundBudgetKeys,
     private readonly rules: SharedSlotRules,
-    private readonly now: () => number = monotonicNow,
-    private readonly wait: SlotWait = timerWait,
+    now: () => number = monotonicNow,
+    wait: SlotWait = timerWait,
   ) {
-    super();
-    this.lateToleranceMs = lateToleranceMs(rules);
+    super(rules, now, wait);
   }
 
   async acquire(options: AcquireOptions): Promise<void> {
@@ -91,46 +88,28 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
    * more than `maxWaitMs` away. `carriedOffsetsMs` are calls this replica released without Redis
    * (offsets from now, negative in the past), written into the log first so they count; with
    * `startsHandover` the replica is back from its in-process share and the hand-over starts.
-   * Throws SharedLimiterUnavailable when Redis does not answer.
    */
   reserve(maxWaitMs: number, carriedOffsetsMs: readonly number[] = [], startsHandover = false): Promise<Reservation> {
-    return this.reserveSlot({ maxWaitMs, giveUpAt: this.now() + maxWaitMs, carriedOffsetsMs, startsHandover });
-  }
-
-  /**
-   * Waits until the reserved slot; a caller that stops waiting hands its slot back. A caller that
-   * wakes more than the late tolerance after its slot trades it for a new one, within the wait it
-   * has left (so this may also throw OutboundRateLimitRefusal or SharedLimiterUnavailable).
-   */
-  async waitFor(reservation: Reservation, signal?: AbortSignal): Promise<void> {
-    let current = reservation;
-    for (;;) {
-      const waitMs = current.slotAt - this.now();
-      if (waitMs > 0) {
-        try {
-          await this.wait(waitMs, signal);
-        } catch (error) {
-          // Best effort: if Redis is gone the slot simply stays unused.
-          this.redis.zrem(this.key, current.id).catch(() => undefined);
-          throw error;
-        }
-      }
-      const wokeAt = this.now();
-      if (wokeAt - current.slotAt <= this.lateToleranceMs) return;
-      this.lateSlotCount++;
-      current = await this.reserveSlot({
-        maxWaitMs: Math.max(0, current.giveUpAt - wokeAt),
-        giveUpAt: current.giveUpAt,
-        replacing: current.id,
-        // A slow answer may be what made the slot late: the new slot leaves room for one.
-        leadMs: current.roundTripMs,
-      });
-    }
+    return this.reserveSlot({ giveUpAt: this.now() + maxWaitMs, carriedOffsetsMs, startsHandover });
   }
 
   /** The newest slot anyone in the fleet reserved, as far as this replica last heard. */
   lastKnownSlot(): number | undefined {
     return this.horizon;
+  }
+
+  protected replace(slot: Reservation): Promise<Reservation> {
+    return this.reserveSlot({
+      giveUpAt: slot.giveUpAt,
+      replacing: slot.id,
+      // A slow answer may be what made the slot late: the new slot leaves room for one.
+      leadMs: slot.roundTripMs,
+    });
+  }
+
+  protected release(slot: Reservation): void {
+    // Best effort: if Redis is gone the slot simply stays unused.
+    this.redis.zrem(this.keys.slots, slot.id).catch(() => undefined);
   }
 
   private async reserveSlot(request: ReserveRequest): Promise<Reservation> {
@@ -139,11 +118,11 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
     const sentAt = this.now();
     let reply: unknown;
     try {
-      reply = await RESERVE_SLOT.run(this.redis, [this.key, `${this.key}:handover`], [
+      reply = await RESERVE_SLOT.run(this.redis, [this.keys.slots, this.keys.handover], [
         limit,
         windowMs,
         safetyMarginMs,
-        request.maxWaitMs,
+        remainingWaitMs(request.giveUpAt, sentAt),
         request.leadMs ?? 0,
         id,
         request.replacing ?? '',
@@ -152,7 +131,7 @@ export class RedisOutboundRateLimiter extends OutboundRateLimiter {
         ...(request.carriedOffsetsMs ?? []).map(String),
       ]);
     } catch (error) {
-      throw new SharedLimiterUnavailable(error);
+      throw new RedisCallFailed(error);
     }
     const answeredAt = this.now();
     const { granted, waitMs, lastSlotOffsetMs, serverNowMs } = parseReply(reply);
@@ -177,5 +156,5 @@ function parseReply(reply: unknown): {
       return { granted: granted === 1, waitMs, lastSlotOffsetMs, serverNowMs };
     }
   }
-  throw new SharedLimiterUnavailable(new Error('the reserve-outbound-slot script answered in an unexpected shape'));
+  throw new RedisCallFailed(new Error('the reserve-outbound-slot script answered in an unexpected shape'));
 }

@@ -1,21 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
+import { LuaScript } from '../redis/lua-script.js';
+import { callRedis } from '../redis/redis-call-failed.js';
+import type { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import type { RedisKeys } from '../redis/redis-keys.js';
 import {
   InProcessThrottlerStorage,
   quotaRecord,
   type ThrottlerStorageRecord,
 } from './in-process-throttler-storage.js';
-import { LuaScript } from './lua-script.js';
-import { OutboundLimiterUnavailable } from './outbound-limiter-unavailable.js';
 
-const QUOTA_HIT = LuaScript.fromFile('client-quota-hit.lua');
+const QUOTA_HIT = LuaScript.load(new URL('./lua/client-quota-hit.lua', import.meta.url));
 
-export interface QuotaFallback {
-  policy: 'local' | 'reject';
-  /** Each replica's share of a client's quota while Redis is down is limit / replicas. */
-  assumedReplicas: number;
-}
+/** What a refused SharedStoreUnavailable names. */
+const QUOTA_STORE = 'the client quota store';
 
 /**
  * @nestjs/throttler storage on the gateway's Redis connection, so a client's quota holds across
@@ -24,34 +23,26 @@ export interface QuotaFallback {
  * through at twice its quota around a window edge.
  *
  * `blockDuration` is not used: a client over quota is admitted again as soon as a request of its
- * own leaves the window, which is what Retry-After announces. While Redis is down, quotas follow
- * RATE_LIMIT_ON_REDIS_DOWN like the outbound limiter: this replica's share in process, or 503.
+ * own leaves the window, which is what Retry-After announces. While Redis is down, RedisDownPolicy
+ * decides, as for every shared store: this replica's share of the quota in process, or 503.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   constructor(
     private readonly redis: Redis,
-    private readonly keyPrefix: string,
-    private readonly fallback: QuotaFallback,
+    private readonly keys: RedisKeys,
+    private readonly policy: RedisDownPolicy,
     private readonly local = new InProcessThrottlerStorage(),
   ) {}
 
-  async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
-    if (this.redis.status === 'ready') {
-      try {
-        const reply = await QUOTA_HIT.run(this.redis, [this.redisKey(key)], [limit, ttl, randomUUID()]);
-        return parseReply(reply, ttl);
-      } catch {
-        // Falls through: the outbound limiter reports Redis trouble and the mode change.
-      }
-    }
-    if (this.fallback.policy === 'reject') throw new OutboundLimiterUnavailable();
-    const share = Math.max(1, Math.floor(limit / this.fallback.assumedReplicas));
-    return this.local.increment(key, ttl, share);
-  }
-
-  /** One hash tag per client: the script touches a single key, on one Cluster slot. */
-  redisKey(key: string): string {
-    return `${this.keyPrefix}:quota:{${key}}`;
+  increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
+    return this.policy.run(
+      QUOTA_STORE,
+      () =>
+        callRedis(async () =>
+          parseReply(await QUOTA_HIT.run(this.redis, [this.keys.clientQuota(key)], [limit, ttl, randomUUID()]), ttl),
+        ),
+      () => this.local.increment(key, ttl, Math.max(1, Math.floor(limit / this.policy.assumedReplicas))),
+    );
   }
 }
 

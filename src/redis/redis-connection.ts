@@ -1,7 +1,7 @@
 import { Logger, type LoggerService } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import type { RedisSettings } from '../config/redis-settings.js';
-import { describeRedisFailure } from '../rate-limit/shared-limiter-unavailable.js';
+import type { RedisSettings } from './redis.settings.js';
+import { describeRedisFailure } from './redis-call-failed.js';
 import { redisOptions } from './redis-options.js';
 
 /**

@@ -1,7 +1,5 @@
-import { afterAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
-import { startTestRedis, stopAllRedis } from '../../test/support/redis-server.js';
-import type { RedisConnectionSettings, RedisSettings } from '../config/redis-settings.js';
+import { describe, expect, it } from '@jest/globals';
+import type { RedisConnectionSettings, RedisSettings } from './redis.settings.js';
 import { Secret } from '../config/secret.js';
 import { reconnectDelayMs, redisOptions } from './redis-options.js';
 
@@ -35,8 +33,6 @@ function sentinelSettings(overrides: Partial<Extract<RedisConnectionSettings, { 
     ...overrides,
   });
 }
-
-afterAll(stopAllRedis);
 
 describe('reconnectDelayMs', () => {
   it('grows from 25 ms, doubling, up to a quarter second', () => {
@@ -143,27 +139,6 @@ describe('redisOptions', () => {
       const secure = redisOptions(sentinelSettings({ tls: true }));
       expect(secure.tls).toEqual({});
       expect(secure.enableTLSForSentinelMode).toBe(true);
-    });
-  });
-
-  describe('with a real Redis', () => {
-    it('connects with the options and fails a command at once while disconnected', async () => {
-      const server = await startTestRedis();
-      const redis = new Redis(server.url, redisOptions(urlSettings(server.url)));
-      redis.on('error', () => undefined);
-      try {
-        // No offline queue: a command before the connection is ready fails instead of waiting.
-        await expect(redis.ping()).rejects.toThrow(/enableOfflineQueue/);
-        await new Promise<void>((resolve, reject) => {
-          redis.once('ready', resolve);
-          redis.once('end', () => reject(new Error('the connection ended')));
-        });
-        await expect(redis.ping()).resolves.toBe('PONG');
-        expect(await redis.client('GETNAME')).toBe('zim-room-gateway');
-      } finally {
-        if (redis.status === 'ready') await redis.quit();
-        else if (redis.status !== 'end') redis.disconnect();
-      }
     });
   });
 });

@@ -1,5 +1,5 @@
 import type { RedisOptions } from 'ioredis';
-import type { RedisSettings } from '../config/redis-settings.js';
+import type { RedisSettings } from './redis.settings.js';
 
 /**
  * Reconnect quickly, and keep trying: the gateway returns to the shared limiter by itself, and

@@ -1,9 +1,9 @@
-import { Body, Controller, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, HttpStatus, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
-import { ApiKeyGuard, type AuthenticatedRequest } from '../auth/api-key.guard.js';
+import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { ClientGone } from '../http/client-went-away.js';
 import { JsonBodyGuard } from '../http/json-body.guard.js';
-import { IdempotencyService } from '../idempotency/idempotency.service.js';
+import { IdempotencyInterceptor, ResumesAmbiguousAttempt } from '../idempotency/idempotency.interceptor.js';
 import { ClientQuotaGuard } from '../rate-limit/client-quota.guard.js';
 import { CreateRoomDto } from './dto/create-room.dto.js';
 import type { RoomCreatedDto } from './dto/room-created.dto.js';
@@ -16,31 +16,17 @@ import { RoomsService } from './rooms.service.js';
 // Order matters: who is calling, then their quota, then whether the body is worth reading.
 @UseGuards(ApiKeyGuard, ClientQuotaGuard, JsonBodyGuard)
 export class RoomsController {
-  constructor(
-    private readonly rooms: RoomsService,
-    private readonly idempotency: IdempotencyService,
-  ) {}
+  constructor(private readonly rooms: RoomsService) {}
 
   @Post()
   @HttpCode(HttpStatus.CREATED)
+  @UseInterceptors(IdempotencyInterceptor)
   @CreateRoomApiDocs()
-  create(@Body() dto: CreateRoomDto, @Req() request: AuthenticatedRequest): Promise<RoomCreatedDto> {
-    // After the guards and the body's validation: bad or unauthenticated requests never reach the store.
-    return this.idempotency.run({
-      request,
-      body: dto,
-      perform: () => this.rooms.createRoom(dto, disconnectSignal(request)),
-      recover: (error) => this.rooms.recoveredRoom(dto, error),
-    });
+  create(
+    @Body() dto: CreateRoomDto,
+    @ClientGone() signal: AbortSignal,
+    @ResumesAmbiguousAttempt() earlierAttemptMayHaveActed: boolean,
+  ): Promise<RoomCreatedDto> {
+    return this.rooms.createRoom(dto, { signal, earlierAttemptMayHaveActed });
   }
-}
-
-/** Fires when the caller hangs up before we answered, so its queued work can be dropped. */
-function disconnectSignal(request: Request): AbortSignal {
-  const controller = new AbortController();
-  const response = request.res!;
-  response.once('close', () => {
-    if (!response.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

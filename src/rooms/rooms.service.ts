@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { ZimCallError } from '../zego/zim-call-error.js';
-import { ZimClient } from '../zego/zim-client.js';
+import { ZimClient, type ZimCallOptions } from '../zego/zim-client.js';
+import type { ZegoSettings } from '../zego/zego.settings.js';
 import type { CreateRoomDto } from './dto/create-room.dto.js';
 import type { RoomCreatedDto } from './dto/room-created.dto.js';
 
@@ -18,18 +19,16 @@ export interface ZimCreateRoomBody {
 @Injectable()
 export class RoomsService {
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings },
     private readonly zim: ZimClient,
   ) {}
 
-  async createRoom(dto: CreateRoomDto, signal?: AbortSignal): Promise<RoomCreatedDto> {
+  async createRoom(dto: CreateRoomDto, options: ZimCallOptions = {}): Promise<RoomCreatedDto> {
     let reply;
     try {
-      reply = await this.zim.call('CreateRoom', this.toVendorBody(dto), { signal });
+      reply = await this.zim.call('CreateRoom', this.toVendorBody(dto), options);
     } catch (error) {
-      // A retry that found the room after a reset: the reset attempt most likely created it.
-      const recovered =
-        error instanceof ZimCallError && error.earlierAttemptMayHaveActed ? this.recoveredRoom(dto, error) : undefined;
+      const recovered = recoveredRoom(dto, error);
       if (recovered) return recovered;
       throw error;
     }
@@ -37,22 +36,6 @@ export class RoomsService {
       roomId: dto.roomId,
       attributeSeq: typeof reply.AttributeSeq === 'number' ? reply.AttributeSeq : 0,
       zegoRequestId: reply.RequestId === undefined ? '' : String(reply.RequestId),
-    };
-  }
-
-  /**
-   * When the vendor says the room exists after an attempt that may have created it (an
-   * Idempotency-Key repeat of a timed-out (504) request, or a retry after a connection reset), that
-   * attempt created it, so the answer is that creation's 201. The vendor's AttributeSeq of that
-   * creation is lost; one per attribute sent is what creating sets.
-   */
-  recoveredRoom(dto: CreateRoomDto, error: unknown): RoomCreatedDto | undefined {
-    if (!(error instanceof ZimCallError) || error.outcome !== 'room-exists') return undefined;
-    return {
-      roomId: dto.roomId,
-      attributeSeq: dto.attributes?.length ?? 0,
-      zegoRequestId: error.details.zegoRequestId ?? '',
-      recovered: true,
     };
   }
 
@@ -73,4 +56,22 @@ export class RoomsService {
       }),
     };
   }
+}
+
+/**
+ * The one place that reads "the room exists" as our own success: when an earlier attempt may have
+ * created it (an Idempotency-Key repeat of a timed-out (504) request, or a retry after a
+ * connection reset), that attempt did, so the answer is that creation's 201. The vendor's
+ * AttributeSeq of that creation is lost; one per attribute sent is what creating sets.
+ */
+function recoveredRoom(dto: CreateRoomDto, error: unknown): RoomCreatedDto | undefined {
+  if (!(error instanceof ZimCallError) || !error.earlierAttemptMayHaveActed || error.outcome !== 'room-exists') {
+    return undefined;
+  }
+  return {
+    roomId: dto.roomId,
+    attributeSeq: dto.attributes?.length ?? 0,
+    zegoRequestId: error.details.zegoRequestId ?? '',
+    recovered: true,
+  };
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import type { Secret } from '../config/secret.js';
+import type { ZegoSettings } from './zego.settings.js';
 
 /**
  * The ServerSecret currently in effect. Starts with the configured one; `replace()` swaps it at
@@ -10,7 +11,7 @@ import type { Secret } from '../config/secret.js';
 export class ZegoSecret {
   private secret: Secret;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) config: { readonly zego: ZegoSettings }) {
     this.secret = config.zego.serverSecret;
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import { loadConfig } from '../config/app-config.js';
+import { loadConfig } from '../app-config.js';
 import { Secret } from '../config/secret.js';
 import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';

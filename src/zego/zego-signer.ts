@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { ZegoSecret } from './zego-secret.js';
+import type { ZegoSettings } from './zego.settings.js';
 
 /** The five public query parameters every ZIM server API call carries. */
 export interface SignedParams {
@@ -20,7 +21,7 @@ export interface SignedParams {
 @Injectable()
 export class ZegoSigner {
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings },
     private readonly secret: ZegoSecret,
   ) {}
 

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { FakeZimServer, type FaultSpec, type ReceivedCall } from '../../test/fake-zim/fake-zim-server.js';
-import { loadConfig, type AppConfig } from '../config/app-config.js';
+import { loadConfig, type AppConfig } from '../app-config.js';
 import type { Env } from '../config/env-reader.js';
 import { Secret } from '../config/secret.js';
 import { LocalOutboundRateLimiter } from '../rate-limit/local-outbound-rate-limiter.js';
@@ -25,6 +25,7 @@ const SECRET = 'SENTINEL-zim-secret-5d0b7e19';
 
 /** Counts every acquisition, retries included, and hands it to a real limiter (or lets it pass). */
 class CountingLimiter extends OutboundRateLimiter {
+  readonly mode = 'shared';
   acquisitions = 0;
   constructor(private readonly inner?: OutboundRateLimiter) {
     super();
@@ -444,6 +445,7 @@ describe('ZimClient against the fake vendor', () => {
     it('never lets the limiter wait longer than RATE_LIMIT_MAX_WAIT_MS', async () => {
       const asked: number[] = [];
       const recording = new (class extends OutboundRateLimiter {
+        readonly mode = 'shared';
         async acquire(options: AcquireOptions): Promise<void> {
           asked.push(options.maxWaitMs);
         }

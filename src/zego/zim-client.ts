@@ -4,14 +4,16 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { OutboundLimiterUnavailable } from '../rate-limit/outbound-limiter-unavailable.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { OutboundRateLimiter, OutboundRateLimitRefusal } from '../rate-limit/outbound-rate-limiter.js';
+import type { OutboundSettings } from '../rate-limit/rate-limit.settings.js';
+import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
 import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
 import { ZimCallEvents, type ZimSlotEvent } from './zim-call-events.js';
+import type { ZegoSettings } from './zego.settings.js';
 
 /** What every ZIM answer carries; actions add their own fields. */
 export interface ZimReply {
@@ -24,6 +26,11 @@ export interface ZimReply {
 export interface ZimCallOptions {
   /** The caller went away: stop waiting for a limiter slot or a retry. A sent call is not aborted. */
   signal?: AbortSignal;
+  /**
+   * An earlier request for the same work may have acted (an Idempotency-Key repeat after a 504):
+   * the final error says so (ZimCallError.earlierAttemptMayHaveActed), as after a connection reset.
+   */
+  earlierAttemptMayHaveActed?: boolean;
 }
 
 /** No connection was made: the vendor cannot have acted. Retried. */
@@ -56,7 +63,7 @@ export class ZimClient implements OnModuleDestroy {
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings; readonly outbound: OutboundSettings },
     private readonly signer: ZegoSigner,
     private readonly limiter: OutboundRateLimiter,
     private readonly events: ZimCallEvents,
@@ -78,7 +85,7 @@ export class ZimClient implements OnModuleDestroy {
   async call(action: string, body: object, options: ZimCallOptions = {}): Promise<ZimReply> {
     const { timeoutMs, callDeadlineMs, maxAttempts } = this.config.zego;
     const deadline = performance.now() + callDeadlineMs;
-    let earlierAttemptMayHaveActed = false;
+    let earlierAttemptMayHaveActed = options.earlierAttemptMayHaveActed === true;
     for (let attempt = 1; ; attempt++) {
       const slack = deadline - performance.now() - timeoutMs;
       await this.waitForSlot(action, Math.max(0, Math.min(this.config.outbound.maxWaitMs, slack)), options.signal);
@@ -138,7 +145,7 @@ export class ZimClient implements OnModuleDestroy {
       await this.limiter.acquire({ maxWaitMs, signal });
     } catch (error) {
       if (error instanceof OutboundRateLimitRefusal) report('refused');
-      else if (error instanceof OutboundLimiterUnavailable) report('unavailable');
+      else if (error instanceof SharedStoreUnavailable) report('unavailable');
       else report('aborted');
       throw error;
     }

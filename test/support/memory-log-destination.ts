@@ -1,5 +1,6 @@
 import type { DestinationStream } from 'pino';
-import type { AppConfig, LogLevel } from '../../src/config/app-config.js';
+import type { LoggerConfig } from '../../src/logging/create-logger.js';
+import type { LogLevel } from '../../src/logging/logging.settings.js';
 import { Secret } from '../../src/config/secret.js';
 
 /** For the logging specs: a destination keeping every line, parsed. */
@@ -20,6 +21,6 @@ export class MemoryDestination implements DestinationStream {
 }
 
 /** Just enough configuration for createLogger. */
-export function loggingConfig(level: LogLevel, secret: string): AppConfig {
-  return { logging: { level }, zego: { serverSecret: new Secret(secret) } } as unknown as AppConfig;
+export function loggingConfig(level: LogLevel, secret: string): LoggerConfig {
+  return { logging: { level }, zego: { serverSecret: new Secret(secret) } };
 }

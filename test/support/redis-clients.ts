@@ -14,7 +14,7 @@
  * assert on (and while a server is stopped, the reconnect errors are expected).
  */
 import { Redis } from 'ioredis';
-import type { RedisSettings } from '../../src/config/redis-settings.js';
+import type { RedisSettings } from '../../src/redis/redis.settings.js';
 import { Secret } from '../../src/config/secret.js';
 import { redisOptions } from '../../src/redis/redis-options.js';
 import { until } from './async-probes.js';

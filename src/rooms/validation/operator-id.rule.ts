@@ -5,7 +5,8 @@ import {
   ValidatorConstraint,
   type ValidatorConstraintInterface,
 } from 'class-validator';
-import { APP_CONFIG, type AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import type { ZegoSettings } from '../../zego/zego.settings.js';
 import { ZIM_LIMITS } from '../../zego/zim-limits.js';
 
 /**
@@ -15,7 +16,7 @@ import { ZIM_LIMITS } from '../../zego/zim-limits.js';
 @Injectable()
 @ValidatorConstraint({ name: 'operatorId' })
 export class OperatorIdRule implements ValidatorConstraintInterface {
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings }) {}
 
   validate(value: unknown): boolean {
     if (value === undefined) return this.config.zego.defaultFromUserId !== undefined;

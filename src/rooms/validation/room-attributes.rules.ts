@@ -5,7 +5,8 @@ import {
   ValidatorConstraint,
   type ValidatorConstraintInterface,
 } from 'class-validator';
-import { APP_CONFIG, type AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import type { ZegoSettings } from '../../zego/zego.settings.js';
 import { ZIM_LIMITS } from '../../zego/zim-limits.js';
 import { utf8Bytes } from './utf8-byte-length.js';
 
@@ -22,7 +23,7 @@ interface AttributeLike {
 @Injectable()
 @ValidatorConstraint({ name: 'roomAttributes' })
 export class RoomAttributesRules implements ValidatorConstraintInterface {
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings }) {}
 
   validate(value: unknown): boolean {
     return this.problem(value) === undefined;

@@ -6,14 +6,12 @@ import { Redis } from 'ioredis';
 import { settledState, until } from '../../test/support/async-probes.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
-import {
-  FailoverOutboundRateLimiter,
-  type OutboundLimiterMode,
-} from './failover-outbound-rate-limiter.js';
+import { RedisDownPolicy, type SharedStoreMode } from '../redis/redis-down-policy.js';
+import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
+import { FailoverOutboundRateLimiter } from './failover-outbound-rate-limiter.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
-import { OutboundLimiterUnavailable } from './outbound-limiter-unavailable.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
-import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
+import { RedisOutboundRateLimiter, type OutboundBudgetKeys } from './redis-outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
 
 const BIG_MAX_WAIT = 10 * 60_000;
@@ -44,7 +42,21 @@ interface Setup {
   sharedWait?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
 }
 
-/** The failover's clock (it only times the probe interval): stands still unless a test moves it. */
+/** The budget whose slot log is `slots`, with its hand-over marker beside it (as RedisKeys names them). */
+const budget = (slots: string): OutboundBudgetKeys => ({ slots, handover: `${slots}:handover` });
+
+/** The failover as the gateway wires it: its Redis-down policy on the same connection, logging to `logger`. */
+function failover(
+  shared: RedisOutboundRateLimiter,
+  redis: Redis,
+  local: LocalOutboundRateLimiter,
+  { fallback = 'local', logger = fakeLogger().logger, now }: { fallback?: 'local' | 'reject'; logger?: LoggerService; now?: () => number } = {},
+) {
+  const policy = new RedisDownPolicy(redis, { fallback, assumedReplicas: 3 }, logger, now);
+  return { policy, limiter: new FailoverOutboundRateLimiter(shared, local, policy, logger) };
+}
+
+/** The policy's clock (it only times the probe interval): stands still unless a test moves it. */
 class ManualClock {
   time = 0;
   readonly now = (): number => this.time;
@@ -59,14 +71,14 @@ function replica({ server, policy = 'local', sharedRules = SHARED_RULES, command
   const redis = clients.gatewayLike(server, commandTimeoutMs);
   const key = `test:{outbound:${randomUUID()}}:slots`;
   const noWait = async () => undefined;
-  const shared = new RedisOutboundRateLimiter(redis, key, sharedRules, undefined, sharedWait ?? noWait);
+  const shared = new RedisOutboundRateLimiter(redis, budget(key), sharedRules, undefined, sharedWait ?? noWait);
   const local = new LocalOutboundRateLimiter(LOCAL_RULES, undefined, noWait);
   const localAcquire = jest.spyOn(local, 'acquire');
   const { logger, log, warn } = fakeLogger();
   const clock = new ManualClock();
-  const limiter = new FailoverOutboundRateLimiter(shared, redis, { policy, local }, logger, clock.now);
-  const modes: OutboundLimiterMode[] = [];
-  limiter.onModeChange((mode) => modes.push(mode));
+  const { limiter, policy: redisDown } = failover(shared, redis, local, { fallback: policy, logger, now: clock.now });
+  const modes: SharedStoreMode[] = [];
+  redisDown.onModeChange((mode) => modes.push(mode));
   return { redis, key, shared, local, localAcquire, limiter, modes, log, warn, clock };
 }
 
@@ -121,7 +133,7 @@ describe('FailoverOutboundRateLimiter', () => {
       const r = replica({ server, policy: 'reject' });
       const acquisition = r.limiter.acquire(ANY_WAIT);
       expect(await settledState(acquisition)).toBe('rejected');
-      await expect(acquisition).rejects.toBeInstanceOf(OutboundLimiterUnavailable);
+      await expect(acquisition).rejects.toBeInstanceOf(SharedStoreUnavailable);
       expect(r.localAcquire).not.toHaveBeenCalled();
     });
   });
@@ -250,7 +262,7 @@ describe('FailoverOutboundRateLimiter', () => {
       await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
       await server.stop();
       await until(() => r.limiter.mode === 'reject', 'the limiter rejects');
-      await expect(r.limiter.acquire(ANY_WAIT)).rejects.toBeInstanceOf(OutboundLimiterUnavailable);
+      await expect(r.limiter.acquire(ANY_WAIT)).rejects.toBeInstanceOf(SharedStoreUnavailable);
       await server.restart();
       await until(() => r.limiter.mode === 'shared', 'the limiter is shared again');
       await r.limiter.acquire(ANY_WAIT);
@@ -263,10 +275,10 @@ describe('FailoverOutboundRateLimiter', () => {
       const server = await startPrivateRedis();
       const redis = clients.gatewayLike(server);
       const key = `test:{outbound:${randomUUID()}}:slots`;
-      const shared = new RedisOutboundRateLimiter(redis, key, SHARED_RULES);
+      const shared = new RedisOutboundRateLimiter(redis, budget(key), SHARED_RULES);
       // One local call per minute, waited for with real timers: the second caller would wait ~60 s.
       const local = new LocalOutboundRateLimiter({ limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
-      const limiter = new FailoverOutboundRateLimiter(shared, redis, { policy: 'local', local }, fakeLogger().logger);
+      const { limiter } = failover(shared, redis, local);
       await until(() => limiter.mode === 'shared', 'the limiter is shared');
       await server.stop();
       await until(() => limiter.mode === 'local', 'the limiter is local');
@@ -288,9 +300,10 @@ describe('FailoverOutboundRateLimiter', () => {
     it('still ends the wait of a caller that hangs up, with its own reason', async () => {
       const server = await startPrivateRedis();
       const redis = clients.gatewayLike(server);
-      const shared = new RedisOutboundRateLimiter(redis, `test:{outbound:${randomUUID()}}:slots`, SHARED_RULES);
+      const key = `test:{outbound:${randomUUID()}}:slots`;
+      const shared = new RedisOutboundRateLimiter(redis, budget(key), SHARED_RULES);
       const local = new LocalOutboundRateLimiter({ limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
-      const limiter = new FailoverOutboundRateLimiter(shared, redis, { policy: 'local', local }, fakeLogger().logger);
+      const { limiter } = failover(shared, redis, local);
       await until(() => limiter.mode === 'shared', 'the limiter is shared');
       await server.stop();
       await until(() => limiter.mode === 'local', 'the limiter is local');
@@ -305,7 +318,7 @@ describe('FailoverOutboundRateLimiter', () => {
       expect(local.recentOffsets()).toHaveLength(1);
       await server.restart();
       await until(() => limiter.mode === 'shared', 'the limiter is shared again');
-      expect(await observer(server).zcard(shared.key)).toBe(0);
+      expect(await observer(server).zcard(key)).toBe(0);
     });
   });
 
@@ -397,9 +410,9 @@ describe('FailoverOutboundRateLimiter', () => {
         const acquisition = r.limiter.acquire(ANY_WAIT);
         expect(await settledState(acquisition)).toBe('rejected');
         const error = await acquisition.catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(OutboundLimiterUnavailable);
-        expect((error as OutboundLimiterUnavailable).status).toBe(503);
-        expect((error as OutboundLimiterUnavailable).details.retryAfterSeconds).toBe(1);
+        expect(error).toBeInstanceOf(SharedStoreUnavailable);
+        expect((error as SharedStoreUnavailable).status).toBe(503);
+        expect((error as SharedStoreUnavailable).details.retryAfterSeconds).toBe(1);
       }
       expect(r.warn).toHaveBeenCalledTimes(1);
       expect(r.localAcquire).not.toHaveBeenCalled();

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 
 /**
- * A Lua script kept in its own file under `lua/`, read once when the module loads. Redis caches
- * it by SHA1 on first use: calls go out as EVALSHA, and only a server that does not know the
- * script yet (first call, or after a restart or failover) gets the source once through EVAL.
+ * A Lua script kept in its own file beside the feature it serves (`<feature>/lua/<name>.lua`),
+ * read once when that feature's module loads: `LuaScript.load(new URL('./lua/x.lua', import.meta.url))`.
+ * Redis caches it by SHA1 on first use: calls go out as EVALSHA, and only a server that does not
+ * know the script yet (first call, or after a restart or failover) gets the source once through EVAL.
  */
 export class LuaScript {
   readonly sha1: string;
@@ -17,8 +20,8 @@ export class LuaScript {
     this.sha1 = createHash('sha1').update(source).digest('hex');
   }
 
-  static fromFile(fileName: string): LuaScript {
-    return new LuaScript(fileName, readFileSync(new URL(`./lua/${fileName}`, import.meta.url), 'utf8'));
+  static load(location: URL): LuaScript {
+    return new LuaScript(basename(fileURLToPath(location)), readFileSync(location, 'utf8'));
   }
 
   async run(redis: Redis, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {

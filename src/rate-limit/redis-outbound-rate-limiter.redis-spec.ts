@@ -6,14 +6,14 @@ import { Redis } from 'ioredis';
 import { settledState, until } from '../../test/support/async-probes.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
-import { LuaScript } from './lua-script.js';
+import { LuaScript } from '../redis/lua-script.js';
+import { RedisCallFailed } from '../redis/redis-call-failed.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
-import { RedisOutboundRateLimiter, type SharedSlotRules } from './redis-outbound-rate-limiter.js';
-import { SharedLimiterUnavailable } from './shared-limiter-unavailable.js';
+import { RedisOutboundRateLimiter, type OutboundBudgetKeys, type SharedSlotRules } from './redis-outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
 
 const BIG_MAX_WAIT = 10 * 60_000;
-const RESERVE_SLOT = LuaScript.fromFile('reserve-outbound-slot.lua');
+const RESERVE_SLOT = LuaScript.load(new URL('./lua/reserve-outbound-slot.lua', import.meta.url));
 /** Slot scores are milliseconds near 1.7e12 with a fractional part: one ulp there is ~2.4e-4 ms. */
 const FLOAT_EPSILON_MS = 1e-3;
 /** Redis's TIME (wall clock) and performance.now() (monotonic) may disagree by rounding only. */
@@ -25,6 +25,9 @@ const clients = new RedisClients();
 
 /** A key of its own for each test, with the {hash tag} the gateway uses. */
 const freshKey = (): string => `test:{outbound:${randomUUID()}}:slots`;
+
+/** The budget whose slot log is `slots`, with its hand-over marker beside it (as RedisKeys names them). */
+const budget = (slots: string): OutboundBudgetKeys => ({ slots, handover: `${slots}:handover` });
 
 /** The log as [member, score] pairs, oldest first. */
 async function readLog(redis: Redis, key: string): Promise<Array<{ member: string; score: number }>> {
@@ -92,7 +95,7 @@ describe('RedisOutboundRateLimiter', () => {
       const key = freshKey();
       const replicas = Array.from(
         { length: 4 },
-        () => new RedisOutboundRateLimiter(clients.plain(server.url), key, rules),
+        () => new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules),
       );
 
       const reservations = await Promise.all(
@@ -116,7 +119,7 @@ describe('RedisOutboundRateLimiter', () => {
       const observer = clients.plain(server.url);
       const replicas = Array.from(
         { length: 4 },
-        () => new RedisOutboundRateLimiter(clients.plain(server.url), key, rules),
+        () => new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules),
       );
       const seen = new Map<string, number>();
       const snapshot = async () => {
@@ -146,7 +149,7 @@ describe('RedisOutboundRateLimiter', () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
       await redis.ping();
-      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), rules);
 
       // Redis read its clock for call n somewhere between t[n-1] and t[n].
       const t0 = performance.now();
@@ -174,7 +177,7 @@ describe('RedisOutboundRateLimiter', () => {
       const rules: SlotRules = { limit: 2, windowMs: 10_000, safetyMarginMs: 500 };
       const key = freshKey();
       const redis = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), rules);
       await limiter.reserve(BIG_MAX_WAIT);
       const second = await limiter.reserve(BIG_MAX_WAIT);
       const ttl = await redis.pttl(key);
@@ -189,7 +192,7 @@ describe('RedisOutboundRateLimiter', () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
       await redis.ping();
-      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), rules);
 
       const t0 = performance.now();
       const first = await limiter.reserve(BIG_MAX_WAIT);
@@ -206,14 +209,14 @@ describe('RedisOutboundRateLimiter', () => {
 
       // Refusals take nothing, however many: the next caller is offered the very same slot.
       await expect(limiter.reserve(0)).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
-      const next = await new RedisOutboundRateLimiter(clients.plain(server.url), key, rules).reserve(BIG_MAX_WAIT);
+      const next = await new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules).reserve(BIG_MAX_WAIT);
       const log = await readLog(redis, key);
       expect(log.map((e) => e.member)).toEqual([first.id, next.id]);
       expect(log[1]!.score - log[0]!.score).toBeCloseTo(10_000, 2);
     });
 
     it('accepts a slot exactly at hand with a maximum wait of 0', async () => {
-      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), freshKey(), {
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget(freshKey()), {
         limit: 1,
         windowMs: 10_000,
         safetyMarginMs: 0,
@@ -227,7 +230,7 @@ describe('RedisOutboundRateLimiter', () => {
       const rules: SlotRules = { limit: 1, windowMs: 60_000, safetyMarginMs: 0 };
       const key = freshKey();
       const redis = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), rules);
       await limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
       const [firstSlot] = await readLog(redis, key);
 
@@ -255,9 +258,7 @@ describe('RedisOutboundRateLimiter', () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
       const failure = new Error('wait failed');
-      const limiter = new RedisOutboundRateLimiter(
-        redis,
-        key,
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key),
         { limit: 1, windowMs: 60_000, safetyMarginMs: 0 },
         undefined,
         () => Promise.reject(failure),
@@ -270,7 +271,7 @@ describe('RedisOutboundRateLimiter', () => {
     it('an already aborted signal rejects with its reason and writes nothing', async () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 5, windowMs: 1000, safetyMarginMs: 0 });
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), { limit: 5, windowMs: 1000, safetyMarginMs: 0 });
       const evalsha = jest.spyOn(redis, 'evalsha');
       const reason = new Error('gone before asking');
 
@@ -287,7 +288,7 @@ describe('RedisOutboundRateLimiter', () => {
       const rules: SlotRules = { limit: 2, windowMs: 60_000, safetyMarginMs: 0 };
       const key = freshKey();
       const redis = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(redis, key, rules);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), rules);
 
       const reservation = await limiter.reserve(BIG_MAX_WAIT, [-300, -100]);
 
@@ -306,7 +307,7 @@ describe('RedisOutboundRateLimiter', () => {
     it('are written even when the slot is refused', async () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
 
       const refusal = (await limiter.reserve(0, [-300]).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
 
@@ -320,7 +321,7 @@ describe('RedisOutboundRateLimiter', () => {
     it('a refused reservation that created the log with carried releases still lets the key expire', async () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(redis, key, { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), { limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
       await expect(limiter.reserve(0, [-300])).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
       expect(await redis.pttl(key)).toBeGreaterThan(0);
     });
@@ -331,7 +332,7 @@ describe('RedisOutboundRateLimiter', () => {
       const rules: SlotRules = { limit: 1, windowMs: 10_000, safetyMarginMs: 0 };
       const redis = clients.plain(server.url);
       await redis.ping();
-      const limiter = new RedisOutboundRateLimiter(redis, freshKey(), rules);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(freshKey()), rules);
       // One quick round trip tells the limiter where Redis's clock stands against ours.
       await limiter.reserve(BIG_MAX_WAIT);
 
@@ -377,7 +378,7 @@ describe('RedisOutboundRateLimiter', () => {
       const key = freshKey();
       const redis = clients.plain(server.url);
       await redis.ping();
-      const limiter = new RedisOutboundRateLimiter(redis, key, rules, undefined, oversleeping(100, 1));
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), rules, undefined, oversleeping(100, 1));
       await limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
 
       const late = await limiter.reserve(BIG_MAX_WAIT);
@@ -403,8 +404,8 @@ describe('RedisOutboundRateLimiter', () => {
       const lateWait = async (ms: number) => {
         clock += ms + 500;
       };
-      const limiter = new RedisOutboundRateLimiter(redis, key, slow, () => clock, lateWait);
-      const otherReplica = new RedisOutboundRateLimiter(clients.plain(server.url), key, slow);
+      const limiter = new RedisOutboundRateLimiter(redis, budget(key), slow, () => clock, lateWait);
+      const otherReplica = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), slow);
       const first = await otherReplica.reserve(BIG_MAX_WAIT);
 
       const late = await limiter.reserve(10_200);
@@ -428,8 +429,8 @@ describe('RedisOutboundRateLimiter', () => {
     it('is started by a returning replica, and every replica then places at most the hand-over limit', async () => {
       const key = freshKey();
       const look = clients.plain(server.url);
-      const returning = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
-      const other = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+      const returning = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules);
+      const other = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules);
 
       await returning.reserve(BIG_MAX_WAIT, [], true);
       const ttl = await look.pttl(`${key}:handover`);
@@ -448,7 +449,7 @@ describe('RedisOutboundRateLimiter', () => {
     it('ends by itself, and the full limit applies again', async () => {
       const key = freshKey();
       const look = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, {
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), {
         ...rules,
         handover: { limit: 2, durationMs: 50 },
       });
@@ -465,7 +466,7 @@ describe('RedisOutboundRateLimiter', () => {
     it('slows only the slots before its end: a queue reserved during it is back to full speed after', async () => {
       const key = freshKey();
       const look = clients.plain(server.url);
-      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, {
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), {
         ...rules,
         handover: { limit: 2, durationMs: 800 },
       });
@@ -486,7 +487,7 @@ describe('RedisOutboundRateLimiter', () => {
 
     it('is not started by an ordinary reservation', async () => {
       const key = freshKey();
-      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules);
       await limiter.reserve(BIG_MAX_WAIT, [-100]);
       expect(await clients.plain(server.url).exists(`${key}:handover`)).toBe(0);
     });
@@ -497,8 +498,8 @@ describe('RedisOutboundRateLimiter', () => {
       const rules: SlotRules = { limit: 2, windowMs: 10_000, safetyMarginMs: 0 };
       const key = freshKey();
       let clock = 1000;
-      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules, () => clock);
-      const otherReplica = new RedisOutboundRateLimiter(clients.plain(server.url), key, rules);
+      const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules, () => clock);
+      const otherReplica = new RedisOutboundRateLimiter(clients.plain(server.url), budget(key), rules);
 
       expect(limiter.lastKnownSlot()).toBeUndefined();
 
@@ -522,10 +523,10 @@ describe('RedisOutboundRateLimiter', () => {
     });
   });
 
-  it('reports an answer of an unexpected shape as SharedLimiterUnavailable', async () => {
+  it('reports an answer of an unexpected shape as RedisCallFailed', async () => {
     const fake = { evalsha: async () => [1, 'soon'] } as unknown as Redis;
-    const limiter = new RedisOutboundRateLimiter(fake, 'k', { limit: 1, windowMs: 1000, safetyMarginMs: 0 });
-    await expect(limiter.reserve(BIG_MAX_WAIT)).rejects.toBeInstanceOf(SharedLimiterUnavailable);
+    const limiter = new RedisOutboundRateLimiter(fake, budget('k'), { limit: 1, windowMs: 1000, safetyMarginMs: 0 });
+    await expect(limiter.reserve(BIG_MAX_WAIT)).rejects.toBeInstanceOf(RedisCallFailed);
     expect(limiter.lastKnownSlot()).toBeUndefined();
   });
 });
@@ -533,11 +534,11 @@ describe('RedisOutboundRateLimiter', () => {
 describe('RedisOutboundRateLimiter when Redis does not answer', () => {
   const rules: SlotRules = { limit: 5, windowMs: 1000, safetyMarginMs: 0 };
 
-  it('fails at once with SharedLimiterUnavailable when the server is down (no offline queue)', async () => {
+  it('fails at once with RedisCallFailed when the server is down (no offline queue)', async () => {
     const server = await startPrivateRedis();
     const redis = clients.gatewayLike(server);
     await until(() => redis.status === 'ready', 'the client is connected');
-    const limiter = new RedisOutboundRateLimiter(redis, freshKey(), rules);
+    const limiter = new RedisOutboundRateLimiter(redis, budget(freshKey()), rules);
     await limiter.reserve(BIG_MAX_WAIT);
 
     await server.stop();
@@ -548,13 +549,13 @@ describe('RedisOutboundRateLimiter when Redis does not answer', () => {
       // Settled before any timer could fire: nothing waited for a reconnect or a timeout.
       expect(await settledState(reservation)).toBe('rejected');
       const error = await reservation.catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(SharedLimiterUnavailable);
-      expect((error as SharedLimiterUnavailable).message).toMatch(/enableOfflineQueue/);
-      expect(((error as SharedLimiterUnavailable).cause as Error).message).toMatch(/enableOfflineQueue/);
+      expect(error).toBeInstanceOf(RedisCallFailed);
+      expect((error as RedisCallFailed).message).toMatch(/enableOfflineQueue/);
+      expect(((error as RedisCallFailed).cause as Error).message).toMatch(/enableOfflineQueue/);
 
       const acquisition = limiter.acquire({ maxWaitMs: BIG_MAX_WAIT });
       expect(await settledState(acquisition)).toBe('rejected');
-      await expect(acquisition).rejects.toBeInstanceOf(SharedLimiterUnavailable);
+      await expect(acquisition).rejects.toBeInstanceOf(RedisCallFailed);
     } finally {
       // A client left reconnecting holds a closed socket, and disconnect() would arm ioredis's
       // 2 s destroy timer on it: bring the server back so the client can quit cleanly.
@@ -563,17 +564,17 @@ describe('RedisOutboundRateLimiter when Redis does not answer', () => {
     }
   });
 
-  it('fails with SharedLimiterUnavailable after the command timeout when the server hangs', async () => {
+  it('fails with RedisCallFailed after the command timeout when the server hangs', async () => {
     const server = await startPrivateRedis();
     const redis = clients.gatewayLike(server, 200);
     await until(() => redis.status === 'ready', 'the client is connected');
-    const limiter = new RedisOutboundRateLimiter(redis, freshKey(), rules);
+    const limiter = new RedisOutboundRateLimiter(redis, budget(freshKey()), rules);
 
     server.pause();
     try {
       const error = await limiter.reserve(BIG_MAX_WAIT).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(SharedLimiterUnavailable);
-      expect(((error as SharedLimiterUnavailable).cause as Error).message).toMatch(/timed out/i);
+      expect(error).toBeInstanceOf(RedisCallFailed);
+      expect(((error as RedisCallFailed).cause as Error).message).toMatch(/timed out/i);
       expect(limiter.lastKnownSlot()).toBeUndefined();
     } finally {
       server.resume();

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import type { EnvReader } from './env-reader.js';
-import { Secret } from './secret.js';
+import type { EnvReader } from '../config/env-reader.js';
+import { Secret } from '../config/secret.js';
 
 export type RedisConnectionSettings =
   /** REDIS_URL: redis:// or rediss:// (TLS), may carry user:password and /db. */
@@ -23,13 +23,14 @@ export type RedisConnectionSettings =
 
 export interface RedisSettings {
   readonly connection: RedisConnectionSettings;
-  /** Prefix of every key; each limiter wraps its own part in a {hash tag}. */
+  /** Prefix of every key; RedisKeys wraps each keyspace's own part in a {hash tag}. */
   readonly keyPrefix: string;
   readonly commandTimeoutMs: number;
   readonly connectTimeoutMs: number;
 }
 
-const DEFAULT_KEY_PREFIX = 'zim-room-gateway';
+/** The prefix of every key the gateway writes, unless REDIS_KEY_PREFIX says otherwise. */
+export const DEFAULT_KEY_PREFIX = 'zim-room-gateway';
 /** No braces: the limiters add their own {hash tag}, and a second one would move the key's slot. */
 const KEY_PREFIX = /^[A-Za-z0-9._:-]{1,64}$/;
 const MASTER_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -39,6 +40,25 @@ const DOTTED_NUMBERS = /^[\d.]+$/;
 const PORT = /^\d{1,5}$/;
 /** Empty, `/` or `/<db>`. */
 const URL_PATH = /^(?:\/(?:\d{1,5})?)?$/;
+
+/** RATE_LIMIT_ON_REDIS_DOWN: what every shared store does while Redis cannot be reached. */
+export type RedisDownFallback = 'local' | 'reject';
+
+/** The Redis-down policy of every shared store (outbound limiter, client quotas, idempotency). */
+export interface RedisDownSettings {
+  /** `local`: this replica's own share, in process; `reject`: 503. */
+  readonly fallback: RedisDownFallback;
+  /** Fleet size assumed when each replica falls back to its own share of a shared budget. */
+  readonly assumedReplicas: number;
+}
+
+/** RATE_LIMIT_ON_REDIS_DOWN and RATE_LIMIT_REPLICAS (their names predate the quotas and idempotency they also govern). */
+export function readRedisDownSettings(read: EnvReader): RedisDownSettings {
+  return {
+    fallback: read.oneOf('RATE_LIMIT_ON_REDIS_DOWN', ['local', 'reject'] as const, 'local'),
+    assumedReplicas: read.int('RATE_LIMIT_REPLICAS', { default: 3, min: 1, max: 1000 }),
+  };
+}
 
 /**
  * Reads where Redis is, or undefined when neither REDIS_URL nor REDIS_SENTINELS is set (the

@@ -1,17 +1,24 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
-import { registerOutboundLimiterMetrics } from './outbound-limiter-metrics.js';
-import { OutboundRateLimiter } from './outbound-rate-limiter.js';
+import { LocalOutboundRateLimiter } from '../rate-limit/local-outbound-rate-limiter.js';
+import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import { registerOutboundLimiterMetrics } from './outbound-limiter.metrics.js';
 
 /** A limiter whose late-slot count the test sets. */
 class LateCounting extends OutboundRateLimiter {
+  readonly mode = 'shared';
+  private late = 0;
+
   acquire(): Promise<void> {
     return Promise.resolve();
   }
 
+  override lateSlots(): number {
+    return this.late;
+  }
+
   setLate(count: number): void {
-    this.lateSlotCount = count;
+    this.late = count;
   }
 }
 

@@ -9,33 +9,27 @@ import {
   type OnModuleInit,
   Optional,
 } from '@nestjs/common';
-import { ApiKeyStore } from '../auth/api-key-store.js';
-import { ZegoSecret } from '../zego/zego-secret.js';
-import { parseApiKeyEntries, type ApiKeyEntry } from './api-key-entries.js';
-import { APP_CONFIG, type AppConfig } from './app-config.js';
-import { Secret } from './secret.js';
 
 /** How often the mounted files are read. A constant on purpose: no configuration variable. */
-export const SECRET_FILES_POLL_MS = 2000;
+export const MOUNTED_FILES_POLL_MS = 2000;
 /** A changed file is read again after this long and acted on only if both reads agree. */
-export const SECRET_FILES_SETTLE_MS = 100;
+export const MOUNTED_FILES_SETTLE_MS = 100;
 /** Larger files are refused (a Secret holds a few KiB; this guards against a wrong path). */
-export const SECRET_FILE_MAX_BYTES = 1024 * 1024;
+export const MOUNTED_FILE_MAX_BYTES = 1024 * 1024;
 
-/** Injection token for MountedSecretsOptions (tests shorten the intervals). */
-export const MOUNTED_SECRETS_OPTIONS = Symbol('MOUNTED_SECRETS_OPTIONS');
+/** Injection token for MountedFilesOptions (tests shorten the intervals). */
+export const MOUNTED_FILES_OPTIONS = Symbol('MOUNTED_FILES_OPTIONS');
 
-export interface MountedSecretsOptions {
+export interface MountedFilesOptions {
   pollMs?: number;
   settleMs?: number;
   logger?: Pick<LoggerService, 'log' | 'warn'>;
 }
 
-export type MountedSecretVariable = 'ZEGO_SERVER_SECRET_FILE' | 'API_KEYS_FILE';
-
 /** What the readiness endpoint shows: never any content, key or hash. */
-export interface MountedSecretStatus {
-  variable: MountedSecretVariable;
+export interface MountedFileStatus {
+  /** The variable that named the file (`ZEGO_SERVER_SECRET_FILE`, `API_KEYS_FILE`). */
+  variable: string;
   /** The path as configured. */
   file: string;
   /** `stale`: the file cannot be read or is invalid; the last good value stays in use. */
@@ -46,22 +40,27 @@ export interface MountedSecretStatus {
   reloadedAt?: string;
 }
 
-/** One read of a file: its content's digest, or why it could not be read. */
-type Observation = { ok: true; digest: string; text: string } | { ok: false; digest: string; reason: string };
-
 /** A valid value ready to apply, with a digest of the value itself (not of the file). */
-interface Parsed<T> {
+export interface ParsedFile<T> {
   value: T;
   fingerprint: string;
 }
 
-interface WatchedFile<T> {
-  variable: MountedSecretVariable;
+/** What an owner registers: its file, how to read a value out of it, and how to put it in effect. */
+export interface MountedFile<T> {
+  variable: string;
   file: string;
-  parse(text: string): Parsed<T> | { problem: string };
-  apply(value: T): void;
-  /** Fingerprint of the value in effect. */
+  /** Fingerprint of the value in effect at start-up (what the configuration read). */
   applied: string;
+  /** The trimmed, non-empty content as a value, or why it cannot be one (never quoting it). */
+  parse(text: string): ParsedFile<T> | { problem: string };
+  apply(value: T): void;
+}
+
+/** One read of a file: its content's digest, or why it could not be read. */
+type Observation = { ok: true; digest: string; text: string } | { ok: false; digest: string; reason: string };
+
+interface WatchedFile<T> extends MountedFile<T> {
   /** Digest of the last observation acted on (content or error), so an unchanged file costs a read only. */
   lastSeen?: string;
   state: 'current' | 'stale';
@@ -69,24 +68,24 @@ interface WatchedFile<T> {
   reloadedAt?: string;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+export const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
- * Rotation of mounted Secrets without a restart. Polls ZEGO_SERVER_SECRET_FILE and API_KEYS_FILE
- * (when configured) by content: each poll opens the path afresh (following the `..data` symlink
- * Kubernetes swaps atomically, and surviving in-place writes and delete + recreate), checks it is
- * a regular file of sane size, reads it and compares a SHA-256 of the content with the last one.
+ * Rotation of mounted files (Kubernetes Secrets) without a restart. Each owner registers its file
+ * (`watch`, from its constructor: before the first look at start-up); the watcher polls each one by
+ * content: each poll opens the path afresh (following the `..data` symlink Kubernetes swaps
+ * atomically, and surviving in-place writes and delete + recreate), checks it is a regular file of
+ * sane size, reads it and compares a SHA-256 of the content with the last one.
  *
- * A valid change is applied at once (the secret to ZegoSecret, the keys to ApiKeyStore.replace,
- * checked with the start-up rules) and logged as "<VARIABLE> reloaded". A file that cannot be
- * read, is empty or invalid keeps the last good value in use, turns the status `stale` with the
- * reason, and logs one warning per change of state; a later good file makes it `current` again.
- * Before acting on a change the file is read a second time, a moment later: a reader racing a
- * non-atomic write (truncate, then write) must not flap the state. Logs and status name the
- * variable, the path and the reason; never the content.
+ * A valid change is applied at once through the owner's `apply` and logged as "<VARIABLE>
+ * reloaded". A file that cannot be read, is empty or invalid keeps the last good value in use,
+ * turns the status `stale` with the reason, and logs one warning per change of state; a later good
+ * file makes it `current` again. Before acting on a change the file is read a second time, a moment
+ * later: a reader racing a non-atomic write (truncate, then write) must not flap the state. Logs and
+ * status name the variable, the path and the reason; never the content.
  */
 @Injectable()
-export class MountedSecretsWatcher implements OnModuleInit, OnModuleDestroy {
+export class MountedFileWatcher implements OnModuleInit, OnModuleDestroy {
   private readonly files: WatchedFile<unknown>[] = [];
   private readonly pollMs: number;
   private readonly settleMs: number;
@@ -95,40 +94,15 @@ export class MountedSecretsWatcher implements OnModuleInit, OnModuleDestroy {
   private running?: Promise<void>;
   private stopped = false;
 
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    apiKeys: ApiKeyStore,
-    zegoSecret: ZegoSecret,
-    @Optional() @Inject(MOUNTED_SECRETS_OPTIONS) options: MountedSecretsOptions = {},
-  ) {
-    this.pollMs = options.pollMs ?? SECRET_FILES_POLL_MS;
-    this.settleMs = options.settleMs ?? SECRET_FILES_SETTLE_MS;
-    this.logger = options.logger ?? new Logger('MountedSecrets');
+  constructor(@Optional() @Inject(MOUNTED_FILES_OPTIONS) options: MountedFilesOptions = {}) {
+    this.pollMs = options.pollMs ?? MOUNTED_FILES_POLL_MS;
+    this.settleMs = options.settleMs ?? MOUNTED_FILES_SETTLE_MS;
+    this.logger = options.logger ?? new Logger('MountedFiles');
+  }
 
-    const secretFile = config.zego.serverSecretFile;
-    if (secretFile !== undefined) {
-      this.watch<Secret>({
-        variable: 'ZEGO_SERVER_SECRET_FILE',
-        file: secretFile,
-        applied: sha256(config.zego.serverSecret.reveal()),
-        parse: (text) => ({ value: new Secret(text), fingerprint: sha256(text) }),
-        apply: (secret) => zegoSecret.replace(secret),
-      });
-    }
-    const keysFile = config.auth.apiKeysFile;
-    if (keysFile !== undefined) {
-      this.watch<readonly ApiKeyEntry[]>({
-        variable: 'API_KEYS_FILE',
-        file: keysFile,
-        applied: keysFingerprint(config.auth.apiKeys),
-        parse: (text) => {
-          const { entries, problems } = parseApiKeyEntries(text, 'API_KEYS_FILE');
-          if (problems.length > 0) return { problem: problems.map((p) => p.reason).join('; ') };
-          return { value: entries, fingerprint: keysFingerprint(entries) };
-        },
-        apply: (entries) => apiKeys.replace(entries),
-      });
-    }
+  /** Starts watching a file: its changes go through `parse` and, when valid, `apply`. */
+  watch<T>(file: MountedFile<T>): void {
+    this.files.push({ ...file, state: 'current' } as WatchedFile<unknown>);
   }
 
   async onModuleInit(): Promise<void> {
@@ -145,7 +119,7 @@ export class MountedSecretsWatcher implements OnModuleInit, OnModuleDestroy {
     await this.running;
   }
 
-  status(): MountedSecretStatus[] {
+  status(): MountedFileStatus[] {
     return this.files.map((f) => ({
       variable: f.variable,
       file: f.file,
@@ -173,10 +147,6 @@ export class MountedSecretsWatcher implements OnModuleInit, OnModuleDestroy {
       });
     }
     return this.running;
-  }
-
-  private watch<T>(file: Omit<WatchedFile<T>, 'state'>): void {
-    this.files.push({ ...file, state: 'current' } as WatchedFile<unknown>);
   }
 
   private schedule(): void {
@@ -231,7 +201,7 @@ export class MountedSecretsWatcher implements OnModuleInit, OnModuleDestroy {
 function interpret(
   file: WatchedFile<unknown>,
   raw: string,
-): Parsed<unknown> | { reason: string } {
+): ParsedFile<unknown> | { reason: string } {
   const text = raw.trim();
   if (text === '') return { reason: 'names an empty file' };
   const parsed = file.parse(text);
@@ -244,7 +214,7 @@ async function observe(path: string): Promise<Observation> {
     handle = await open(path, 'r');
     const stat = await handle.stat();
     if (!stat.isFile()) return failure('names something that is not a regular file');
-    if (stat.size > SECRET_FILE_MAX_BYTES) return failure('names a file larger than 1 MiB');
+    if (stat.size > MOUNTED_FILE_MAX_BYTES) return failure('names a file larger than 1 MiB');
     const text = await handle.readFile('utf8');
     return { ok: true, digest: sha256(text), text };
   } catch (error) {
@@ -257,10 +227,6 @@ async function observe(path: string): Promise<Observation> {
 
 function failure(reason: string): Observation {
   return { ok: false, digest: `error:${reason}`, reason };
-}
-
-function keysFingerprint(entries: readonly ApiKeyEntry[]): string {
-  return sha256(entries.map((e) => `${e.clientId}:${e.keySha256.toString('hex')}`).join('\n'));
 }
 
 function delay(ms: number): Promise<void> {

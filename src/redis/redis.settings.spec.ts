@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { inspect } from 'node:util';
-import type { ConfigProblem } from './config-error.js';
-import { EnvReader, type Env } from './env-reader.js';
-import { readRedisSettings, type RedisConnectionSettings, type RedisSettings } from './redis-settings.js';
-import { Secret } from './secret.js';
+import type { ConfigProblem } from '../config/config-error.js';
+import { EnvReader, type Env } from '../config/env-reader.js';
+import { readRedisSettings, type RedisConnectionSettings, type RedisSettings } from './redis.settings.js';
+import { Secret } from '../config/secret.js';
 
 const PASSWORD = 'CANARY-redis-password-4d2a';
 const SENTINEL_PASSWORD = 'CANARY-sentinel-password-9c1f';

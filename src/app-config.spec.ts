@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { loadConfig, type AppConfig } from './app-config.js';
-import { ConfigError } from './config-error.js';
-import type { Env } from './env-reader.js';
-import { Secret } from './secret.js';
+import { ConfigError } from './config/config-error.js';
+import type { Env } from './config/env-reader.js';
+import { Secret } from './config/secret.js';
 
 const SECRET = 'SENTINEL-server-secret-b71e0c';
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -88,9 +88,8 @@ describe('loadConfig with a valid environment', () => {
       windowMs: 1000,
       maxWaitMs: 2000,
       safetyMarginMs: 30,
-      onRedisDown: 'local',
-      assumedReplicas: 3,
     });
+    expect(config.redisDown).toEqual({ fallback: 'local', assumedReplicas: 3 });
     expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
     expect(config.idempotency).toEqual({ ttlSeconds: 86_400 });
     expect(Object.keys(config.clientQuota.overrides)).toEqual([]);
@@ -143,9 +142,8 @@ describe('loadConfig with a valid environment', () => {
       windowMs: 500,
       maxWaitMs: 0,
       safetyMarginMs: 5,
-      onRedisDown: 'reject',
-      assumedReplicas: 7,
     });
+    expect(config.redisDown).toEqual({ fallback: 'reject', assumedReplicas: 7 });
     expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 } });
     expect(config.idempotency).toEqual({ ttlSeconds: 3600 });
     expect(config.redis).toEqual({
@@ -200,10 +198,10 @@ describe('loadConfig with a valid environment', () => {
 
   it('accepts the bounds of the new limits', () => {
     const low = loadConfig({ ...VALID, RATE_LIMIT_REPLICAS: '1', CLIENT_RATE_LIMIT: '1' });
-    expect([low.outbound.assumedReplicas, low.clientQuota.perSecond]).toEqual([1, 1]);
+    expect([low.redisDown.assumedReplicas, low.clientQuota.perSecond]).toEqual([1, 1]);
     const high = loadConfig({ ...VALID, RATE_LIMIT_REPLICAS: '1000', CLIENT_RATE_LIMIT: '100000' });
-    expect([high.outbound.assumedReplicas, high.clientQuota.perSecond]).toEqual([1000, 100_000]);
-    expect(loadConfig({ ...VALID, RATE_LIMIT_ON_REDIS_DOWN: 'local' }).outbound.onRedisDown).toBe('local');
+    expect([high.redisDown.assumedReplicas, high.clientQuota.perSecond]).toEqual([1000, 100_000]);
+    expect(loadConfig({ ...VALID, RATE_LIMIT_ON_REDIS_DOWN: 'local' }).redisDown.fallback).toBe('local');
   });
 
   it('accepts the bounds of IDEMPOTENCY_TTL_S: a minute to 30 days', () => {
@@ -225,7 +223,7 @@ describe('loadConfig with a valid environment', () => {
     expect(config.http.port).toBe(3000);
     expect(config.redis).toBeUndefined();
     expect(config.clientQuota.overrides).toEqual({});
-    expect(config.outbound.onRedisDown).toBe('reject');
+    expect(config.redisDown.fallback).toBe('reject');
   });
 
   it('accepts the app id bounds of a uint32', () => {

@@ -3,17 +3,22 @@ import type { Redis } from 'ioredis';
 import { waitFor } from '../../test/support/gateway-process.js';
 import { startPrivateRedis, stopAllRedis } from '../../test/support/redis-server.js';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
-import { loadConfig, type AppConfig } from '../config/app-config.js';
+import { loadConfig, type AppConfig } from '../app-config.js';
 import { RequestValidationError } from '../http/request-validation.error.js';
 import { connectRedis } from '../redis/redis-connection.js';
+import { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import { RedisKeys } from '../redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX } from '../redis/redis.settings.js';
+import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
 import { ZimCallError } from '../zego/zim-call-error.js';
 import {
   IdempotencyKeyInProgress,
   IdempotencyKeyReused,
-  IdempotencyStoreUnavailable,
   ReplayedError,
 } from './idempotency.errors.js';
 import { IdempotencyService } from './idempotency.service.js';
+import type { IdempotencyStore } from './idempotency-store.js';
+import { createIdempotencyStore } from './idempotency.module.js';
 import { InProcessIdempotencyStore } from './in-process-idempotency-store.js';
 
 const ENV = {
@@ -48,19 +53,26 @@ const rateLimited = () =>
 const busy = () => new ZimCallError('vendor-busy', 503, 'The vendor is busy', { zegoCode: 1, retryAfterSeconds: 2 });
 const unreachable = () => new ZimCallError('unreachable', 502, 'The vendor could not be reached (ECONNREFUSED)');
 
-/** The room service, reduced: perform() answers from a script of outcomes; recover() as RoomsService's. */
+/**
+ * The room service, reduced: perform() answers from a script of outcomes and, told that it resumes
+ * an ambiguous attempt, reads "the room exists" as that attempt's creation, as RoomsService does.
+ */
 function vendor(...outcomes: Array<Created | Error>) {
-  const perform = jest.fn(async (): Promise<Created> => {
+  const perform = jest.fn(async (resumed: boolean): Promise<Created> => {
     const next = outcomes.shift();
     if (next === undefined) throw new Error('no more scripted outcomes');
-    if (next instanceof Error) throw next;
-    return next;
+    if (!(next instanceof Error)) return next;
+    if (resumed && next instanceof ZimCallError && next.outcome === 'room-exists') {
+      return { roomId: 'r1', attributeSeq: 0, zegoRequestId: next.details.zegoRequestId ?? '', recovered: true };
+    }
+    throw next;
   });
-  const recover = (error: unknown): Created | undefined =>
-    error instanceof ZimCallError && error.outcome === 'room-exists'
-      ? { roomId: 'r1', attributeSeq: 0, zegoRequestId: error.details.zegoRequestId ?? '', recovered: true }
-      : undefined;
-  return { perform, recover };
+  return { perform };
+}
+
+/** The service as IdempotencyModule builds it without Redis, or with the store it is given. */
+function serviceFor(config: AppConfig, store: IdempotencyStore = new InProcessIdempotencyStore()): IdempotencyService {
+  return new IdempotencyService(config, new RedisKeys(DEFAULT_KEY_PREFIX), store);
 }
 
 const CREATED: Created = { roomId: 'r1', attributeSeq: 0, zegoRequestId: 'z-1' };
@@ -71,11 +83,11 @@ describe('IdempotencyService with the in-process store', () => {
   let service: IdempotencyService;
   beforeEach(() => {
     config = loadConfig(ENV);
-    service = new IdempotencyService(config, null);
+    service = serviceFor(config);
   });
 
   it('claims for ZEGO_CALL_DEADLINE_MS plus a margin, and keeps answers for IDEMPOTENCY_TTL_S', () => {
-    const custom = new IdempotencyService(loadConfig({ ...ENV, ZEGO_CALL_DEADLINE_MS: '12000', IDEMPOTENCY_TTL_S: '120' }), null);
+    const custom = serviceFor(loadConfig({ ...ENV, ZEGO_CALL_DEADLINE_MS: '12000', IDEMPOTENCY_TTL_S: '120' }));
     expect(custom.pendingTtlMs).toBe(17_000);
     expect(custom.answerTtlMs).toBe(120_000);
   });
@@ -195,9 +207,10 @@ describe('IdempotencyService with the in-process store', () => {
 
   it('can be given its store', async () => {
     const store = new InProcessIdempotencyStore();
-    const withStore = new IdempotencyService(config, null, store);
+    const claim = jest.spyOn(store, 'claim');
+    const withStore = serviceFor(config, store);
     await withStore.run({ request: request('k1'), body: BODY, perform: vendor(CREATED).perform });
-    expect(store.size).toBe(1);
+    expect(claim).toHaveBeenCalledTimes(1);
   });
 });
 
@@ -214,7 +227,8 @@ describe('IdempotencyService while Redis is down', () => {
     const redis = connectRedis(config.redis!, silent);
     opened.push(redis);
     await waitFor(() => redis.status === 'ready', { what: 'Redis ready' });
-    return { server, redis, service: new IdempotencyService(config, redis) };
+    const redisDown = new RedisDownPolicy(redis, config.redisDown, silent);
+    return { server, redis, service: serviceFor(config, createIdempotencyStore(redis, redisDown)) };
   }
 
   it('keeps keys in Redis while it answers', async () => {
@@ -243,7 +257,7 @@ describe('IdempotencyService while Redis is down', () => {
     await waitFor(() => redis.status !== 'ready', { what: 'the connection to drop' });
     const { perform } = vendor(CREATED);
     const refused = service.run({ request: request('k3'), body: BODY, perform });
-    await expect(refused).rejects.toBeInstanceOf(IdempotencyStoreUnavailable);
+    await expect(refused).rejects.toBeInstanceOf(SharedStoreUnavailable);
     await expect(refused).rejects.toMatchObject({ status: 503, details: { retryAfterSeconds: 1 } });
     expect(perform).not.toHaveBeenCalled();
     await expect(service.run({ request: request(undefined), body: BODY, perform })).resolves.toEqual(CREATED);

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { waitFor } from '../../test/support/gateway-process.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
-import type { RedisSettings } from '../config/redis-settings.js';
+import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import type { RedisSettings } from './redis.settings.js';
 import { Secret } from '../config/secret.js';
 import { connectRedis } from './redis-connection.js';
+import { redisOptions } from './redis-options.js';
 
 function settings(url: string): RedisSettings {
   return { connection: { kind: 'url', url: new Secret(url) }, keyPrefix: 'p', commandTimeoutMs: 250, connectTimeoutMs: 1000 };
@@ -63,5 +64,26 @@ describe('connectRedis', () => {
     await waitFor(() => reconnects.length >= 3, { what: 'three more reconnect attempts', timeoutMs: 10_000 });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^Redis connection error: .*ECONNREFUSED/);
+  });
+});
+
+describe('redisOptions with a real Redis', () => {
+  it('connects with the options and fails a command at once while disconnected', async () => {
+    const server = await startTestRedis();
+    const redis = new Redis(server.url, redisOptions(settings(server.url)));
+    redis.on('error', () => undefined);
+    try {
+      // No offline queue: a command before the connection is ready fails instead of waiting.
+      await expect(redis.ping()).rejects.toThrow(/enableOfflineQueue/);
+      await new Promise<void>((resolve, reject) => {
+        redis.once('ready', resolve);
+        redis.once('end', () => reject(new Error('the connection ended')));
+      });
+      await expect(redis.ping()).resolves.toBe('PONG');
+      expect(await redis.client('GETNAME')).toBe('zim-room-gateway');
+    } finally {
+      if (redis.status === 'ready') await redis.quit();
+      else if (redis.status !== 'end') redis.disconnect();
+    }
   });
 });

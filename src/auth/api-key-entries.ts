@@ -1,4 +1,5 @@
-import type { ConfigProblem } from './config-error.js';
+import { clientEntry, listEntries } from '../config/client-entries.js';
+import type { ConfigProblem } from '../config/config-error.js';
 
 /** A client allowed to call the gateway: its id and the SHA-256 of its API key. */
 export interface ApiKeyEntry {
@@ -6,14 +7,12 @@ export interface ApiKeyEntry {
   keySha256: Buffer;
 }
 
-/** A client id: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
-export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 /**
- * Parses `client-id:sha256-hex-of-key` entries separated by commas or newlines. Blank lines and
- * lines starting with `#` are skipped so a mounted file can carry comments. Problems point at the
- * entry by position, never by content.
+ * Parses `client-id:sha256-hex-of-key` entries (the per-client list syntax of client-entries.ts).
+ * The same rules apply at start-up and to a rotated API_KEYS_FILE. Problems point at the entry by
+ * position, never by content.
  */
 export function parseApiKeyEntries(
   text: string,
@@ -23,27 +22,21 @@ export function parseApiKeyEntries(
   const problems: ConfigProblem[] = [];
   const seenIds = new Set<string>();
   const seenHashes = new Set<string>();
-  // Comment lines go first, whole: a comma inside a comment must not split off an entry.
-  const items = text
-    .split('\n')
-    .filter((line) => !line.trim().startsWith('#'))
-    .flatMap((line) => line.split(','))
-    .map((item) => item.trim())
-    .filter((item) => item !== '' && !item.startsWith('#'));
+  // An entry that starts with `#` after a comma is a comment too.
+  const items = listEntries(text).filter((item) => !item.startsWith('#'));
 
   items.forEach((item, index) => {
     const where = `entry ${index + 1}`;
-    const separator = item.indexOf(':');
-    const clientId = separator < 0 ? '' : item.slice(0, separator).trim();
-    const hash = separator < 0 ? '' : item.slice(separator + 1).trim();
-    if (!CLIENT_ID_PATTERN.test(clientId) || !SHA256_HEX.test(hash)) {
+    const entry = clientEntry(item);
+    if (!entry || !SHA256_HEX.test(entry.value)) {
       problems.push({
         variable,
         reason: `${where} must be client-id:sha256-hex (client id 1-64 of A-Z a-z 0-9 . _ -, then 64 hex digits)`,
       });
       return;
     }
-    const normalisedHash = hash.toLowerCase();
+    const { clientId } = entry;
+    const normalisedHash = entry.value.toLowerCase();
     if (seenIds.has(clientId)) {
       problems.push({ variable, reason: `${where} repeats client id "${clientId}"` });
       return;

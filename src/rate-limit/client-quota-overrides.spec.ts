@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseClientQuotaOverrides } from './client-quotas.js';
+import { parseClientQuotaOverrides } from './client-quota-overrides.js';
 
 function parse(text: string) {
   return parseClientQuotaOverrides(text, 'CLIENT_RATE_LIMITS');

@@ -6,6 +6,10 @@ import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { LuaScript } from './lua-script.js';
 
+/** Two of the features' scripts, which the tests run as they are. */
+const QUOTA_HIT = new URL('../rate-limit/lua/client-quota-hit.lua', import.meta.url);
+const RESERVE_SLOT = new URL('../rate-limit/lua/reserve-outbound-slot.lua', import.meta.url);
+
 /** Clients opened by the suite; each test's are closed after it, also when it failed. */
 const clients = new RedisClients();
 
@@ -29,18 +33,18 @@ function fakeRedis(evalsha: (...args: unknown[]) => Promise<unknown>) {
 afterEach(() => clients.closeAll());
 afterAll(stopAllRedis);
 
-describe('LuaScript.fromFile', () => {
-  it('reads the source from lua/<name> and names it by its SHA1', () => {
-    const script = LuaScript.fromFile('client-quota-hit.lua');
-    const source = readFileSync(new URL('./lua/client-quota-hit.lua', import.meta.url), 'utf8');
+describe('LuaScript.load', () => {
+  it('reads the source from the location it is given and names it by its SHA1', () => {
+    const script = LuaScript.load(QUOTA_HIT);
+    const source = readFileSync(QUOTA_HIT, 'utf8');
     expect(script.name).toBe('client-quota-hit.lua');
     expect(script.source).toBe(source);
     expect(script.sha1).toBe(createHash('sha1').update(source).digest('hex'));
-    expect(LuaScript.fromFile('reserve-outbound-slot.lua').sha1).not.toBe(script.sha1);
+    expect(LuaScript.load(RESERVE_SLOT).sha1).not.toBe(script.sha1);
   });
 
   it('fails at once for a script file that does not exist', () => {
-    expect(() => LuaScript.fromFile('no-such-script.lua')).toThrow(/ENOENT/);
+    expect(() => LuaScript.load(new URL('../rate-limit/lua/no-such-script.lua', import.meta.url))).toThrow(/ENOENT/);
   });
 });
 
@@ -53,7 +57,7 @@ describe('LuaScript.run against Redis', () => {
 
   it('runs the script with its keys and arguments and returns its reply', async () => {
     const redis = clients.plain(server.url);
-    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const script = LuaScript.load(QUOTA_HIT);
     const key = freshKey();
 
     // limit 2, window 60 s: two admissions, then a refusal.
@@ -69,7 +73,7 @@ describe('LuaScript.run against Redis', () => {
 
   it('rethrows an error of the script itself, without sending the source', async () => {
     const redis = clients.plain(server.url);
-    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const script = LuaScript.load(QUOTA_HIT);
     const key = freshKey();
     await redis.set(key, 'not a sorted set');
     const evalSpy = jest.spyOn(redis, 'eval');
@@ -90,7 +94,7 @@ describe('LuaScript.run when Redis does not know the script', () => {
 
   it('after SCRIPT FLUSH sends the source once (EVAL), after which the SHA1 is cached', async () => {
     const redis = clients.plain(server.url);
-    const script = LuaScript.fromFile('client-quota-hit.lua');
+    const script = LuaScript.load(QUOTA_HIT);
     const key = freshKey();
 
     await script.run(redis, [key], [5, 60_000, 'before-flush']);
@@ -117,7 +121,7 @@ describe('LuaScript.run when Redis does not know the script', () => {
   it('on a server that never saw the script (first call) loads it the same way', async () => {
     const redis = clients.plain(server.url);
     await redis.script('FLUSH');
-    const script = LuaScript.fromFile('reserve-outbound-slot.lua');
+    const script = LuaScript.load(RESERVE_SLOT);
     const key = `test:lua-script:{${randomUUID()}}:slots`;
 
     const reply = await script.run(redis, [key, `${key}:handover`], [3, 1000, 0, 60_000, 0, 'only', '', 3, 0]);
@@ -128,7 +132,7 @@ describe('LuaScript.run when Redis does not know the script', () => {
 });
 
 describe('LuaScript.run error handling (no server needed)', () => {
-  const script = LuaScript.fromFile('client-quota-hit.lua');
+  const script = LuaScript.load(QUOTA_HIT);
 
   it('falls back to EVAL with the source, keys and arguments on NOSCRIPT', async () => {
     const { redis, evalFn, evalshaFn } = fakeRedis(async () => {

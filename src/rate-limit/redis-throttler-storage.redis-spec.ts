@@ -5,11 +5,35 @@ import { Redis } from 'ioredis';
 import { until } from '../../test/support/async-probes.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import { RedisKeys } from '../redis/redis-keys.js';
+import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
 import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
-import { OutboundLimiterUnavailable } from './outbound-limiter-unavailable.js';
-import { RedisThrottlerStorage, type QuotaFallback } from './redis-throttler-storage.js';
+import { RedisThrottlerStorage } from './redis-throttler-storage.js';
+
+/** RATE_LIMIT_ON_REDIS_DOWN and RATE_LIMIT_REPLICAS, as the storage's Redis-down policy gets them. */
+interface QuotaFallback {
+  policy: 'local' | 'reject';
+  assumedReplicas: number;
+}
 
 const LOCAL: QuotaFallback = { policy: 'local', assumedReplicas: 3 };
+const silent = { log: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The storage as the gateway wires it (keys under `prefix`, its own Redis-down policy), and the key of a client. */
+class QuotaStorage extends RedisThrottlerStorage {
+  private readonly names: RedisKeys;
+
+  constructor(redis: Redis, prefix: string, fallback: QuotaFallback, local?: InProcessThrottlerStorage) {
+    const names = new RedisKeys(prefix);
+    super(redis, names, new RedisDownPolicy(redis, { fallback: fallback.policy, assumedReplicas: fallback.assumedReplicas }, silent), local);
+    this.names = names;
+  }
+
+  redisKey(client: string): string {
+    return this.names.clientQuota(client);
+  }
+}
 /** Redis TIME keeps 0.1 ms in the Lua cut-off (tostring): admissions may come that much early. */
 const LUA_ROUNDING_MS = 0.1;
 
@@ -42,7 +66,7 @@ describe('RedisThrottlerStorage with Redis up', () => {
 
   it('admits `limit` hits per window, then refuses with a Retry-After in whole seconds', async () => {
     const redis = await connect(server.url);
-    const storage = new RedisThrottlerStorage(redis, freshPrefix(), LOCAL);
+    const storage = new QuotaStorage(redis, freshPrefix(), LOCAL);
     const client = freshClient();
 
     const t0 = performance.now();
@@ -67,7 +91,7 @@ describe('RedisThrottlerStorage with Redis up', () => {
 
   it('does not record refused hits: a client knocking while blocked is admitted once its oldest hit leaves', async () => {
     const redis = await connect(server.url);
-    const storage = new RedisThrottlerStorage(redis, freshPrefix(), LOCAL);
+    const storage = new QuotaStorage(redis, freshPrefix(), LOCAL);
     const client = freshClient();
     const key = storage.redisKey(client);
     const ttl = 200;
@@ -97,7 +121,7 @@ describe('RedisThrottlerStorage with Redis up', () => {
   });
 
   it('keeps different keys independent', async () => {
-    const storage = new RedisThrottlerStorage(await connect(server.url), freshPrefix(), LOCAL);
+    const storage = new QuotaStorage(await connect(server.url), freshPrefix(), LOCAL);
     const a = freshClient();
     const b = freshClient();
     await storage.increment(a, 60_000, 1);
@@ -108,8 +132,8 @@ describe('RedisThrottlerStorage with Redis up', () => {
 
   it('shares the count between replicas (two storages, two connections, one Redis)', async () => {
     const prefix = freshPrefix();
-    const one = new RedisThrottlerStorage(await connect(server.url), prefix, LOCAL);
-    const other = new RedisThrottlerStorage(await connect(server.url), prefix, LOCAL);
+    const one = new QuotaStorage(await connect(server.url), prefix, LOCAL);
+    const other = new QuotaStorage(await connect(server.url), prefix, LOCAL);
     const client = freshClient();
 
     expect((await one.increment(client, 60_000, 3)).totalHits).toBe(1);
@@ -122,7 +146,7 @@ describe('RedisThrottlerStorage with Redis up', () => {
   it('keys each client under the prefix with a {hash tag}, expiring a second after the window', async () => {
     const redis = await connect(server.url);
     const prefix = freshPrefix();
-    const storage = new RedisThrottlerStorage(redis, prefix, LOCAL);
+    const storage = new QuotaStorage(redis, prefix, LOCAL);
     const client = freshClient();
     await storage.increment(client, 5000, 3);
 
@@ -137,7 +161,7 @@ describe('RedisThrottlerStorage with Redis up', () => {
 
   it('falls back to the local share when the script fails on a live connection', async () => {
     const redis = await connect(server.url);
-    const storage = new RedisThrottlerStorage(redis, freshPrefix(), { policy: 'local', assumedReplicas: 2 });
+    const storage = new QuotaStorage(redis, freshPrefix(), { policy: 'local', assumedReplicas: 2 });
     const client = freshClient();
     await redis.set(storage.redisKey(client), 'not a sorted set');
 
@@ -149,10 +173,10 @@ describe('RedisThrottlerStorage with Redis up', () => {
 
   it('with policy reject, refuses with 503 when the script fails', async () => {
     const redis = await connect(server.url);
-    const storage = new RedisThrottlerStorage(redis, freshPrefix(), { policy: 'reject', assumedReplicas: 2 });
+    const storage = new QuotaStorage(redis, freshPrefix(), { policy: 'reject', assumedReplicas: 2 });
     const client = freshClient();
     await redis.set(storage.redisKey(client), 'not a sorted set');
-    await expect(storage.increment(client, 60_000, 6)).rejects.toBeInstanceOf(OutboundLimiterUnavailable);
+    await expect(storage.increment(client, 60_000, 6)).rejects.toBeInstanceOf(SharedStoreUnavailable);
   });
 });
 
@@ -179,7 +203,7 @@ describe('RedisThrottlerStorage with Redis down', () => {
     [7, 1, 7],
   ])('limit %i over %i replicas: admits floor(limit / replicas) = %i in process, at least 1', async (limit, replicas, share) => {
     const down = await stopped();
-    const storage = new RedisThrottlerStorage(down, 'test', { policy: 'local', assumedReplicas: replicas });
+    const storage = new QuotaStorage(down, 'test', { policy: 'local', assumedReplicas: replicas });
     const client = freshClient();
     const records = [];
     for (let i = 0; i <= share; i++) records.push(await storage.increment(client, 60_000, limit));
@@ -193,7 +217,7 @@ describe('RedisThrottlerStorage with Redis down', () => {
     let time = 5000;
     const local = new InProcessThrottlerStorage(() => time);
     const increment = jest.spyOn(local, 'increment');
-    const storage = new RedisThrottlerStorage(down, 'test', { policy: 'local', assumedReplicas: 2 }, local);
+    const storage = new QuotaStorage(down, 'test', { policy: 'local', assumedReplicas: 2 }, local);
     await storage.increment('c', 1000, 4);
     await storage.increment('c', 1000, 4);
     expect(await storage.increment('c', 1000, 4)).toMatchObject({ isBlocked: true, timeToBlockExpire: 1 });
@@ -204,17 +228,17 @@ describe('RedisThrottlerStorage with Redis down', () => {
 
   it('with policy reject, refuses with 503 (Retry-After 1 s)', async () => {
     const down = await stopped();
-    const storage = new RedisThrottlerStorage(down, 'test', { policy: 'reject', assumedReplicas: 2 });
+    const storage = new QuotaStorage(down, 'test', { policy: 'reject', assumedReplicas: 2 });
     const error = await storage.increment(freshClient(), 1000, 4).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OutboundLimiterUnavailable);
-    expect((error as OutboundLimiterUnavailable).status).toBe(503);
-    expect((error as OutboundLimiterUnavailable).details.retryAfterSeconds).toBe(1);
+    expect(error).toBeInstanceOf(SharedStoreUnavailable);
+    expect((error as SharedStoreUnavailable).status).toBe(503);
+    expect((error as SharedStoreUnavailable).details.retryAfterSeconds).toBe(1);
   });
 
   it('falls back after the command timeout when Redis hangs', async () => {
     const redis = clients.gatewayLike(server, 200);
     await until(() => redis.status === 'ready', 'the client is connected');
-    const storage = new RedisThrottlerStorage(redis, 'test', { policy: 'local', assumedReplicas: 2 });
+    const storage = new QuotaStorage(redis, 'test', { policy: 'local', assumedReplicas: 2 });
     server.pause();
     const records = [];
     for (let i = 0; i < 3; i++) records.push(await storage.increment('hung-client', 60_000, 4));

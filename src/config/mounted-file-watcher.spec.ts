@@ -5,10 +5,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
+import { loadConfig, type AppConfig } from '../app-config.js';
 import { ApiKeyStore } from '../auth/api-key-store.js';
+import { ApiKeysFileRotation } from '../auth/api-keys-file-rotation.js';
 import { ZegoSecret } from '../zego/zego-secret.js';
-import { loadConfig, type AppConfig } from './app-config.js';
-import { MountedSecretsWatcher, SECRET_FILES_POLL_MS, type MountedSecretStatus } from './mounted-secrets.js';
+import { ZegoSecretFileRotation } from '../zego/zego-secret-file-rotation.js';
+import { MOUNTED_FILES_POLL_MS, MountedFileWatcher, type MountedFileStatus } from './mounted-file-watcher.js';
+
+// The watcher with the two files the gateway registers (API_KEYS_FILE, ZEGO_SERVER_SECRET_FILE),
+// each through its owner's registration, as the modules wire them.
 
 const POLL_MS = 15;
 const SECRET_A = 'SENTINEL-secret-alpha-6e1f0a';
@@ -24,7 +29,7 @@ interface LogEntry {
 }
 
 interface Rig {
-  watcher: MountedSecretsWatcher;
+  watcher: MountedFileWatcher;
   keys: ApiKeyStore;
   secret: ZegoSecret;
   logs: LogEntry[];
@@ -32,7 +37,7 @@ interface Rig {
 }
 
 let dir: string;
-const rigs: MountedSecretsWatcher[] = [];
+const rigs: MountedFileWatcher[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'mounted-secrets-'));
@@ -53,7 +58,9 @@ async function rig(env: Record<string, string>, { start = true } = {}): Promise<
     log: (message: unknown) => logs.push({ level: 'log', message: String(message) }),
     warn: (message: unknown) => logs.push({ level: 'warn', message: String(message) }),
   };
-  const watcher = new MountedSecretsWatcher(config, keys, secret, { pollMs: POLL_MS, settleMs: 2, logger });
+  const watcher = new MountedFileWatcher({ pollMs: POLL_MS, settleMs: 2, logger });
+  new ZegoSecretFileRotation(config, secret, watcher);
+  new ApiKeysFileRotation(config, keys, watcher);
   rigs.push(watcher);
   if (start) await watcher.onModuleInit();
   return { watcher, keys, secret, logs, config };
@@ -82,11 +89,11 @@ async function until(condition: () => boolean, what: string, timeoutMs = 3_000):
 }
 
 /** Lets several poll cycles pass (to show that nothing more happens), by counting real checks. */
-async function severalPolls(watcher: MountedSecretsWatcher, cycles = 5): Promise<void> {
+async function severalPolls(watcher: MountedFileWatcher, cycles = 5): Promise<void> {
   for (let i = 0; i < cycles; i++) await watcher.checkAll();
 }
 
-const statusOf = (r: Rig, variable: MountedSecretStatus['variable']): MountedSecretStatus | undefined =>
+const statusOf = (r: Rig, variable: MountedFileStatus['variable']): MountedFileStatus | undefined =>
   r.watcher.status().find((s) => s.variable === variable);
 const warns = (r: Rig): string[] => r.logs.filter((l) => l.level === 'warn').map((l) => l.message);
 
@@ -101,9 +108,9 @@ function expectNoContent(r: Rig): void {
   }
 }
 
-describe('MountedSecretsWatcher', () => {
+describe('MountedFileWatcher', () => {
   it('polls every 2 s by default', () => {
-    expect(SECRET_FILES_POLL_MS).toBe(2000);
+    expect(MOUNTED_FILES_POLL_MS).toBe(2000);
   });
 
   it('watches nothing, and schedules nothing, when both values are inline', async () => {

@@ -1,0 +1,66 @@
+import { readAuthSettings, type AuthSettings } from './auth/auth.settings.js';
+import { ConfigError } from './config/config-error.js';
+import { EnvReader, type Env } from './config/env-reader.js';
+import { Secret } from './config/secret.js';
+import { readHttpSettings, type HttpSettings } from './http/http.settings.js';
+import { readIdempotencySettings, type IdempotencySettings } from './idempotency/idempotency.settings.js';
+import { readLoggingSettings, type LoggingSettings } from './logging/logging.settings.js';
+import {
+  readClientQuotaSettings,
+  readOutboundSettings,
+  type ClientQuotaSettings,
+  type OutboundSettings,
+} from './rate-limit/rate-limit.settings.js';
+import {
+  readRedisDownSettings,
+  readRedisSettings,
+  type RedisDownSettings,
+  type RedisSettings,
+} from './redis/redis.settings.js';
+import { readZegoSettings, type ZegoSettings } from './zego/zego.settings.js';
+
+/**
+ * The whole configuration, one section per module: each module reads and validates its own
+ * variables (its `*.settings.ts`), and providers declare the sections they read.
+ */
+export interface AppConfig {
+  readonly http: HttpSettings;
+  readonly logging: LoggingSettings;
+  readonly zego: ZegoSettings;
+  readonly auth: AuthSettings;
+  readonly outbound: OutboundSettings;
+  readonly clientQuota: ClientQuotaSettings;
+  readonly idempotency: IdempotencySettings;
+  readonly redisDown: RedisDownSettings;
+  /** Absent when REDIS_URL and REDIS_SENTINELS are both unset: everything then runs in process. */
+  readonly redis?: RedisSettings;
+}
+
+/**
+ * Parses and validates the environment once, at start-up. Throws a ConfigError naming every bad
+ * variable; the values themselves are never part of the message.
+ */
+export function loadConfig(env: Env): AppConfig {
+  const read = new EnvReader(env);
+  const config: AppConfig = {
+    http: readHttpSettings(read),
+    logging: readLoggingSettings(read),
+    zego: readZegoSettings(read),
+    auth: readAuthSettings(read),
+    outbound: readOutboundSettings(read),
+    redisDown: readRedisDownSettings(read),
+    clientQuota: readClientQuotaSettings(read),
+    idempotency: readIdempotencySettings(read),
+    redis: readRedisSettings(read),
+  };
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !(value instanceof Secret)) {
+    Object.values(value).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}

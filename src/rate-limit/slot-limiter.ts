@@ -1,0 +1,63 @@
+import { OutboundRateLimiter } from './outbound-rate-limiter.js';
+import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
+import type { SlotWait } from './slot-wait.js';
+
+/** A slot a caller holds. */
+export interface HeldSlot {
+  /** When the call may go out, on this process's monotonic clock. */
+  readonly slotAt: number;
+  /** The local time after which the caller would rather be refused than take a new slot. */
+  readonly giveUpAt: number;
+}
+
+/**
+ * What every limiter that hands out slots does with one, once reserved: wait for it, give it back
+ * when the caller stops waiting, and trade it for a new one when the caller woke too late to use
+ * it (a stalled event loop wakes every waiting timer at once, which would release a burst). The
+ * limiters differ only in where slots are kept: `replace` and `release`.
+ */
+export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimiter {
+  private lateSlotCount = 0;
+  private readonly lateToleranceMs: number;
+
+  protected constructor(
+    rules: SlotRules,
+    protected readonly now: () => number,
+    private readonly wait: SlotWait,
+  ) {
+    super();
+    this.lateToleranceMs = lateToleranceMs(rules);
+  }
+
+  override lateSlots(): number {
+    return this.lateSlotCount;
+  }
+
+  /**
+   * Waits until the slot. The first wait starts before this returns (callers reserve in order).
+   * May throw what `replace` throws: a refusal when no new slot fits in the wait that is left.
+   */
+  async waitFor(slot: S, signal?: AbortSignal): Promise<void> {
+    let current = slot;
+    for (;;) {
+      const waitMs = current.slotAt - this.now();
+      if (waitMs > 0) {
+        try {
+          await this.wait(waitMs, signal);
+        } catch (error) {
+          this.release(current);
+          throw error;
+        }
+      }
+      if (this.now() - current.slotAt <= this.lateToleranceMs) return;
+      this.lateSlotCount++;
+      current = await this.replace(current);
+    }
+  }
+
+  /** Gives a slot its caller woke too late for back and takes the next free one, within the wait left. */
+  protected abstract replace(slot: S): S | Promise<S>;
+
+  /** Gives back the slot of a caller that stopped waiting, so it does not count against the window. */
+  protected abstract release(slot: S): void;
+}
