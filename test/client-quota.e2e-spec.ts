@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
 import { startTestRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
 
 const APP_ID = 1618033988;

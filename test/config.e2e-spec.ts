@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { apiKeyEntry } from './support/api-keys.js';
 import {
-  apiKeyEntry,
-  findLeaks,
   runGatewayExpectingExit,
   startGateway,
   stopAllGateways,
   type ExitResult,
 } from './support/gateway-process.js';
+import { findLeaks } from './support/secret-scan.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-config-a7c3e9f1b2d48650';

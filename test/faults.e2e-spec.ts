@@ -26,13 +26,9 @@ import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom } from './support/fleet.js';
-import {
-  apiKeysValue,
-  startGateway,
-  stopAllGateways,
-  waitFor,
-  type GatewayProcess,
-} from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { waitFor } from './support/async-probes.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
 
 const APP_ID = 2147480011;

@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { apiKeyEntry, sha256Hex } from './support/api-keys.js';
 import {
-  apiKeyEntry,
   runGatewayExpectingExit,
   runningGatewayPids,
-  sha256Hex,
   startGateway,
   stopAllGateways,
 } from './support/gateway-process.js';

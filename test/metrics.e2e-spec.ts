@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom } from './support/fleet.js';
-import { apiKeysValue, sha256Hex, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import { apiKeysValue, sha256Hex } from './support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
 
 const APP_ID = 3316624790;
 const SECRET = 'SENTINEL-secret-metrics-1e6c8a4f20d97b35';

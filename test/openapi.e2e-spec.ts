@@ -9,16 +9,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  REPO_ROOT,
-  apiKeysValue,
-  findLeaks,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { REPO_ROOT, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { findLeaks } from './support/secret-scan.js';
 
 // Distinctive sentinels: if any of these shows up in the document or the UI, it leaked.
 const APP_ID = 2718281828;

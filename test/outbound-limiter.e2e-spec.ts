@@ -9,7 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, waitFor, type GatewayProcess } from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { waitFor } from './support/async-probes.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
 
 const APP_ID = 1732050807;

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
 import { startPrivateRedis, startPrivateSentinel, stopAllRedis, type TestRedis } from './support/redis-server.js';
 
 const APP_ID = 1414213562;

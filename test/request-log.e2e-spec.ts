@@ -5,16 +5,15 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { apiKeysValue } from './support/api-keys.js';
 import {
-  HttpRecorder,
-  apiKeysValue,
-  findLeaks,
   startGateway,
   stopAllGateways,
   type GatewayProcess,
   type LogLine,
-  type RecordedExchange,
 } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { findLeaks } from './support/secret-scan.js';
 
 const APP_ID = 2718281828;
 const SECRET = 'SENTINEL-secret-reqlog-7c1e9a05d3b28f64';

@@ -8,15 +8,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { STATUS_CODES } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { FakeZimServer, zimSignature, type ReceivedCall } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  apiKeysValue,
-  findLeaks,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { findLeaks } from './support/secret-scan.js';
 
 // Distinctive sentinels: if any of these shows up in a response or a log, it leaked.
 const APP_ID = 3141592653;

@@ -11,18 +11,16 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { apiKeyEntry, sha256Hex } from './support/api-keys.js';
+import { waitFor } from './support/async-probes.js';
 import {
-  HttpRecorder,
-  apiKeyEntry,
-  findLeaks,
-  sha256Hex,
   startGateway,
   stopAllGateways,
-  waitFor,
   type GatewayProcess,
   type LogLine,
-  type RecordedExchange,
 } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { findLeaks } from './support/secret-scan.js';
 
 const APP_ID = 2718281828;
 const SECRET_A = 'SENTINEL-secret-rotation-a-1e5b7c9d3f';

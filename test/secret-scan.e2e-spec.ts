@@ -14,17 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  EMISSIONS_DIR_VARIABLE,
-  HttpRecorder,
-  apiKeysValue,
-  closedPort,
-  findLeaks,
-  sha256Hex,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-} from './support/gateway-process.js';
+import { apiKeysValue, sha256Hex } from './support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import { HttpRecorder } from './support/http-recorder.js';
+import { closedPort } from './support/ports.js';
+import { EMISSIONS_DIR_VARIABLE, findLeaks } from './support/secret-scan.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-scan-5e2a9c7f1b40d863';

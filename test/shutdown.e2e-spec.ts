@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, waitFor } from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { waitFor } from './support/async-probes.js';
+import { startGateway, stopAllGateways } from './support/gateway-process.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
 
 const APP_ID = 2645751311;

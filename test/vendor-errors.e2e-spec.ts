@@ -9,17 +9,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FakeZimServer, type FaultKind, type ReceivedCall } from './fake-zim/fake-zim-server.js';
+import { apiKeysValue } from './support/api-keys.js';
 import {
-  HttpRecorder,
-  apiKeysValue,
-  closedPort,
-  findLeaks,
   startGateway,
   stopAllGateways,
   type GatewayProcess,
   type LogLine,
-  type RecordedExchange,
 } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { closedPort } from './support/ports.js';
+import { findLeaks } from './support/secret-scan.js';
 
 const APP_ID = 271828182;
 const SECRET = 'SENTINEL-secret-vendor-0b5e8c1f7a24d96e';

@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { waitFor } from '../support/async-probes.js';
+import { maxCallsInAnyWindow } from '../support/call-windows.js';
 import {
   FakeZimServer,
-  maxCallsInAnyWindow,
   zimSignature,
   type FakeZimOptions,
   type FaultSpec,
@@ -73,15 +74,6 @@ async function call(baseUrl: string, opts: CallOptions = {}): Promise<ZimJson> {
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);
   return (await res.json()) as ZimJson;
-}
-
-/** Polls until the predicate holds, failing after a deadline (no fixed sleeps). */
-async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > deadline) throw new Error('condition not met before the deadline');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Servers started by a single test; stopped after it. */
@@ -177,7 +169,7 @@ describe('FakeZimServer', () => {
       ['signed with another secret', { secret: 'another-secret' }, 100000005],
       ['body not JSON', { rawBody: '{"FromUserId":' }, 100000012],
       ['empty body', { rawBody: '' }, 100000012],
-      // Order: authentication errors win over later problems.
+      // Order: authentication errors win over the problems checked after them.
       ['Action beats AppId', { appId: 'abc', override: { Action: 'Nope' } }, 100000007],
       ['signature beats the body', { secret: 'x', rawBody: 'nope' }, 100000005],
     ];
@@ -285,7 +277,7 @@ describe('FakeZimServer', () => {
       expect(codes.filter((c) => c === 0)).toHaveLength(20);
       expect(codes.filter((c) => c === 660300005)).toHaveLength(1);
       expect(server.createdRooms).toHaveLength(20);
-      expect(maxCallsInAnyWindow(server.calls, 60_000)).toBe(21);
+      expect(maxCallsInAnyWindow(server.calls.map((c) => c.at), 60_000)).toBe(21);
     });
 
     it('counts refused calls, and faulted ones, but not unauthenticated ones', async () => {
@@ -529,7 +521,7 @@ describe('FakeZimServer', () => {
   });
 
   describe('maxCallsInAnyWindow', () => {
-    const at = (...times: number[]): Array<{ at: number }> => times.map((t) => ({ at: t }));
+    const at = (...times: number[]): number[] => times;
     it.each([
       ['no calls', at(), 1000, 0],
       ['one call', at(5), 1000, 1],

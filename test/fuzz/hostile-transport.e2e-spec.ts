@@ -11,7 +11,8 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { FakeZimServer } from '../fake-zim/fake-zim-server.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
+import { apiKeysValue } from '../support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'hostile-secret-6b0e2d9f41c7a358';

@@ -21,7 +21,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { FakeZimServer } from '../fake-zim/fake-zim-server.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
+import { apiKeysValue } from '../support/api-keys.js';
+import { startGateway, stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
 
 const APP_ID = 2718281828;
 const SECRET = 'fuzz-secret-3a9c51e07b64d2f8';

@@ -9,15 +9,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZimCode, maxCallsInAnyWindow } from '../fake-zim/fake-zim-server.js';
-import {
-  apiKeysValue,
-  formatExchange,
-  recordEmission,
-  startGateway,
-  type GatewayProcess,
-  type LogLine,
-} from './gateway-process.js';
+import { ZimCode } from '../fake-zim/fake-zim-server.js';
+import { apiKeysValue } from './api-keys.js';
+import { maxCallsInAnyWindow } from './call-windows.js';
+import { startGateway, type GatewayProcess, type LogLine } from './gateway-process.js';
+import { formatExchange } from './http-recorder.js';
+import { recordEmission } from './secret-scan.js';
 
 export const FLEET_APP_ID = 2718281828;
 const FAKE_ZIM_SCRIPT = 'dist-dev/fake-zim/main.js';
@@ -138,7 +135,7 @@ export interface LoadOptions {
 export interface LoadResult {
   answers: Answer[];
   startedAt: number;
-  /** When callers stopped sending new requests (answers to the last ones may come later). */
+  /** When callers stopped sending new requests (answers to the last ones may still be on their way). */
   stoppedAt: number;
 }
 
@@ -269,7 +266,7 @@ export function fleetFigures(calls: readonly VendorCall[], load: LoadResult, opt
   return {
     vendorCalls: calls.length,
     maxInAnyWindow: maxCallsInAnyWindow(
-      calls.map((c) => ({ at: c.atHr })),
+      calls.map((c) => c.atHr),
       options.windowMs,
     ),
     vendorRefusals: calls.filter((c) => c.code === ZimCode.frequencyLimit).length,
