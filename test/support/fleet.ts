@@ -10,8 +10,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZimCode } from '../fake-zim/fake-zim-server.js';
-import { apiKeysValue } from './api-keys.js';
 import { maxCallsInAnyWindow } from './call-windows.js';
+import { gatewayEnv } from './gateway-env.js';
 import { startGateway, type GatewayProcess, type LogLine } from './gateway-process.js';
 import { formatExchange } from './http-recorder.js';
 import { recordEmission } from './secret-scan.js';
@@ -71,14 +71,11 @@ export interface FleetOptions {
 }
 
 export function startReplicas(options: FleetOptions): Promise<GatewayProcess[]> {
-  const env = {
-    ZEGO_APP_ID: String(FLEET_APP_ID),
-    ZEGO_SERVER_SECRET: options.secret,
-    ZEGO_API_BASE_URL: options.fakeUrl,
-    ZEGO_DEFAULT_FROM_USER_ID: 'fleet-operator',
-    API_KEYS: apiKeysValue(options.clients),
-    ...options.env,
-  };
+  const env = gatewayEnv(
+    { appId: FLEET_APP_ID, secret: options.secret, vendorUrl: options.fakeUrl, apiKeys: options.clients },
+    { ZEGO_DEFAULT_FROM_USER_ID: 'fleet-operator' },
+    options.env,
+  );
   return Promise.all(
     Array.from({ length: options.replicas }, () =>
       startGateway(env, { script: options.script, startTimeoutMs: 30_000 }),

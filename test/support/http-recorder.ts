@@ -22,12 +22,7 @@ export class HttpRecorder {
   async request(url: string, init: RequestInit = {}): Promise<RecordedExchange> {
     const response = await fetch(url, init);
     const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
+    const json = jsonOrUndefined(text);
     const headers: Record<string, string> = {};
     response.headers.forEach((value, name) => {
       headers[name.toLowerCase()] = value;
@@ -49,6 +44,15 @@ export class HttpRecorder {
   /** Every response as text: status line, headers and body. */
   transcript(): string {
     return this.exchanges.map(formatExchange).join('\n\n');
+  }
+}
+
+/** The body parsed as JSON, or undefined when it is not JSON. */
+export function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

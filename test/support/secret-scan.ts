@@ -9,6 +9,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
+import type { GatewayProcess } from './gateway-process.js';
 
 /** The directory the jest global setup creates; unset outside jest (nothing is written then). */
 export const EMISSIONS_DIR_VARIABLE = 'ZIM_GW_EMISSIONS_DIR';
@@ -40,6 +41,16 @@ function emittingSuite(): string {
   const state = (globalThis as { expect?: { getState?: () => { testPath?: string } } }).expect?.getState?.();
   const testPath = state?.testPath;
   return testPath ? path.basename(testPath).replace(/[^\w.-]/g, '_') : 'no-suite';
+}
+
+/** Every gateway's stdout and stderr, named `gateway <i> stdout` / `stderr`: haystacks for findLeaks. */
+export function gatewayOutputs(gateways: readonly GatewayProcess[]): Record<string, string> {
+  const outputs: Record<string, string> = {};
+  gateways.forEach((g, i) => {
+    outputs[`gateway ${i} stdout`] = g.stdout();
+    outputs[`gateway ${i} stderr`] = g.stderr();
+  });
+  return outputs;
 }
 
 /**
