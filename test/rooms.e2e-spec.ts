@@ -1,7 +1,7 @@
 /**
  * End to end, over real HTTP: the built gateway (`node dist/main.js`) as a child process, the fake
- * ZIM vendor in this process. Covers the request side of the contract: success and the
- * mapped vendor body, the default operator, authentication, body validation, content type, size,
+ * ZIM vendor in this process. Covers the request side of the contract: success and the mapped
+ * vendor body, the default operator, authentication, body validation, content type, size,
  * X-Request-Id and unknown routes; and that nothing ever leaks the secret or an API key.
  */
 import { beforeEach, describe, expect, it } from '@jest/globals';

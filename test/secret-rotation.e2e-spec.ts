@@ -27,7 +27,8 @@ const GARBAGE = 'SENTINEL-not-an-entry-4d7e';
 const ROTATION_DEADLINE_MS = 12_000;
 const TIMEOUT = 45_000;
 
-// Vendor A, secret A and svc-alpha's key; each describe's gateway swaps part of it (a keys file; a mounted secret and vendor B).
+// Vendor A, secret A and svc-alpha's key; each describe's gateway swaps part of that for a file
+// (the keys; the secret, with vendor B).
 const s = scenario({
   fakeZim: { appId: APP_ID, serverSecret: SECRET_A },
   apiKeys: { 'svc-alpha': KEY_ALPHA },

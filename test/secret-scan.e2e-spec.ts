@@ -61,7 +61,8 @@ let counter = 0;
 
 /** A gateway whose Redis URL carries the password and points at a closed port. */
 async function launch(extra: EnvLayer): Promise<GatewayProcess> {
-  return s.startGateway({ REDIS_URL: `redis://scan-user:${REDIS_PASSWORD}@127.0.0.1:${await closedPort()}`, ...extra });
+  const redisUrl = `redis://scan-user:${REDIS_PASSWORD}@127.0.0.1:${await closedPort()}`;
+  return s.startGateway({ REDIS_URL: redisUrl, ...extra });
 }
 
 function post(gateway: GatewayProcess, body: unknown, headers: Record<string, string> = {}, key: string | null = KEY) {

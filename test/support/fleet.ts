@@ -262,10 +262,7 @@ export function fleetFigures(calls: readonly VendorCall[], load: LoadResult, opt
   const createdLatencies = load.answers.filter((a) => a.status === 201).map((a) => a.latencyMs);
   return {
     vendorCalls: calls.length,
-    maxInAnyWindow: maxCallsInAnyWindow(
-      calls.map((c) => c.atHr),
-      options.windowMs,
-    ),
+    maxInAnyWindow: maxCallsInAnyWindow(calls.map((c) => c.atHr), options.windowMs),
     vendorRefusals: calls.filter((c) => c.code === ZimCode.frequencyLimit).length,
     roomsPerSecond,
     budgetShare: roomsPerSecond / (options.qpsLimit * (1000 / options.windowMs)),
