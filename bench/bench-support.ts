@@ -17,7 +17,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChildRegistry, exitPromise, type ExitStatus } from '../test/support/child-registry.js';
-import { closedPort } from '../test/support/gateway-process.js';
+import { closedPort } from '../test/support/ports.js';
 
 /** This harness's children only (the registry's exit hook SIGKILLs survivors). */
 const children = new ChildRegistry();

@@ -35,8 +35,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { ZegoSigner } from '../src/zego/zego-signer.js';
+import { apiKeysValue } from '../test/support/api-keys.js';
 import { FLEET_APP_ID, percentile, startFakeZimProcess, type FakeZimProcess } from '../test/support/fleet.js';
-import { apiKeysValue, stopAllGateways } from '../test/support/gateway-process.js';
+import { stopAllGateways } from '../test/support/gateway-process.js';
 import { startPrivateRedis, stopAllRedis } from '../test/support/redis-server.js';
 import {
   countBy,

@@ -2,13 +2,12 @@
  * Per-client quotas across replicas: two real gateway processes share one private Redis, so a
  * client over its quota is refused on every replica while another client is still served.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
-import { startTestRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-quota-7b3e91c5a08d24f6';
@@ -16,22 +15,14 @@ const KEY_A = 'sk-SENTINEL-quota-a-2c8e5f1a9b47d603';
 const KEY_B = 'sk-SENTINEL-quota-b-6d09a3e7c15b82f4';
 const QUOTA_A = 5;
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-let redis: TestRedis;
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'client-a': KEY_A, 'client-b': KEY_B },
+  env: { ZEGO_DEFAULT_FROM_USER_ID: 'quota-operator', CLIENT_RATE_LIMIT: '50', CLIENT_RATE_LIMITS: `client-a:${QUOTA_A}` },
+  redis: 'test',
+});
+const { fake, redis } = s;
 let counter = 0;
-
-function env(extra: Record<string, string>): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'quota-operator',
-    API_KEYS: apiKeysValue({ 'client-a': KEY_A, 'client-b': KEY_B }),
-    CLIENT_RATE_LIMIT: '50',
-    CLIENT_RATE_LIMITS: `client-a:${QUOTA_A}`,
-    ...extra,
-  };
-}
 
 /** `count` concurrent requests of one client, spread over the replicas in turn. */
 async function burst(gateways: readonly GatewayProcess[], key: string, count: number) {
@@ -47,28 +38,18 @@ async function burst(gateways: readonly GatewayProcess[], key: string, count: nu
 /** The most a sliding one-second quota can admit over `elapsedMs`. */
 const mostAdmitted = (quota: number, elapsedMs: number): number => quota * Math.max(1, Math.ceil(elapsedMs / 1000));
 
-beforeAll(async () => {
-  [redis] = await Promise.all([startTestRedis(), fake.start()]);
-});
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-  await stopAllRedis();
-});
-
 describe('per-client quota across two replicas sharing Redis', () => {
   const prefix = `quota-test-${randomUUID().slice(0, 8)}`;
   let gateways: GatewayProcess[];
 
   beforeAll(async () => {
-    const shared = env({
+    const shared = {
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: prefix,
       // Other suites load the same 2 cores: a slow answer must not send a hit to the fallback here.
       REDIS_COMMAND_TIMEOUT_MS: '2000',
-    });
-    gateways = await Promise.all([startGateway(shared), startGateway(shared)]);
+    };
+    gateways = await Promise.all([s.startGateway(shared), s.startGateway(shared)]);
     // Listening comes before the Redis connection is ready; until then quotas are per replica.
     await Promise.all(
       gateways.map((g) => waitForLimiterMode(g, 'shared')),
@@ -125,7 +106,7 @@ describe('per-client quota across two replicas sharing Redis', () => {
 
 describe('per-client quota without Redis (one replica)', () => {
   it('enforces the quota in process', async () => {
-    const gateway = await startGateway(env({}));
+    const gateway = await s.startGateway();
     const { answers, elapsedMs } = await burst([gateway], KEY_A, 4 * QUOTA_A);
     const created = answers.filter((a) => a.status === 201).length;
     expect(created).toBeLessThanOrEqual(mostAdmitted(QUOTA_A, elapsedMs));

@@ -7,15 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  apiKeyEntry,
-  findLeaks,
-  runGatewayExpectingExit,
-  startGateway,
-  stopAllGateways,
-  type ExitResult,
-} from './support/gateway-process.js';
+import { apiKeyEntry } from './support/api-keys.js';
+import { runGatewayExpectingExit, startGateway, stopAllGateways, type ExitResult } from './support/gateway-process.js';
+import { withFakeZim } from './support/scenario.js';
+import { findLeaks } from './support/secret-scan.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-config-a7c3e9f1b2d48650';
@@ -183,13 +178,7 @@ describe('bad configuration: exit 78, every bad variable named, no secret printe
 });
 
 describe('good configuration from files (mounted Secrets)', () => {
-  const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-  beforeAll(async () => {
-    await fake.start();
-  });
-  afterAll(async () => {
-    await fake.stop();
-  });
+  const fake = withFakeZim({ appId: APP_ID, serverSecret: SECRET });
 
   it(
     'reads the secret and newline-separated, commented API keys from files; signs with the trimmed secret',

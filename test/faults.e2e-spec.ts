@@ -24,16 +24,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import type { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { waitFor } from './support/async-probes.js';
 import { createRoom } from './support/fleet.js';
-import {
-  apiKeysValue,
-  startGateway,
-  stopAllGateways,
-  waitFor,
-  type GatewayProcess,
-} from './support/gateway-process.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 2147480011;
 const SECRET = 'SENTINEL-secret-faults-3a9d1f7c0e52b846';
@@ -61,8 +56,22 @@ const HEAP_BOUND_BYTES = 50 * 1024 * 1024;
  * count in its window too, refusals go on for a second: 429s that have nothing to do with a row.
  */
 const QPS_LIMIT = 100;
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, qpsLimit: QPS_LIMIT * 10 });
-let redis: TestRedis;
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET, qpsLimit: QPS_LIMIT * 10 },
+  apiKeys: { 'svc-faults': KEY },
+  env: {
+    ZEGO_DEFAULT_FROM_USER_ID: 'faults-operator',
+    ZEGO_TIMEOUT_MS: String(TIMEOUT_MS),
+    ZEGO_CALL_DEADLINE_MS: String(DEADLINE_MS),
+    ZEGO_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    REDIS_COMMAND_TIMEOUT_MS: String(REDIS_COMMAND_TIMEOUT_MS),
+    ZEGO_QPS_LIMIT: String(QPS_LIMIT),
+    RATE_LIMIT_REPLICAS: '2',
+    CLIENT_RATE_LIMIT: '100000',
+  },
+  redis: 'private',
+});
+const { fake, redis } = s;
 const gw: { local?: GatewayProcess; reject?: GatewayProcess } = {};
 const baseline = new Map<GatewayProcess, { handles: number; heap: number }>();
 const observed: string[] = [];
@@ -208,26 +217,13 @@ async function recovered(target: GatewayProcess): Promise<void> {
 // ------------------------------------------------------------------ the suite
 
 beforeAll(async () => {
-  await fake.start();
-  redis = await startPrivateRedis();
-  const env = (policy: Target): Record<string, string> => ({
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'faults-operator',
-    API_KEYS: apiKeysValue({ 'svc-faults': KEY }),
-    ZEGO_TIMEOUT_MS: String(TIMEOUT_MS),
-    ZEGO_CALL_DEADLINE_MS: String(DEADLINE_MS),
-    ZEGO_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `faults-${randomUUID().slice(0, 8)}`,
-    REDIS_COMMAND_TIMEOUT_MS: String(REDIS_COMMAND_TIMEOUT_MS),
-    RATE_LIMIT_ON_REDIS_DOWN: policy,
-    ZEGO_QPS_LIMIT: String(QPS_LIMIT),
-    RATE_LIMIT_REPLICAS: '2',
-    CLIENT_RATE_LIMIT: '100000',
-  });
-  [gw.local, gw.reject] = await Promise.all([startGateway(env('local')), startGateway(env('reject'))]);
+  const start = (policy: Target): Promise<GatewayProcess> =>
+    s.startGateway({
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `faults-${randomUUID().slice(0, 8)}`,
+      RATE_LIMIT_ON_REDIS_DOWN: policy,
+    });
+  [gw.local, gw.reject] = await Promise.all([start('local'), start('reject')]);
   // Warm up (JIT, vendor connections, the shared limiter), then take the baselines.
   for (const target of [gw.local, gw.reject]) {
     await recovered(target);
@@ -240,10 +236,7 @@ beforeAll(async () => {
   }
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllGateways();
-  await stopAllRedis();
-  await fake.stop();
+afterAll(() => {
   if (process.env.FAULTS_REPORT) process.stdout.write(`\nfault table (observed):\n${observed.join('\n')}\n`);
 });
 

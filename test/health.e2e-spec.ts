@@ -3,21 +3,26 @@
  * readiness follows what the replica can do (Redis reachable, or allowed to fall back; not
  * shutting down), with terminus's body; neither needs an API key or calls the vendor.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { waitFor } from './support/async-probes.js';
 import { waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, waitFor, type GatewayProcess } from './support/gateway-process.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 2236067977;
 const SECRET = 'SENTINEL-secret-health-9d1c7e3a50b2f846';
 const KEY = 'sk-SENTINEL-health-4a8f2c6e0d93b157';
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-let redis: TestRedis;
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'svc-health': KEY },
+  redis: 'private',
+});
+const { fake, redis } = s;
 
 interface HealthBody {
   status: string;
@@ -26,34 +31,14 @@ interface HealthBody {
   details: Record<string, { status: string; [detail: string]: unknown }>;
 }
 
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ 'svc-health': KEY }),
-    ...extra,
-  };
-}
-
 async function probe(gateway: GatewayProcess, which: 'live' | 'ready'): Promise<{ status: number; body: HealthBody; cache: string | null }> {
   const response = await fetch(`${gateway.url}/health/${which}`);
   return { status: response.status, body: (await response.json()) as HealthBody, cache: response.headers.get('cache-control') };
 }
 
-beforeAll(async () => {
-  [redis] = await Promise.all([startPrivateRedis(), fake.start()]);
-});
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-  await stopAllRedis();
-});
-
 describe('without Redis', () => {
   it('is live and ready without an API key, and never calls the vendor', async () => {
-    const gateway = await startGateway(env());
+    const gateway = await s.startGateway();
     const live = await probe(gateway, 'live');
     expect(live.status).toBe(200);
     expect(live.body).toMatchObject({ status: 'ok', info: { process: { status: 'up' } }, error: {} });
@@ -70,7 +55,7 @@ describe('without Redis', () => {
 
 describe('with Redis', () => {
   it('stays ready (degraded) in local mode while Redis is down, and up again when it is back', async () => {
-    const gateway = await startGateway(env({ REDIS_URL: redis.url }));
+    const gateway = await s.startGateway({ REDIS_URL: redis.url });
     await waitForLimiterMode(gateway, 'shared');
     expect((await probe(gateway, 'ready')).body.details.outboundLimiter).toMatchObject({ status: 'up', mode: 'shared' });
 
@@ -92,7 +77,7 @@ describe('with Redis', () => {
   });
 
   it('is not ready while Redis is down when RATE_LIMIT_ON_REDIS_DOWN=reject', async () => {
-    const gateway = await startGateway(env({ REDIS_URL: redis.url, RATE_LIMIT_ON_REDIS_DOWN: 'reject' }));
+    const gateway = await s.startGateway({ REDIS_URL: redis.url, RATE_LIMIT_ON_REDIS_DOWN: 'reject' });
     await waitForLimiterMode(gateway, 'shared');
     await redis.stop();
     await waitFor(async () => (await probe(gateway, 'ready')).status === 503, { what: 'readiness to fail' });
@@ -112,8 +97,7 @@ describe('a mounted secret file gone bad', () => {
   it('keeps the replica ready (degraded) with the last good value, naming the file and the reason', async () => {
     const keysFile = path.join(mkdtempSync(path.join(tmpdir(), 'zim-gw-health-')), 'api-keys');
     writeFileSync(keysFile, apiKeysValue({ 'svc-health': KEY }));
-    const { API_KEYS: _inline, ...rest } = env();
-    const gateway = await startGateway({ ...rest, API_KEYS_FILE: keysFile });
+    const gateway = await s.startGateway({ API_KEYS: undefined, API_KEYS_FILE: keysFile });
     expect((await probe(gateway, 'ready')).body.details.mountedSecrets).toMatchObject({
       status: 'up',
       files: { API_KEYS_FILE: { file: keysFile, state: 'current' } },
@@ -136,7 +120,7 @@ describe('a mounted secret file gone bad', () => {
 
 describe('shutting down', () => {
   it('answers readiness 503 at once on SIGTERM while liveness stays 200 during the grace period', async () => {
-    const gateway = await startGateway(env({ SHUTDOWN_GRACE_MS: '3000' }));
+    const gateway = await s.startGateway({ SHUTDOWN_GRACE_MS: '3000' });
     process.kill(gateway.pid, 'SIGTERM');
     await waitFor(async () => (await probe(gateway, 'ready')).status === 503, { what: 'readiness to fail' });
     const ready = await probe(gateway, 'ready');

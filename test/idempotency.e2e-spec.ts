@@ -5,33 +5,28 @@
  * 504 recovers the room the first attempt created, and the store follows
  * RATE_LIMIT_ON_REDIS_DOWN while Redis is away.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { FakeZimServer, ZimCode } from './fake-zim/fake-zim-server.js';
+import { ZimCode } from './fake-zim/fake-zim-server.js';
+import { waitFor } from './support/async-probes.js';
 import { waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, waitFor, type GatewayProcess } from './support/gateway-process.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { startPrivateRedis, type TestRedis } from './support/redis-server.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-idempotency-7c41d0e9';
 const KEY = 'sk-SENTINEL-idempotency-3a9f17c2b5';
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
+// No `redis` option: the describes start Redis servers of their own (the scenario stops them too).
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'svc-idem': KEY },
+  env: { ZEGO_DEFAULT_FROM_USER_ID: 'idem-operator', CLIENT_RATE_LIMIT: '1000', ZEGO_TIMEOUT_MS: '1000' },
+});
+const { fake } = s;
 let counter = 0;
 const unique = (what: string): string => `${what}-${++counter}-${randomUUID().slice(0, 8)}`;
-
-function env(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'idem-operator',
-    API_KEYS: apiKeysValue({ 'svc-idem': KEY }),
-    CLIENT_RATE_LIMIT: '1000',
-    ZEGO_TIMEOUT_MS: '1000',
-    ...extra,
-  };
-}
 
 interface Answer {
   status: number;
@@ -62,24 +57,14 @@ async function post(
 const vendorCallsFor = (roomId: string): number =>
   fake.calls.filter((call) => (call.body as { RoomId?: string } | undefined)?.RoomId === roomId).length;
 
-beforeAll(async () => {
-  await fake.start();
-});
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-  await stopAllRedis();
-});
-
 describe('two replicas sharing Redis', () => {
   let redis: TestRedis;
   let a: GatewayProcess;
   let b: GatewayProcess;
   beforeAll(async () => {
     redis = await startPrivateRedis();
-    const shared = env({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: `idem-${randomUUID().slice(0, 8)}` });
-    [a, b] = await Promise.all([startGateway(shared), startGateway(shared)]);
+    const shared = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `idem-${randomUUID().slice(0, 8)}` };
+    [a, b] = await Promise.all([s.startGateway(shared), s.startGateway(shared)]);
     await Promise.all([waitForLimiterMode(a, 'shared'), waitForLimiterMode(b, 'shared')]);
   }, 60_000);
 
@@ -132,8 +117,8 @@ describe('two replicas sharing Redis', () => {
     expect(duplicate.headers.get('retry-after')).toBe('1');
     expect(duplicate.body.message).toMatch(/^Idempotency-Key: .*in progress/);
     expect((await first).status).toBe(201);
-    const later = await post(b, { roomId }, key);
-    expect([later.status, later.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+    const afterwards = await post(b, { roomId }, key);
+    expect([afterwards.status, afterwards.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
     expect(vendorCallsFor(roomId)).toBe(1);
   });
 
@@ -184,7 +169,7 @@ describe('two replicas sharing Redis', () => {
 
 describe('without Redis (one replica)', () => {
   it('keeps keys in process', async () => {
-    const gateway = await startGateway(env());
+    const gateway = await s.startGateway();
     const roomId = unique('local');
     const key = unique('key');
     const first = await post(gateway, { roomId }, key);
@@ -200,7 +185,7 @@ describe('without Redis (one replica)', () => {
 describe('while Redis is down', () => {
   async function replicaWithStoppedRedis(policy: 'local' | 'reject'): Promise<GatewayProcess> {
     const redis = await startPrivateRedis();
-    const gateway = await startGateway(env({ REDIS_URL: redis.url, RATE_LIMIT_ON_REDIS_DOWN: policy }));
+    const gateway = await s.startGateway({ REDIS_URL: redis.url, RATE_LIMIT_ON_REDIS_DOWN: policy });
     await waitForLimiterMode(gateway, 'shared');
     const mark = gateway.logMark();
     await redis.stop();

@@ -3,18 +3,25 @@
  * status and client, vendor calls by outcome and Code, vendor latency, limiter waits, refusals,
  * mode and retries; and never an API key or the secret.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { sha256Hex } from './support/api-keys.js';
 import { createRoom } from './support/fleet.js';
-import { apiKeysValue, sha256Hex, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 3316624790;
 const SECRET = 'SENTINEL-secret-metrics-1e6c8a4f20d97b35';
 const KEY = 'sk-SENTINEL-metrics-7c2e0a9d4b61f853';
 const WRONG_KEY = 'sk-SENTINEL-metrics-wrong-5d3b1f7e9a20c648';
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-let gateway: GatewayProcess;
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'svc-metrics': KEY },
+  env: { ZEGO_DEFAULT_FROM_USER_ID: 'metrics-operator' },
+});
+const { fake } = s;
+const gateway = s.gatewayBeforeAll();
+
 /** The last scrape. */
 let text: string;
 let contentType: string | null;
@@ -31,17 +38,6 @@ function sample(name: string, labels: Record<string, string>): number | undefine
   return undefined;
 }
 
-function env(extra: Record<string, string>): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'metrics-operator',
-    API_KEYS: apiKeysValue({ 'svc-metrics': KEY }),
-    ...extra,
-  };
-}
-
 async function scrape(target: GatewayProcess): Promise<void> {
   const response = await fetch(`${target.url}/metrics`);
   expect(response.status).toBe(200);
@@ -50,19 +46,12 @@ async function scrape(target: GatewayProcess): Promise<void> {
 }
 
 beforeAll(async () => {
-  await fake.start();
-  gateway = await startGateway(env({}));
   fake.injectFault({ kind: 'code', code: 1, times: 1 }); // busy once: the retry creates the room
   expect((await createRoom(gateway.url, KEY, 'metrics-1', 10_000)).status).toBe(201);
   expect((await createRoom(gateway.url, WRONG_KEY, 'metrics-2', 10_000)).status).toBe(401);
   expect((await fetch(`${gateway.url}/no/such/route?x=1`)).status).toBe(404);
   await scrape(gateway);
 }, 60_000);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-});
 
 describe('GET /metrics', () => {
   it('is Prometheus text with the process metrics, and needs no API key', () => {
@@ -95,7 +84,7 @@ describe('GET /metrics', () => {
     expect(sample('zim_gateway_outbound_limiter_mode', { mode: 'local' })).toBe(1);
     expect(text).toMatch(/^zim_gateway_outbound_late_slots_total 0$/m);
     // One call a minute: the second call finds the budget spent for longer than it may wait.
-    const strict = await startGateway(env({ ZEGO_QPS_LIMIT: '1', ZEGO_QPS_WINDOW_MS: '60000', RATE_LIMIT_MAX_WAIT_MS: '100' }));
+    const strict = await s.startGateway({ ZEGO_QPS_LIMIT: '1', ZEGO_QPS_WINDOW_MS: '60000', RATE_LIMIT_MAX_WAIT_MS: '100' });
     expect((await createRoom(strict.url, KEY, 'metrics-3', 10_000)).status).toBe(201);
     expect((await createRoom(strict.url, KEY, 'metrics-4', 10_000)).status).toBe(429);
     await scrape(strict);

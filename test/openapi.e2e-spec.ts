@@ -4,21 +4,15 @@
  * for POST /rooms, describe the bearer API key and the vendor's limits on the body, be readable
  * without an API key, and never carry the ServerSecret or an API key.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  REPO_ROOT,
-  apiKeysValue,
-  findLeaks,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import { apiKeysValue } from './support/api-keys.js';
+import { REPO_ROOT, type GatewayProcess } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { scenario } from './support/scenario.js';
+import { findLeaks } from './support/secret-scan.js';
 
 // Distinctive sentinels: if any of these shows up in the document or the UI, it leaked.
 const APP_ID = 2718281828;
@@ -28,19 +22,10 @@ const START_TIMEOUT = 30_000;
 
 type Json = Record<string, any>;
 
+const s = scenario({ fakeZim: { appId: APP_ID, serverSecret: SECRET }, apiKeys: { 'svc-docs': KEY } });
+const gw = s.gatewayBeforeAll();
 const http = new HttpRecorder();
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-let gw: GatewayProcess;
 let doc: Json;
-
-function baseEnv(): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ 'svc-docs': KEY }),
-  };
-}
 
 async function documentOf(gateway: GatewayProcess): Promise<Json> {
   const res = await http.request(`${gateway.url}/docs-json`);
@@ -83,14 +68,7 @@ function readmeStatuses(): Map<number, string[]> {
 const NOT_OF_POST_ROOMS = new Set(['unknown route']);
 
 beforeAll(async () => {
-  await fake.start();
-  gw = await startGateway(baseEnv());
   doc = await documentOf(gw);
-}, START_TIMEOUT);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
 });
 
 describe('GET /docs-json', () => {
@@ -251,8 +229,7 @@ describe('GET /docs-json', () => {
 
 describe('a gateway with a default operator and ZEGO_MAX_ROOM_ATTRIBUTES=16', () => {
   it('documents fromUserId as optional and at most 16 attributes', async () => {
-    const other = await startGateway({
-      ...baseEnv(),
+    const other = await s.startGateway({
       ZEGO_DEFAULT_FROM_USER_ID: 'ops-default',
       ZEGO_MAX_ROOM_ATTRIBUTES: '16',
     });

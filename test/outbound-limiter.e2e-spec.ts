@@ -4,13 +4,14 @@
  * caller that hangs up frees its slot for the others, on any replica; and with
  * RATE_LIMIT_ON_REDIS_DOWN=reject a Redis outage is answered 503, never a guess.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { waitFor } from './support/async-probes.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, waitFor, type GatewayProcess } from './support/gateway-process.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import type { EnvLayer } from './support/gateway-env.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 1732050807;
 const SECRET = 'SENTINEL-secret-outbound-2f9c4a71e0b8d365';
@@ -18,43 +19,25 @@ const KEY = 'sk-SENTINEL-outbound-8e3b0d52c7a19f64';
 // One call per 1000 ms, slots 1050 ms apart: the second caller waits about a second.
 const BUDGET = { ZEGO_QPS_LIMIT: '1', ZEGO_QPS_WINDOW_MS: '1000', RATE_LIMIT_SAFETY_MARGIN_MS: '50' };
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, qpsLimit: 1 });
-let redis: TestRedis;
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET, qpsLimit: 1 },
+  apiKeys: { 'svc-outbound': KEY },
+  env: { ZEGO_DEFAULT_FROM_USER_ID: 'outbound-operator', ...BUDGET },
+  redis: 'private',
+});
+const { fake, redis } = s;
 let counter = 0;
 const roomId = (): string => `outbound-${++counter}`;
 
-function env(extra: Record<string, string>): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'outbound-operator',
-    API_KEYS: apiKeysValue({ 'svc-outbound': KEY }),
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `outbound-${randomUUID().slice(0, 8)}`,
-    ...BUDGET,
-    ...extra,
-  };
-}
-
-async function sharedReplicas(count: number, extra: Record<string, string>): Promise<GatewayProcess[]> {
-  const shared = env(extra);
-  const gateways = await Promise.all(Array.from({ length: count }, () => startGateway(shared)));
+/** `count` replicas sharing Redis under a key prefix of their own, each in shared limiter mode. */
+async function sharedReplicas(count: number, extra: EnvLayer): Promise<GatewayProcess[]> {
+  const shared = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `outbound-${randomUUID().slice(0, 8)}`, ...extra };
+  const gateways = await Promise.all(Array.from({ length: count }, () => s.startGateway(shared)));
   await Promise.all(
     gateways.map((g) => waitForLimiterMode(g, 'shared')),
   );
   return gateways;
 }
-
-beforeAll(async () => {
-  [redis] = await Promise.all([startPrivateRedis(), fake.start()]);
-});
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-  await stopAllRedis();
-});
 
 describe('waiting for a slot, across replicas', () => {
   let gateways: GatewayProcess[];

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from './support/gateway-process.js';
-import { startPrivateRedis, startPrivateSentinel, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { startPrivateSentinel } from './support/redis-server.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 1414213562;
 const SECRET = 'SENTINEL-secret-redis-conn-4e7a0c93b25d18f6';
@@ -17,21 +17,20 @@ const REDIS_USER = 'gateway';
 const REDIS_PASSWORD = 'SENTINEL-redis-password-c03f5a8e71b9d246';
 const SLOTS_KEY = `zim-room-gateway:{outbound:${APP_ID}}:slots`;
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-let redis: TestRedis;
 let admin: Redis;
-let counter = 0;
+// Declared before the scenario, so it runs first: the admin client quits while Redis still answers.
+afterAll(async () => {
+  await admin?.quit();
+});
 
-function env(extra: Record<string, string>): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'conn-operator',
-    API_KEYS: apiKeysValue({ 'svc-conn': KEY }),
-    ...extra,
-  };
-}
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'svc-conn': KEY },
+  env: { ZEGO_DEFAULT_FROM_USER_ID: 'conn-operator' },
+  redis: 'private',
+});
+const { redis } = s;
+let counter = 0;
 
 const message = (line: { message?: unknown }): string => String(line.message ?? '');
 
@@ -45,7 +44,6 @@ async function expectSharedModeServing(gateway: GatewayProcess): Promise<void> {
 }
 
 beforeAll(async () => {
-  [redis] = await Promise.all([startPrivateRedis(), fake.start()]);
   admin = new Redis(redis.url);
   // An ACL user for the gateway, and no anonymous access any more.
   await admin.call('ACL', 'SETUSER', REDIS_USER, 'on', `>${REDIS_PASSWORD}`, '~*', '+@all');
@@ -53,24 +51,17 @@ beforeAll(async () => {
   await admin.auth(REDIS_USER, REDIS_PASSWORD);
 });
 
-afterAll(async () => {
-  await stopAllGateways();
-  await admin?.quit();
-  await fake.stop();
-  await stopAllRedis();
-});
-
 describe('REDIS_URL with user and password', () => {
   it('connects with the credentials in the URL and shares the limiter through that Redis', async () => {
     const url = `redis://${REDIS_USER}:${REDIS_PASSWORD}@127.0.0.1:${redis.port}/0`;
-    const gateway = await startGateway(env({ REDIS_URL: url }));
+    const gateway = await s.startGateway({ REDIS_URL: url });
     await expectSharedModeServing(gateway);
     expect(gateway.stdout() + gateway.stderr()).not.toContain(REDIS_PASSWORD);
   });
 
   it('with a wrong password keeps serving in local mode, says why, and never prints the password', async () => {
     const wrong = 'SENTINEL-wrong-password-5b2d9e07a4c1f863';
-    const gateway = await startGateway(env({ REDIS_URL: `redis://${REDIS_USER}:${wrong}@127.0.0.1:${redis.port}` }));
+    const gateway = await s.startGateway({ REDIS_URL: `redis://${REDIS_USER}:${wrong}@127.0.0.1:${redis.port}` });
     await gateway.waitForLog((l) => /Redis connection error/.test(message(l)) && /WRONGPASS|NOAUTH|invalid/i.test(message(l)));
     const answer = await createRoom(gateway.url, KEY, `conn-${++counter}`, 10_000);
     expect(answer.status).toBe(201);
@@ -85,14 +76,12 @@ describe('REDIS_URL with user and password', () => {
 describe('REDIS_SENTINELS', () => {
   it('finds the primary through Sentinel and shares the limiter through it', async () => {
     const sentinel = await startPrivateSentinel(redis.port, 'gateway-primary');
-    const gateway = await startGateway(
-      env({
-        REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
-        REDIS_SENTINEL_MASTER: 'gateway-primary',
-        REDIS_USERNAME: REDIS_USER,
-        REDIS_PASSWORD,
-      }),
-    );
+    const gateway = await s.startGateway({
+      REDIS_SENTINELS: `127.0.0.1:${sentinel.port}`,
+      REDIS_SENTINEL_MASTER: 'gateway-primary',
+      REDIS_USERNAME: REDIS_USER,
+      REDIS_PASSWORD,
+    });
     await expectSharedModeServing(gateway);
     expect(gateway.stdout() + gateway.stderr()).not.toContain(REDIS_PASSWORD);
   });

@@ -3,18 +3,11 @@
  * requestId, clientId, roomId, status, durationMs and the vendor's code and RequestId; levels by
  * status; probes and scrapes only at debug; LOG_LEVEL honoured; no key or secret ever printed.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  apiKeysValue,
-  findLeaks,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-  type LogLine,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import type { GatewayProcess, LogLine } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { scenario } from './support/scenario.js';
+import { findLeaks, gatewayOutputs } from './support/secret-scan.js';
 
 const APP_ID = 2718281828;
 const SECRET = 'SENTINEL-secret-reqlog-7c1e9a05d3b28f64';
@@ -23,35 +16,24 @@ const WRONG_KEY = 'sk-SENTINEL-wrong-reqlog-93b0f7e2a1c64d58';
 const CLIENT_ID = 'svc-reqlog';
 const START_TIMEOUT = 30_000;
 
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { [CLIENT_ID]: KEY },
+  env: {
+    // These suites fire requests back to back; quotas have their own suite.
+    CLIENT_RATE_LIMIT: '100000',
+    ZEGO_DEFAULT_FROM_USER_ID: 'ops-default',
+    ZEGO_MAX_ATTEMPTS: '1',
+  },
+});
+const { fake } = s;
+const gw = s.gatewayBeforeAll();
 const http = new HttpRecorder();
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-const gateways: GatewayProcess[] = [];
-let gw: GatewayProcess;
 
 let roomCounter = 0;
 const newRoomId = (): string => `reqlog-${++roomCounter}`;
 let requestCounter = 0;
 const newRequestId = (): string => `reqlog-req-${++requestCounter}`;
-
-function env(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ [CLIENT_ID]: KEY }),
-    // These suites fire requests back to back; quotas have their own suite.
-    CLIENT_RATE_LIMIT: '100000',
-    ZEGO_DEFAULT_FROM_USER_ID: 'ops-default',
-    ZEGO_MAX_ATTEMPTS: '1',
-    ...overrides,
-  };
-}
-
-async function launch(overrides: Record<string, string> = {}): Promise<GatewayProcess> {
-  const gateway = await startGateway(env(overrides));
-  gateways.push(gateway);
-  return gateway;
-}
 
 function createRoom(
   gateway: GatewayProcess,
@@ -75,16 +57,6 @@ async function requestLine(gateway: GatewayProcess, requestId: string): Promise<
   expect(gateway.logLines().filter((l) => isRequestLine(l) && l.requestId === requestId)).toHaveLength(1);
   return line;
 }
-
-beforeAll(async () => {
-  await fake.start();
-  gw = await launch();
-}, START_TIMEOUT);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-});
 
 beforeEach(() => fake.reset());
 
@@ -192,17 +164,17 @@ describe('request log line', () => {
     const requestId = newRequestId();
     const res = await http.request(`${gw.url}/metrics`, { headers: { 'X-Request-Id': requestId } });
     expect(res.status).toBe(200);
-    // A later request's line proves the scrape's line would have been written by now.
-    const later = newRequestId();
-    await createRoom(gw, later, { authorization: null });
-    await requestLine(gw, later);
+    // The next request's line proves the scrape's line would have been written by now.
+    const next = newRequestId();
+    await createRoom(gw, next, { authorization: null });
+    await requestLine(gw, next);
     expect(gw.logLines().filter((l) => l.requestId === requestId)).toEqual([]);
   });
 });
 
 describe('LOG_LEVEL', () => {
   it('warn: no info lines (only the start-up announcement), warn request lines still written', async () => {
-    const quiet = await launch({ LOG_LEVEL: 'warn' });
+    const quiet = await s.startGateway({ LOG_LEVEL: 'warn' });
     const ok = newRequestId();
     expect((await createRoom(quiet, ok)).status).toBe(201);
     const refused = newRequestId();
@@ -214,7 +186,7 @@ describe('LOG_LEVEL', () => {
   }, START_TIMEOUT);
 
   it('debug: a GET /metrics scrape is written, at debug', async () => {
-    const verbose = await launch({ LOG_LEVEL: 'debug' });
+    const verbose = await s.startGateway({ LOG_LEVEL: 'debug' });
     const requestId = newRequestId();
     expect((await http.request(`${verbose.url}/metrics`, { headers: { 'X-Request-Id': requestId } })).status).toBe(200);
     const line = await requestLine(verbose, requestId);
@@ -225,15 +197,11 @@ describe('LOG_LEVEL', () => {
 // Runs last: it scans everything the describes above collected.
 describe('secrets', () => {
   it('no gateway output carries the secret, the API key, or a wrong key that was sent', () => {
-    const haystacks: Record<string, string> = {};
-    gateways.forEach((g, i) => {
-      haystacks[`gateway ${i} stdout`] = g.stdout();
-      haystacks[`gateway ${i} stderr`] = g.stderr();
-    });
+    const haystacks = gatewayOutputs(s.gateways);
     const needles = { ZEGO_SERVER_SECRET: SECRET, 'API key': KEY, 'wrong API key': WRONG_KEY };
     expect(findLeaks(haystacks, needles)).toEqual([]);
     // Every output line is JSON with the harness's fields.
-    for (const gateway of gateways) {
+    for (const gateway of s.gateways) {
       for (const line of gateway.logLines()) {
         expect(line).toEqual(
           expect.objectContaining({ level: expect.any(String), message: expect.any(String), pid: gateway.pid, timestamp: expect.any(Number) }),

@@ -1,22 +1,17 @@
 /**
  * End to end, over real HTTP: the built gateway (`node dist/main.js`) as a child process, the fake
- * ZIM vendor in this process. Covers the request side of the contract (issue 2): success and the
- * mapped vendor body, the default operator, authentication, body validation, content type, size,
+ * ZIM vendor in this process. Covers the request side of the contract: success and the mapped
+ * vendor body, the default operator, authentication, body validation, content type, size,
  * X-Request-Id and unknown routes; and that nothing ever leaks the secret or an API key.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { STATUS_CODES } from 'node:http';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { gzipSync } from 'node:zlib';
-import { FakeZimServer, zimSignature, type ReceivedCall } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  apiKeysValue,
-  findLeaks,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import { zimSignature, type ReceivedCall } from './fake-zim/fake-zim-server.js';
+import { expectErrorBody } from './support/error-body.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { scenario } from './support/scenario.js';
+import { findLeaks, gatewayOutputs } from './support/secret-scan.js';
 
 // Distinctive sentinels: if any of these shows up in a response or a log, it leaked.
 const APP_ID = 3141592653;
@@ -26,34 +21,19 @@ const KEY_BETA = 'sk-SENTINEL-beta-13a9e7d5c2f0b468';
 const DEFAULT_OPERATOR = 'ops-default';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ERROR_FIELDS = ['statusCode', 'error', 'message', 'requestId', 'errors', 'zegoCode', 'zegoRequestId'];
-const START_TIMEOUT = 30_000;
 
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'svc-alpha': KEY_ALPHA, 'svc-beta': KEY_BETA },
+  // These suites fire requests back to back; quotas have their own suite.
+  env: { CLIENT_RATE_LIMIT: '100000', ZEGO_MAX_ATTEMPTS: '3' },
+});
+const { fake } = s;
+const gw = s.gatewayBeforeAll({ ZEGO_DEFAULT_FROM_USER_ID: DEFAULT_OPERATOR });
 const http = new HttpRecorder();
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-const gateways: GatewayProcess[] = [];
-let gw: GatewayProcess;
 
 let roomCounter = 0;
 const newRoomId = (): string => `rooms-e2e-${++roomCounter}`;
-
-function baseEnv(): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ 'svc-alpha': KEY_ALPHA, 'svc-beta': KEY_BETA }),
-    // These suites fire requests back to back; quotas have their own suite.
-    CLIENT_RATE_LIMIT: '100000',
-    ZEGO_MAX_ATTEMPTS: '3',
-  };
-}
-
-async function launch(env: Record<string, string>): Promise<GatewayProcess> {
-  const gateway = await startGateway(env);
-  gateways.push(gateway);
-  return gateway;
-}
 
 interface PostOptions {
   /** API key; null sends no Authorization header. */
@@ -78,35 +58,9 @@ function postRooms(gateway: GatewayProcess, body: unknown, options: PostOptions 
   return http.request(`${gateway.url}/rooms`, init);
 }
 
-/** The one error shape, the X-Request-Id header, and zego fields only when the vendor answered. */
-function expectError(
-  res: RecordedExchange,
-  status: number,
-  { vendorAnswered = false }: { vendorAnswered?: boolean } = {},
-): Record<string, unknown> {
-  expect({ status: res.status, body: res.text }).toEqual({ status, body: expect.any(String) });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  const body = res.json as Record<string, unknown>;
-  expect(body).toEqual(
-    expect.objectContaining({
-      statusCode: status,
-      error: STATUS_CODES[status],
-      message: expect.any(String),
-      requestId: res.headers['x-request-id'],
-    }),
-  );
-  expect((body.message as string).length).toBeGreaterThan(0);
-  expect(res.headers['x-request-id']).toBeTruthy();
-  for (const field of Object.keys(body)) expect(ERROR_FIELDS).toContain(field);
-  if (vendorAnswered) {
-    expect(body.zegoCode).toEqual(expect.any(Number));
-    expect(body.zegoRequestId).toEqual(expect.any(String));
-  } else {
-    expect(body).not.toHaveProperty('zegoCode');
-    expect(body).not.toHaveProperty('zegoRequestId');
-  }
-  return body;
-}
+/** Every refusal here is the gateway's own (the vendor never answered), with a message that says something. */
+const expectError = (res: RecordedExchange, status: number): Record<string, unknown> =>
+  expectErrorBody(res, status, { messageNotEmpty: true });
 
 function fieldsOf(body: Record<string, unknown>): string[] {
   const errors = body.errors as { field: string; reason: string }[];
@@ -129,16 +83,6 @@ function expectSignedWithSecret(call: ReceivedCall): void {
   expect(q.Signature).toBe(zimSignature(q.AppId!, q.SignatureNonce!, SECRET, q.Timestamp!));
   expect(Math.abs(Number(q.Timestamp) - Date.now() / 1000)).toBeLessThan(600);
 }
-
-beforeAll(async () => {
-  await fake.start();
-  gw = await launch({ ...baseEnv(), ZEGO_DEFAULT_FROM_USER_ID: DEFAULT_OPERATOR });
-}, START_TIMEOUT);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-});
 
 beforeEach(() => fake.reset());
 
@@ -240,10 +184,7 @@ describe('success', () => {
 });
 
 describe('fromUserId omitted', () => {
-  let noDefault: GatewayProcess;
-  beforeAll(async () => {
-    noDefault = await launch(baseEnv());
-  }, START_TIMEOUT);
+  const noDefault = s.gatewayBeforeAll();
 
   it('uses ZEGO_DEFAULT_FROM_USER_ID when the gateway has one', async () => {
     const roomId = newRoomId();
@@ -568,11 +509,7 @@ describe('unknown routes: 404 in the same error shape', () => {
 describe('secrets', () => {
   it('no response (body or header) and no gateway output ever carries the secret or an API key', async () => {
     expect(http.exchanges.length).toBeGreaterThan(50);
-    const haystacks: Record<string, string> = { responses: http.transcript() };
-    gateways.forEach((g, i) => {
-      haystacks[`gateway ${i} stdout`] = g.stdout();
-      haystacks[`gateway ${i} stderr`] = g.stderr();
-    });
+    const haystacks = { responses: http.transcript(), ...gatewayOutputs(s.gateways) };
     const needles = { ZEGO_SERVER_SECRET: SECRET, 'API key alpha': KEY_ALPHA, 'API key beta': KEY_BETA };
     expect(findLeaks(haystacks, needles)).toEqual([]);
     // Sanity: the scan can find what it looks for.

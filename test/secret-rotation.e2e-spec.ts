@@ -10,19 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  apiKeyEntry,
-  findLeaks,
-  sha256Hex,
-  startGateway,
-  stopAllGateways,
-  waitFor,
-  type GatewayProcess,
-  type LogLine,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import { apiKeyEntry, sha256Hex } from './support/api-keys.js';
+import { waitFor } from './support/async-probes.js';
+import type { GatewayProcess, LogLine } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { scenario, withFakeZim } from './support/scenario.js';
+import { findLeaks, gatewayOutputs } from './support/secret-scan.js';
 
 const APP_ID = 2718281828;
 const SECRET_A = 'SENTINEL-secret-rotation-a-1e5b7c9d3f';
@@ -34,10 +27,15 @@ const GARBAGE = 'SENTINEL-not-an-entry-4d7e';
 const ROTATION_DEADLINE_MS = 12_000;
 const TIMEOUT = 45_000;
 
+// Vendor A, secret A and svc-alpha's key; each describe's gateway swaps part of that for a file
+// (the keys; the secret, with vendor B).
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET_A },
+  apiKeys: { 'svc-alpha': KEY_ALPHA },
+  env: { CLIENT_RATE_LIMIT: '100000' },
+});
+const fakeB = withFakeZim({ appId: APP_ID, serverSecret: SECRET_B });
 const http = new HttpRecorder();
-const fakeA = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET_A });
-const fakeB = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET_B });
-const gateways: GatewayProcess[] = [];
 let tmp: string;
 let roomCounter = 0;
 
@@ -60,16 +58,6 @@ async function eventually(gateway: GatewayProcess, key: string, status: number, 
     { timeoutMs: ROTATION_DEADLINE_MS, intervalMs: 200, what: `${what}: HTTP ${status}` },
   );
   return last!;
-}
-
-function env(extra: Record<string, string>): Record<string, string> {
-  return { ZEGO_APP_ID: String(APP_ID), CLIENT_RATE_LIMIT: '100000', ...extra };
-}
-
-async function launch(extra: Record<string, string>): Promise<GatewayProcess> {
-  const gateway = await startGateway(env(extra));
-  gateways.push(gateway);
-  return gateway;
 }
 
 const isWarnAbout = (variable: string) => (line: LogLine): boolean =>
@@ -107,14 +95,11 @@ class MountedSecret {
   }
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   tmp = mkdtempSync(path.join(tmpdir(), 'gateway-rotation-e2e-'));
-  await Promise.all([fakeA.start(), fakeB.start()]);
-}, TIMEOUT);
+});
 
-afterAll(async () => {
-  await stopAllGateways();
-  await Promise.all([fakeA.stop(), fakeB.stop()]);
+afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -125,7 +110,7 @@ describe('API_KEYS_FILE rewritten in place', () => {
   beforeAll(async () => {
     keysFile = path.join(tmp, 'api-keys');
     writeFileSync(keysFile, `# clients\n${apiKeyEntry('svc-alpha', KEY_ALPHA)}\n`);
-    gw = await launch({ ZEGO_SERVER_SECRET: SECRET_A, ZEGO_API_BASE_URL: fakeA.url, API_KEYS_FILE: keysFile });
+    gw = await s.startGateway({ API_KEYS: undefined, API_KEYS_FILE: keysFile });
   }, TIMEOUT);
 
   it(
@@ -183,10 +168,10 @@ describe('ZEGO_SERVER_SECRET_FILE as a Kubernetes Secret volume', () => {
     secret = new MountedSecret(path.join(tmp, 'zego-secret'), 'server-secret');
     secret.write(SECRET_A);
     // The vendor behind this gateway (fake B) holds secret B; the mounted file still says A.
-    gw = await launch({
+    gw = await s.startGateway({
+      ZEGO_SERVER_SECRET: undefined,
       ZEGO_SERVER_SECRET_FILE: secret.file,
       ZEGO_API_BASE_URL: fakeB.url,
-      API_KEYS: apiKeyEntry('svc-alpha', KEY_ALPHA),
     });
   }, TIMEOUT);
 
@@ -228,12 +213,8 @@ describe('ZEGO_SERVER_SECRET_FILE as a Kubernetes Secret volume', () => {
 
 describe('nothing leaks', () => {
   it('no secret, key, key digest or file content appears in any log or response', () => {
-    const haystacks: Record<string, string> = { responses: http.transcript() };
-    gateways.forEach((g, i) => {
-      haystacks[`gateway ${i} stdout`] = g.stdout();
-      haystacks[`gateway ${i} stderr`] = g.stderr();
-    });
-    expect(gateways).toHaveLength(2);
+    const haystacks = { responses: http.transcript(), ...gatewayOutputs(s.gateways) };
+    expect(s.gateways).toHaveLength(2);
     expect(
       findLeaks(haystacks, {
         SECRET_A,

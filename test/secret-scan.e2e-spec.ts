@@ -10,21 +10,16 @@
  * (test/support/secret-scan.global-teardown.js), which scans what every e2e suite's gateways
  * emitted; the last test here checks that the recording it relies on works.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
-import {
-  EMISSIONS_DIR_VARIABLE,
-  HttpRecorder,
-  apiKeysValue,
-  closedPort,
-  findLeaks,
-  sha256Hex,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-} from './support/gateway-process.js';
+import { sha256Hex } from './support/api-keys.js';
+import type { EnvLayer } from './support/gateway-env.js';
+import type { GatewayProcess } from './support/gateway-process.js';
+import { HttpRecorder } from './support/http-recorder.js';
+import { closedPort } from './support/ports.js';
+import { scenario } from './support/scenario.js';
+import { EMISSIONS_DIR_VARIABLE, findLeaks, gatewayOutputs } from './support/secret-scan.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-scan-5e2a9c7f1b40d863';
@@ -46,30 +41,28 @@ const NEEDLES: Record<string, string> = {
   ),
 };
 
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET, registeredUsers: ['scan-operator', 'scan-bot'] },
+  apiKeys: { 'svc-scan': KEY, 'svc-scan-tight': KEY_TIGHT },
+  env: {
+    ZEGO_DEFAULT_FROM_USER_ID: 'scan-operator',
+    ZEGO_TIMEOUT_MS: '300',
+    ZEGO_CALL_DEADLINE_MS: '1000',
+    CLIENT_RATE_LIMIT: '1000',
+    CLIENT_RATE_LIMITS: 'svc-scan-tight:1',
+    LOG_LEVEL: 'debug',
+  },
+});
+const { fake, gateways } = s;
 const http = new HttpRecorder();
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, registeredUsers: ['scan-operator', 'scan-bot'] });
-const gateways: GatewayProcess[] = [];
 let gw: GatewayProcess;
 let wrongSecret: GatewayProcess;
 let counter = 0;
 
-async function launch(extra: Record<string, string>): Promise<GatewayProcess> {
-  const gateway = await startGateway({
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'scan-operator',
-    ZEGO_TIMEOUT_MS: '300',
-    ZEGO_CALL_DEADLINE_MS: '1000',
-    API_KEYS: apiKeysValue({ 'svc-scan': KEY, 'svc-scan-tight': KEY_TIGHT }),
-    CLIENT_RATE_LIMIT: '1000',
-    CLIENT_RATE_LIMITS: 'svc-scan-tight:1',
-    REDIS_URL: `redis://scan-user:${REDIS_PASSWORD}@127.0.0.1:${await closedPort()}`,
-    LOG_LEVEL: 'debug',
-    ...extra,
-  });
-  gateways.push(gateway);
-  return gateway;
+/** A gateway whose Redis URL carries the password and points at a closed port. */
+async function launch(extra: EnvLayer): Promise<GatewayProcess> {
+  const redisUrl = `redis://scan-user:${REDIS_PASSWORD}@127.0.0.1:${await closedPort()}`;
+  return s.startGateway({ REDIS_URL: redisUrl, ...extra });
 }
 
 function post(gateway: GatewayProcess, body: unknown, headers: Record<string, string> = {}, key: string | null = KEY) {
@@ -87,14 +80,8 @@ function post(gateway: GatewayProcess, body: unknown, headers: Record<string, st
 const room = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ roomId: `scan-${++counter}`, ...extra });
 
 beforeAll(async () => {
-  await fake.start();
   [gw, wrongSecret] = await Promise.all([launch({}), launch({ ZEGO_SERVER_SECRET: WRONG_SECRET })]);
 }, 30_000);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-});
 
 describe('secret scan', () => {
   it('exercises every endpoint and error path', async () => {
@@ -180,11 +167,7 @@ describe('secret scan', () => {
 
   it('no response, header or log line carries a secret, a key, the Redis password or a digest of one', async () => {
     await Promise.all(gateways.map((g) => g.stop()));
-    const haystacks: Record<string, string> = { responses: http.transcript().replace(/^\S+ \S+ -> /gm, '') };
-    gateways.forEach((g, i) => {
-      haystacks[`gateway ${i} stdout`] = g.stdout();
-      haystacks[`gateway ${i} stderr`] = g.stderr();
-    });
+    const haystacks = { responses: http.transcript().replace(/^\S+ \S+ -> /gm, ''), ...gatewayOutputs(gateways) };
     expect(http.exchanges.length).toBeGreaterThan(25);
     expect(findLeaks(haystacks, NEEDLES)).toEqual([]);
     // No value with a sentinel prefix either (a key or secret cut or extended is still a leak).

@@ -3,12 +3,11 @@
  * finishes with its room created, including those still waiting for a limiter slot; new
  * connections are refused once the grace period is over; Redis is closed; the exit code is 0.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { FakeZimServer } from './fake-zim/fake-zim-server.js';
+import { waitFor } from './support/async-probes.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
-import { apiKeysValue, startGateway, stopAllGateways, waitFor } from './support/gateway-process.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from './support/redis-server.js';
+import { scenario } from './support/scenario.js';
 
 const APP_ID = 2645751311;
 const SECRET = 'SENTINEL-secret-shutdown-6b0e4d2a91c7f358';
@@ -16,18 +15,13 @@ const KEY = 'sk-SENTINEL-shutdown-3f7a9c1e5b08d624';
 const GRACE_MS = 1500;
 const IN_FLIGHT = 8;
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET });
-let redis: TestRedis;
-
-beforeAll(async () => {
-  [redis] = await Promise.all([startPrivateRedis(), fake.start()]);
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET },
+  apiKeys: { 'svc-shutdown': KEY },
+  env: { ZEGO_DEFAULT_FROM_USER_ID: 'shutdown-operator' },
+  redis: 'private',
 });
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-  await stopAllRedis();
-});
+const { fake, redis } = s;
 
 async function gatewayConnections(admin: Redis): Promise<number> {
   const list = String(await admin.call('CLIENT', 'LIST'));
@@ -36,12 +30,7 @@ async function gatewayConnections(admin: Redis): Promise<number> {
 
 describe('SIGTERM with requests in flight', () => {
   it('finishes every accepted request, then refuses new connections, closes Redis and exits 0', async () => {
-    const gateway = await startGateway({
-      ZEGO_APP_ID: String(APP_ID),
-      ZEGO_SERVER_SECRET: SECRET,
-      ZEGO_API_BASE_URL: fake.url,
-      ZEGO_DEFAULT_FROM_USER_ID: 'shutdown-operator',
-      API_KEYS: apiKeysValue({ 'svc-shutdown': KEY }),
+    const gateway = await s.startGateway({
       REDIS_URL: redis.url,
       SHUTDOWN_GRACE_MS: String(GRACE_MS),
       // Four calls a second: the eight requests queue for about two seconds of slots.

@@ -1,25 +1,20 @@
 /**
  * End to end, over real HTTP: how the built gateway (`node dist/main.js`, a child process) maps
  * the vendor's answers, faults and silences to HTTP, with the fake ZIM (and, for answers the fake
- * cannot give, a tiny stub vendor) in this process. Covers the vendor side of the contract
- * (issue 2): business codes, retries with Retry-After, configuration errors, upstream garbage,
- * connection resets, an unreachable vendor and a hanging one.
+ * cannot give, a tiny stub vendor) in this process. Covers the vendor side of the contract:
+ * business codes, retries with Retry-After, configuration errors, upstream garbage, connection
+ * resets, an unreachable vendor and a hanging one.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createServer, STATUS_CODES, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FakeZimServer, type FaultKind, type ReceivedCall } from './fake-zim/fake-zim-server.js';
-import {
-  HttpRecorder,
-  apiKeysValue,
-  closedPort,
-  findLeaks,
-  startGateway,
-  stopAllGateways,
-  type GatewayProcess,
-  type LogLine,
-  type RecordedExchange,
-} from './support/gateway-process.js';
+import type { FaultKind, ReceivedCall } from './fake-zim/fake-zim-server.js';
+import { expectErrorBody } from './support/error-body.js';
+import type { GatewayProcess, LogLine } from './support/gateway-process.js';
+import { HttpRecorder, type RecordedExchange } from './support/http-recorder.js';
+import { closedPort } from './support/ports.js';
+import { scenario, withFakeZim } from './support/scenario.js';
+import { findLeaks, gatewayOutputs } from './support/secret-scan.js';
 
 const APP_ID = 271828182;
 const SECRET = 'SENTINEL-secret-vendor-0b5e8c1f7a24d96e';
@@ -27,37 +22,24 @@ const WRONG_SECRET = 'SENTINEL-wrong-secret-6d3a9f02c8e1b574';
 const KEY = 'sk-SENTINEL-vendor-7e1c4b9a0d3f5862';
 const REGISTERED = ['ops-bot', 'ops-default'];
 const MAX_ATTEMPTS = 3;
-
-const ERROR_FIELDS = ['statusCode', 'error', 'message', 'requestId', 'errors', 'zegoCode', 'zegoRequestId'];
 const START_TIMEOUT = 30_000;
 
-const http = new HttpRecorder();
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, registeredUsers: REGISTERED });
-const gateways: GatewayProcess[] = [];
-let gw: GatewayProcess;
-
-let roomCounter = 0;
-const newRoomId = (): string => `vendor-e2e-${++roomCounter}`;
-
-function env(overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ 'svc-vendor-tests': KEY }),
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET, registeredUsers: REGISTERED },
+  apiKeys: { 'svc-vendor-tests': KEY },
+  env: {
     // These suites fire requests back to back; quotas have their own suite.
     CLIENT_RATE_LIMIT: '100000',
     ZEGO_DEFAULT_FROM_USER_ID: 'ops-default',
     ZEGO_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-    ...overrides,
-  };
-}
+  },
+});
+const { fake } = s;
+const gw = s.gatewayBeforeAll();
+const http = new HttpRecorder();
 
-async function launch(overrides: Record<string, string> = {}): Promise<GatewayProcess> {
-  const gateway = await startGateway(env(overrides));
-  gateways.push(gateway);
-  return gateway;
-}
+let roomCounter = 0;
+const newRoomId = (): string => `vendor-e2e-${++roomCounter}`;
 
 function createRoom(gateway: GatewayProcess, body: Record<string, unknown> = {}): Promise<RecordedExchange> {
   return http.request(`${gateway.url}/rooms`, {
@@ -67,34 +49,9 @@ function createRoom(gateway: GatewayProcess, body: Record<string, unknown> = {})
   });
 }
 
-function expectError(
-  res: RecordedExchange,
-  status: number,
-  vendor?: { zegoCode: number },
-): Record<string, unknown> {
-  expect({ status: res.status, body: res.text }).toEqual({ status, body: expect.any(String) });
-  expect(res.headers['content-type']).toMatch(/^application\/json/);
-  const body = res.json as Record<string, unknown>;
-  expect(body).toEqual(
-    expect.objectContaining({
-      statusCode: status,
-      error: STATUS_CODES[status],
-      message: expect.any(String),
-      requestId: res.headers['x-request-id'],
-    }),
-  );
-  expect(res.headers['x-request-id']).toBeTruthy();
-  for (const field of Object.keys(body)) expect(ERROR_FIELDS).toContain(field);
-  expect(body).not.toHaveProperty('errors');
-  if (vendor) {
-    expect(body.zegoCode).toBe(vendor.zegoCode);
-    expect(body.zegoRequestId).toEqual(expect.stringMatching(/^\S+$/));
-  } else {
-    expect(body).not.toHaveProperty('zegoCode');
-    expect(body).not.toHaveProperty('zegoRequestId');
-  }
-  return body;
-}
+/** Vendor-side failures never carry the per-field `errors` list. */
+const expectError = (res: RecordedExchange, status: number, vendor?: { zegoCode: number }): Record<string, unknown> =>
+  expectErrorBody(res, status, { ...vendor, noFieldErrors: true });
 
 function expectRetryAfter(res: RecordedExchange): void {
   const value = res.headers['retry-after'];
@@ -120,16 +77,6 @@ async function expectConfigurationErrorLogged(gateway: GatewayProcess, code: num
   );
   expect(line.level).toBe('error');
 }
-
-beforeAll(async () => {
-  await fake.start();
-  gw = await launch();
-}, START_TIMEOUT);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
-});
 
 beforeEach(() => fake.reset());
 
@@ -175,16 +122,9 @@ describe('vendor business codes', () => {
   });
 
   describe('660300015 room quota (a fake with roomQuota 1)', () => {
-    const quotaFake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, roomQuota: 1 });
-    let quotaGw: GatewayProcess;
-    beforeAll(async () => {
-      await quotaFake.start();
-      quotaGw = await launch({ ZEGO_API_BASE_URL: quotaFake.url });
-    }, START_TIMEOUT);
-    afterAll(async () => {
-      await quotaGw.stop();
-      await quotaFake.stop();
-    });
+    const quotaFake = withFakeZim({ appId: APP_ID, serverSecret: SECRET, roomQuota: 1 });
+    const quotaGw = s.gatewayBeforeAll(() => ({ ZEGO_API_BASE_URL: quotaFake.url }));
+    afterAll(() => quotaGw.stop());
 
     it('503 with zegoCode once the quota is spent, not retried', async () => {
       expect((await createRoom(quotaGw)).status).toBe(201);
@@ -243,10 +183,7 @@ describe('gateway configuration errors: 502, logged as a configuration error, se
   );
 
   describe('a gateway started with the wrong secret', () => {
-    let wrongSecret: GatewayProcess;
-    beforeAll(async () => {
-      wrongSecret = await launch({ ZEGO_SERVER_SECRET: WRONG_SECRET });
-    }, START_TIMEOUT);
+    const wrongSecret = s.gatewayBeforeAll({ ZEGO_SERVER_SECRET: WRONG_SECRET });
 
     it('the real vendor check answers 100000005: 502, configuration error logged, no secret anywhere', async () => {
       const mark = wrongSecret.logMark();
@@ -263,10 +200,7 @@ describe('gateway configuration errors: 502, logged as a configuration error, se
   });
 
   describe('a gateway started with the wrong AppId', () => {
-    let wrongAppId: GatewayProcess;
-    beforeAll(async () => {
-      wrongAppId = await launch({ ZEGO_APP_ID: String(APP_ID + 1) });
-    }, START_TIMEOUT);
+    const wrongAppId = s.gatewayBeforeAll({ ZEGO_APP_ID: String(APP_ID + 1) });
 
     it('the vendor answers 3 (authentication failed): 502, configuration error logged', async () => {
       const mark = wrongAppId.logMark();
@@ -320,7 +254,7 @@ describe('upstream failures: 502, not retried', () => {
     beforeAll(async () => {
       await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve));
       const { port } = stub.address() as AddressInfo;
-      stubGw = await launch({ ZEGO_API_BASE_URL: `http://127.0.0.1:${port}` });
+      stubGw = await s.startGateway({ ZEGO_API_BASE_URL: `http://127.0.0.1:${port}` });
     }, START_TIMEOUT);
     afterAll(async () => {
       await stubGw.stop();
@@ -392,10 +326,7 @@ describe('connection resets', () => {
 });
 
 describe('vendor unreachable (ZEGO_API_BASE_URL at a closed port)', () => {
-  let unreachable: GatewayProcess;
-  beforeAll(async () => {
-    unreachable = await launch({ ZEGO_API_BASE_URL: `http://127.0.0.1:${await closedPort()}` });
-  }, START_TIMEOUT);
+  const unreachable = s.gatewayBeforeAll(async () => ({ ZEGO_API_BASE_URL: `http://127.0.0.1:${await closedPort()}` }));
 
   it('502 without zego fields, after retrying the refused connection', async () => {
     const mark = unreachable.logMark();
@@ -413,10 +344,7 @@ describe('vendor unreachable (ZEGO_API_BASE_URL at a closed port)', () => {
 });
 
 describe('vendor hangs (ZEGO_TIMEOUT_MS=500)', () => {
-  let impatient: GatewayProcess;
-  beforeAll(async () => {
-    impatient = await launch({ ZEGO_TIMEOUT_MS: '500' });
-  }, START_TIMEOUT);
+  const impatient = s.gatewayBeforeAll({ ZEGO_TIMEOUT_MS: '500' });
 
   it('504, exactly one vendor call (an ambiguous timeout is not retried)', async () => {
     // Only the first call hangs: a retry would be answered and turn this into a 201.
@@ -439,11 +367,7 @@ describe('vendor hangs (ZEGO_TIMEOUT_MS=500)', () => {
 describe('secrets', () => {
   it('no response (body or header) and no gateway output ever carries a secret or the API key', () => {
     expect(http.exchanges.length).toBeGreaterThan(30);
-    const haystacks: Record<string, string> = { responses: http.transcript() };
-    gateways.forEach((g, i) => {
-      haystacks[`gateway ${i} stdout`] = g.stdout();
-      haystacks[`gateway ${i} stderr`] = g.stderr();
-    });
+    const haystacks = { responses: http.transcript(), ...gatewayOutputs(s.gateways) };
     const needles = { ZEGO_SERVER_SECRET: SECRET, 'the wrong ZEGO_SERVER_SECRET': WRONG_SECRET, 'API key': KEY };
     expect(findLeaks(haystacks, needles)).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { waitFor } from '../../test/support/gateway-process.js';
+import { waitFor } from '../../test/support/async-probes.js';
 import { startPrivateRedis, stopAllRedis } from '../../test/support/redis-server.js';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
 import { loadConfig, type AppConfig } from '../app-config.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { waitFor } from '../../test/support/gateway-process.js';
+import { waitFor } from '../../test/support/async-probes.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import type { RedisSettings } from './redis.settings.js';
 import { Secret } from '../config/secret.js';

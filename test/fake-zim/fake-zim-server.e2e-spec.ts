@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { waitFor } from '../support/async-probes.js';
+import { maxCallsInAnyWindow } from '../support/call-windows.js';
 import {
   FakeZimServer,
-  maxCallsInAnyWindow,
   zimSignature,
   type FakeZimOptions,
   type FaultSpec,
@@ -73,15 +74,6 @@ async function call(baseUrl: string, opts: CallOptions = {}): Promise<ZimJson> {
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);
   return (await res.json()) as ZimJson;
-}
-
-/** Polls until the predicate holds, failing after a deadline (no fixed sleeps). */
-async function waitFor(predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > deadline) throw new Error('condition not met before the deadline');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Servers started by a single test; stopped after it. */
@@ -177,7 +169,7 @@ describe('FakeZimServer', () => {
       ['signed with another secret', { secret: 'another-secret' }, 100000005],
       ['body not JSON', { rawBody: '{"FromUserId":' }, 100000012],
       ['empty body', { rawBody: '' }, 100000012],
-      // Order: authentication errors win over later problems.
+      // Order: authentication errors win over the problems checked after them.
       ['Action beats AppId', { appId: 'abc', override: { Action: 'Nope' } }, 100000007],
       ['signature beats the body', { secret: 'x', rawBody: 'nope' }, 100000005],
     ];
@@ -285,7 +277,7 @@ describe('FakeZimServer', () => {
       expect(codes.filter((c) => c === 0)).toHaveLength(20);
       expect(codes.filter((c) => c === 660300005)).toHaveLength(1);
       expect(server.createdRooms).toHaveLength(20);
-      expect(maxCallsInAnyWindow(server.calls, 60_000)).toBe(21);
+      expect(maxCallsInAnyWindow(server.calls.map((c) => c.at), 60_000)).toBe(21);
     });
 
     it('counts refused calls, and faulted ones, but not unauthenticated ones', async () => {
@@ -529,17 +521,16 @@ describe('FakeZimServer', () => {
   });
 
   describe('maxCallsInAnyWindow', () => {
-    const at = (...times: number[]): Array<{ at: number }> => times.map((t) => ({ at: t }));
     it.each([
-      ['no calls', at(), 1000, 0],
-      ['one call', at(5), 1000, 1],
-      ['all inside one window', at(0, 100, 999), 1000, 3],
-      ['exactly one window apart is not the same window', at(0, 1000), 1000, 1],
-      ['unsorted input', at(2500, 0, 2000, 10, 2100, 2999), 1000, 4],
-      ['equal times', at(7, 7, 7), 1, 3],
-      ['a burst in the middle', at(0, 1000, 1500, 1501, 1502, 2600), 1000, 4],
-    ])('%s', (_name, calls, windowMs, expected) => {
-      expect(maxCallsInAnyWindow(calls, windowMs)).toBe(expected);
+      ['no calls', [], 1000, 0],
+      ['one call', [5], 1000, 1],
+      ['all inside one window', [0, 100, 999], 1000, 3],
+      ['exactly one window apart is not the same window', [0, 1000], 1000, 1],
+      ['unsorted input', [2500, 0, 2000, 10, 2100, 2999], 1000, 4],
+      ['equal times', [7, 7, 7], 1, 3],
+      ['a burst in the middle', [0, 1000, 1500, 1501, 1502, 2600], 1000, 4],
+    ])('%s', (_name, times, windowMs, expected) => {
+      expect(maxCallsInAnyWindow(times, windowMs)).toBe(expected);
     });
   });
 });

@@ -157,22 +157,6 @@ export function zimSignature(
   return createHash('md5').update(`${appId}${nonce}${serverSecret}${timestamp}`, 'utf8').digest('hex');
 }
 
-/**
- * The largest number of calls that fall in any window of `windowMs` (half-open: two calls exactly
- * `windowMs` apart are not in the same window, matching the fake's QPS check). O(n log n) for the
- * sort, then O(n) two-pointer.
- */
-export function maxCallsInAnyWindow(calls: ReadonlyArray<{ at: number }>, windowMs: number): number {
-  const times = calls.map((c) => c.at).sort((a, b) => a - b);
-  let best = 0;
-  let left = 0;
-  for (let right = 0; right < times.length; right++) {
-    while (times[right] - times[left] >= windowMs) left++;
-    best = Math.max(best, right - left + 1);
-  }
-  return best;
-}
-
 /** Throws when a fault spec (e.g. one received as JSON) is malformed. */
 export function assertFaultSpec(value: unknown): asserts value is FaultSpec {
   if (!isPlainObject(value)) throw new Error('fault must be an object');

@@ -5,13 +5,12 @@
  * HTTP_REQUEST_TIMEOUT_MS=2000) so that a slow sender is cut off quickly; the vendor is the fake
  * ZIM server, which records every call.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
-import { FakeZimServer } from '../fake-zim/fake-zim-server.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
+import { scenario } from '../support/scenario.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'hostile-secret-6b0e2d9f41c7a358';
@@ -21,17 +20,10 @@ const REQUEST_TIMEOUT_MS = 2000;
 /** Node checks the timeouts on a timer (a quarter of the headers timeout here), plus slack for a busy CI box. */
 const CUT_OFF_SLACK_MS = 1500;
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, qpsLimit: 100_000 });
-let gw: GatewayProcess;
-let roomCounter = 0;
-
-beforeAll(async () => {
-  await fake.start();
-  gw = await startGateway({
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ hostile: KEY }),
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET, qpsLimit: 100_000 },
+  apiKeys: { hostile: KEY },
+  env: {
     ZEGO_DEFAULT_FROM_USER_ID: 'ops-hostile',
     CLIENT_RATE_LIMIT: '100000',
     ZEGO_QPS_LIMIT: '10000',
@@ -40,13 +32,11 @@ beforeAll(async () => {
     HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
     HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
     LOG_LEVEL: 'error',
-  });
-}, 30_000);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
+  },
 });
+const { fake } = s;
+const gw = s.gatewayBeforeAll();
+let roomCounter = 0;
 
 beforeEach(() => fake.reset());
 

@@ -18,10 +18,10 @@
  * Requests go out in concurrent batches of 8 over keep-alive connections; the fake is reset
  * between batches, so each batch's vendor calls are exactly its valid bodies.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { FakeZimServer } from '../fake-zim/fake-zim-server.js';
-import { apiKeysValue, startGateway, stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
+import { jsonOrUndefined } from '../support/http-recorder.js';
+import { scenario } from '../support/scenario.js';
 
 const APP_ID = 2718281828;
 const SECRET = 'fuzz-secret-3a9c51e07b64d2f8';
@@ -31,17 +31,10 @@ const BATCH = 8;
 /** Bodies per property; 10,600 in all. */
 const RUNS = { arbitraryJson: 2400, nearValid: 6000, valid: 2200 };
 
-const fake = new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, qpsLimit: 1_000_000 });
-let gw: GatewayProcess;
-let sent = 0;
-
-beforeAll(async () => {
-  await fake.start();
-  gw = await startGateway({
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: SECRET,
-    ZEGO_API_BASE_URL: fake.url,
-    API_KEYS: apiKeysValue({ fuzz: KEY }),
+const s = scenario({
+  fakeZim: { appId: APP_ID, serverSecret: SECRET, qpsLimit: 1_000_000 },
+  apiKeys: { fuzz: KEY },
+  env: {
     ZEGO_DEFAULT_FROM_USER_ID: DEFAULT_OPERATOR,
     CLIENT_RATE_LIMIT: '100000',
     ZEGO_QPS_LIMIT: '10000',
@@ -49,13 +42,11 @@ beforeAll(async () => {
     ZEGO_MAX_ATTEMPTS: '1',
     // 4xx are logged at warn: only 5xx and crashes reach the log, and the last test reads it.
     LOG_LEVEL: 'error',
-  });
-}, 30_000);
-
-afterAll(async () => {
-  await stopAllGateways();
-  await fake.stop();
+  },
 });
+const { fake } = s;
+const gw = s.gatewayBeforeAll();
+let sent = 0;
 
 // ------------------------------------------------------------------ the oracle (documented rules)
 
@@ -510,13 +501,7 @@ async function send(raw: string): Promise<Answer> {
     body: raw,
   });
   const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
+  return { status: response.status, text, json: jsonOrUndefined(text) };
 }
 
 function fail(raw: string, answer: Answer, why: string): never {

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { FakeZimServer } from '../fake-zim/fake-zim-server.js';
-import { apiKeyEntry, startGateway } from '../support/gateway-process.js';
+import { apiKeyEntry } from '../support/api-keys.js';
+import { startGateway } from '../support/gateway-process.js';
 
 const APP_ID = 1234567890;
 

@@ -6,8 +6,8 @@
  * - `settledState(promise)` tells whether a promise settled within the current turn (its own
  *   microtasks and ticks, before any timer could fire) or is still pending.
  *
- * Used by the unit specs under src/ and by the process harnesses (gateway-process.ts re-exports
- * `waitFor`), so it depends on node built-ins only.
+ * Used by the unit specs under src/, the end-to-end specs and the process harnesses, so it
+ * depends on node built-ins only.
  */
 import { performance } from 'node:perf_hooks';
 

@@ -9,15 +9,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZimCode, maxCallsInAnyWindow } from '../fake-zim/fake-zim-server.js';
-import {
-  apiKeysValue,
-  formatExchange,
-  recordEmission,
-  startGateway,
-  type GatewayProcess,
-  type LogLine,
-} from './gateway-process.js';
+import { ZimCode } from '../fake-zim/fake-zim-server.js';
+import { maxCallsInAnyWindow } from './call-windows.js';
+import { gatewayEnv } from './gateway-env.js';
+import { startGateway, type GatewayProcess, type LogLine } from './gateway-process.js';
+import { formatExchange } from './http-recorder.js';
+import { recordEmission } from './secret-scan.js';
 
 export const FLEET_APP_ID = 2718281828;
 const FAKE_ZIM_SCRIPT = 'dist-dev/fake-zim/main.js';
@@ -74,14 +71,11 @@ export interface FleetOptions {
 }
 
 export function startReplicas(options: FleetOptions): Promise<GatewayProcess[]> {
-  const env = {
-    ZEGO_APP_ID: String(FLEET_APP_ID),
-    ZEGO_SERVER_SECRET: options.secret,
-    ZEGO_API_BASE_URL: options.fakeUrl,
-    ZEGO_DEFAULT_FROM_USER_ID: 'fleet-operator',
-    API_KEYS: apiKeysValue(options.clients),
-    ...options.env,
-  };
+  const env = gatewayEnv(
+    { appId: FLEET_APP_ID, secret: options.secret, vendorUrl: options.fakeUrl, apiKeys: options.clients },
+    { ZEGO_DEFAULT_FROM_USER_ID: 'fleet-operator' },
+    options.env,
+  );
   return Promise.all(
     Array.from({ length: options.replicas }, () =>
       startGateway(env, { script: options.script, startTimeoutMs: 30_000 }),
@@ -138,7 +132,7 @@ export interface LoadOptions {
 export interface LoadResult {
   answers: Answer[];
   startedAt: number;
-  /** When callers stopped sending new requests (answers to the last ones may come later). */
+  /** When callers stopped sending new requests (answers to the last ones may still be on their way). */
   stoppedAt: number;
 }
 
@@ -268,10 +262,7 @@ export function fleetFigures(calls: readonly VendorCall[], load: LoadResult, opt
   const createdLatencies = load.answers.filter((a) => a.status === 201).map((a) => a.latencyMs);
   return {
     vendorCalls: calls.length,
-    maxInAnyWindow: maxCallsInAnyWindow(
-      calls.map((c) => ({ at: c.atHr })),
-      options.windowMs,
-    ),
+    maxInAnyWindow: maxCallsInAnyWindow(calls.map((c) => c.atHr), options.windowMs),
     vendorRefusals: calls.filter((c) => c.code === ZimCode.frequencyLimit).length,
     roomsPerSecond,
     budgetShare: roomsPerSecond / (options.qpsLimit * (1000 / options.windowMs)),

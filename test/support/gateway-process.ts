@@ -1,6 +1,6 @@
 /**
  * Runs the REAL built gateway (`node dist/main.js`, from `npm run build`) as a child process, for
- * end-to-end tests and, later, multi-replica fleet tests.
+ * the end-to-end tests, the multi-replica fleet tests (test/fleet/) and the benchmarks.
  *
  * - The child gets a clean environment: PATH, HOME and the variables given, nothing else (no
  *   NODE_OPTIONS from jest, no developer's .env). PORT defaults to 0, so the OS picks a free port;
@@ -17,16 +17,15 @@
  * - No fixed sleeps: start-up waits for the log line (with a deadline), stop waits for the exit
  *   event (with a deadline, then SIGKILL).
  * - With `ZIM_GW_EMISSIONS_DIR` set (jest's global setup sets it), every child's stdout and stderr
- *   and every response an `HttpRecorder` received are also appended, as they arrive, to files in
- *   that directory: the global teardown scans them all for secrets (see `recordEmission`).
+ *   are also appended, as they arrive, to files in that directory: the global teardown scans them
+ *   for secrets (see `recordEmission` in secret-scan.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { appendFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
+import { recordEmission } from './secret-scan.js';
 
 // ------------------------------------------------------------------ types
 
@@ -57,7 +56,7 @@ export interface GatewayProcess {
   stderr(): string;
   /** Both streams' lines parsed as JSON where possible (non-JSON lines have only stream/raw). */
   logLines(): LogLine[];
-  /** How many log lines were seen so far: pass it as `since` to look only at later lines. */
+  /** How many log lines were seen so far: pass it as `since` to look only at the lines after it. */
   logMark(): number;
   /**
    * Resolves with the first log line (already written or still to come, from index `since` on)
@@ -369,151 +368,4 @@ export async function runGatewayExpectingExit(
     throw new Error(`${outcome.message}${describeOutput(capture)}`);
   }
   return { ...outcome, stdout: capture.stdout, stderr: capture.stderr };
-}
-
-// ------------------------------------------------------------------ API keys
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-/** One API_KEYS entry: `client-id:sha256-hex-of-key`. */
-export function apiKeyEntry(clientId: string, key: string): string {
-  return `${clientId}:${sha256Hex(key)}`;
-}
-
-/** A whole API_KEYS value from {clientId: key}, comma separated. */
-export function apiKeysValue(keys: Record<string, string>, separator = ','): string {
-  return Object.entries(keys)
-    .map(([clientId, key]) => apiKeyEntry(clientId, key))
-    .join(separator);
-}
-
-// ------------------------------------------------------------------ HTTP recording
-
-export interface RecordedExchange {
-  method: string;
-  url: string;
-  status: number;
-  /** Response headers, lower-case names. */
-  headers: Record<string, string>;
-  /** The raw response body. */
-  text: string;
-  /** The body parsed as JSON, or undefined when it is not JSON. */
-  json: unknown;
-}
-
-/**
- * fetch() that keeps every exchange, so a suite can check afterwards that no response (body or
- * header) ever carried a secret.
- */
-export class HttpRecorder {
-  readonly exchanges: RecordedExchange[] = [];
-
-  async request(url: string, init: RequestInit = {}): Promise<RecordedExchange> {
-    const response = await fetch(url, init);
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const headers: Record<string, string> = {};
-    response.headers.forEach((value, name) => {
-      headers[name.toLowerCase()] = value;
-    });
-    const exchange: RecordedExchange = {
-      method: init.method ?? 'GET',
-      url,
-      status: response.status,
-      headers,
-      text,
-      json,
-    };
-    this.exchanges.push(exchange);
-    // The URL is the test's own input (some put a key in its query on purpose): not recorded.
-    recordEmission('http', `${formatExchange({ ...exchange, url: withoutQuery(url) })}\n\n`);
-    return exchange;
-  }
-
-  /** Every response as text: status line, headers and body. */
-  transcript(): string {
-    return this.exchanges.map(formatExchange).join('\n\n');
-  }
-}
-
-/** One response as text: `METHOD url -> status`, the headers, a blank line, the body. */
-export function formatExchange(e: Pick<RecordedExchange, 'method' | 'url' | 'status' | 'headers' | 'text'>): string {
-  const headers = Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join('\n');
-  return `${e.method} ${e.url} -> ${e.status}\n${headers}\n\n${e.text}`;
-}
-
-// ------------------------------------------------------------------ emissions (whole-suite secret scan)
-
-/** `url` up to its query: what a request recorded for the secret scan is labelled with. */
-export function withoutQuery(url: string): string {
-  const at = url.search(/[?#]/);
-  return at === -1 ? url : url.slice(0, at);
-}
-
-/** The directory the jest global setup creates; unset outside jest (nothing is written then). */
-export const EMISSIONS_DIR_VARIABLE = 'ZIM_GW_EMISSIONS_DIR';
-
-/**
- * Appends `text` to `<ZIM_GW_EMISSIONS_DIR>/<spec file>.<test process pid>.<kind>.log` when the
- * variable is set; does nothing otherwise. Synchronous on purpose: a worker that ends abruptly
- * loses nothing already recorded. A failing write is ignored here (it must not crash a stream
- * handler); the secret-scan spec checks that the files appear.
- */
-export function recordEmission(kind: string, text: string): void {
-  const dir = process.env[EMISSIONS_DIR_VARIABLE];
-  if (dir === undefined || dir === '' || text === '') return;
-  try {
-    appendFileSync(path.join(dir, `${emittingSuite()}.${process.pid}.${kind}.log`), text);
-  } catch {
-    // directory gone (run outside the global setup): nothing to scan anyway
-  }
-}
-
-/** The running spec's file name (jest's expect state), or `no-suite` outside jest. */
-function emittingSuite(): string {
-  const state = (globalThis as { expect?: { getState?: () => { testPath?: string } } }).expect?.getState?.();
-  const testPath = state?.testPath;
-  return testPath ? path.basename(testPath).replace(/[^\w.-]/g, '_') : 'no-suite';
-}
-
-/**
- * Which needles occur in which haystacks (case-sensitive). Returns human-readable findings that
- * name the needle and the haystack but never print the needle's value.
- */
-export function findLeaks(
-  haystacks: Record<string, string>,
-  needles: Record<string, string>,
-): string[] {
-  const findings: string[] = [];
-  for (const [needleName, needle] of Object.entries(needles)) {
-    if (needle === '') continue;
-    for (const [haystackName, haystack] of Object.entries(haystacks)) {
-      if (haystack.includes(needle)) findings.push(`${needleName} appears in ${haystackName}`);
-    }
-  }
-  return findings;
-}
-
-// ------------------------------------------------------------------ polling
-
-/** Polls until the predicate holds, failing after a deadline (kept here for existing imports). */
-export { waitFor } from './async-probes.js';
-
-/** A TCP port on 127.0.0.1 that nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

@@ -24,14 +24,14 @@
  *   throws an error saying so.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { accessSync, constants as fsConstants, mkdtempSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
+import { closedPort } from './ports.js';
 
 // ------------------------------------------------------------------ types
 
@@ -146,18 +146,6 @@ function findRedisServer(): string {
     }
   }
   throw new Error(`redis-server is not on PATH: ${INSTALL_HINT}, or set REDIS_URL for suites that accept a shared Redis`);
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (port === 0) throw new Error('could not obtain a free port');
-  return port;
 }
 
 // ------------------------------------------------------------------ raw RESP probes
@@ -397,7 +385,7 @@ export async function startPrivateRedis(): Promise<TestRedis> {
   findRedisServer(); // fail fast with the install hint
   let lastBindError: BindError | undefined;
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
-    const port = await freePort();
+    const port = await closedPort();
     try {
       return new PrivateRedis(port, await launch(port));
     } catch (error) {
@@ -452,7 +440,7 @@ export interface TestSentinel {
  * (quorum 1), and resolves once it answers. Stopped by `stopAllRedis()` too.
  */
 export async function startPrivateSentinel(primaryPort: number, masterName: string): Promise<TestSentinel> {
-  const port = await freePort();
+  const port = await closedPort();
   // Sentinel rewrites its configuration file, so it gets a fresh writable one.
   const config = path.join(mkdtempSync(path.join(tmpdir(), 'zim-gw-sentinel-')), 'sentinel.conf');
   writeFileSync(

@@ -4,9 +4,9 @@
  * ts-jest ESM transform the specs get.
  *
  * Creates a fresh directory and names it in ZIM_GW_EMISSIONS_DIR before the test workers start
- * (they inherit the environment). test/support/gateway-process.ts then appends there everything
- * each gateway (or fake vendor) child writes and every response an HttpRecorder or fleet's
- * createRoom() received. The teardown scans those files for the sentinel secrets and keys.
+ * (they inherit the environment). test/support/secret-scan.ts's recordEmission then appends there
+ * everything each gateway (or fake vendor) child writes and every response an HttpRecorder or
+ * fleet's createRoom() received. The teardown scans those files for the sentinel secrets and keys.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

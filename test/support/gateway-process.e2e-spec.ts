@@ -1,20 +1,20 @@
 /**
- * The harness in test/support/gateway-process.ts, which the end-to-end suites (and later the
- * multi-replica fleet tests) rely on: clean environment, start-up failures reported with the
- * child's output, SIGKILL fallback, no process left behind, concurrent gateways on their own ports.
+ * The harness in test/support/gateway-process.ts, which the end-to-end suites and the
+ * multi-replica fleet tests (test/fleet/) rely on: clean environment, start-up failures reported
+ * with the child's output, SIGKILL fallback, no process left behind, concurrent gateways on their
+ * own ports.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { apiKeyEntry, sha256Hex } from './api-keys.js';
 import {
-  apiKeyEntry,
   runGatewayExpectingExit,
   runningGatewayPids,
-  sha256Hex,
   startGateway,
   stopAllGateways,
-} from './support/gateway-process.js';
+} from './gateway-process.js';
 
 const TIMEOUT = 30_000;
 const KEY = 'sk-harness-test-key';

@@ -12,7 +12,7 @@ import {
   startTestRedis,
   stopAllRedis,
   type TestRedis,
-} from './support/redis-server.js';
+} from './redis-server.js';
 
 const TIMEOUT = 30_000;
 

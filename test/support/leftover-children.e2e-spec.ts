@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { until } from './support/async-probes.js';
-import { ChildRegistry, exitPromise } from './support/child-registry.js';
+import { until } from './async-probes.js';
+import { ChildRegistry, exitPromise } from './child-registry.js';
 
 const TEARDOWN = path.resolve('test/support/leftover-children.global.js');
 const onLinux = existsSync('/proc/self/stat');
