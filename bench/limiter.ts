@@ -16,6 +16,7 @@ import {
   runLoad,
   startFakeZimProcess,
   startReplicas,
+  waitForLimiterMode,
   warmUp,
   type FleetFigures,
 } from '../test/support/fleet.js';
@@ -49,6 +50,8 @@ async function runVariant(name: string, script: string, redisUrl: string): Promi
         CLIENT_RATE_LIMIT: '1000',
       },
     });
+    // Both variants reach Redis in the background after they listen: start once every replica has.
+    await Promise.all(gateways.map((gateway) => waitForLimiterMode(gateway, 'shared')));
     const keys = Object.values(CLIENTS);
     await warmUp(gateways, keys[0]!, `warm-${Date.now()}`);
     const before = (await fake.calls()).length;

@@ -10,7 +10,6 @@ import type { Response } from 'express';
 import type { ErrorBody } from './error-body.js';
 import { GatewayError } from './gateway-error.js';
 import type { RequestWithId } from './request-id.middleware.js';
-import { RequestValidationError } from './request-validation.error.js';
 
 /** Turns every failure into the one error shape; unexpected ones are logged, not shown. */
 @Catch()
@@ -40,12 +39,6 @@ export class HttpExceptionFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown, requestId: string): ErrorBody {
-    if (exception instanceof RequestValidationError) {
-      return {
-        ...shape(400, exception.message, requestId),
-        errors: exception.fieldErrors,
-      };
-    }
     if (exception instanceof GatewayError) {
       const { zegoCode, zegoRequestId, fieldErrors } = exception.details;
       return {

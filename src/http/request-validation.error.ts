@@ -5,7 +5,8 @@ import { GatewayError } from './gateway-error.js';
 /** A 400 that names every offending field, with the path a client would use (`attributes[0].key`). */
 export class RequestValidationError extends GatewayError {
   constructor(readonly fieldErrors: FieldError[]) {
-    super(400, fieldErrors.map((e) => `${e.field}: ${e.reason}`).join('; '));
+    // Field errors reach the filter the one way every GatewayError's do: in details.
+    super(400, fieldErrors.map((e) => `${e.field}: ${e.reason}`).join('; '), { fieldErrors });
   }
 
   static fromValidationErrors(errors: ValidationError[]): RequestValidationError {

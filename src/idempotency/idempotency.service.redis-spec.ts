@@ -8,7 +8,7 @@ import { RequestValidationError } from '../http/request-validation.error.js';
 import { connectRedis } from '../redis/redis-connection.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { RedisKeys } from '../redis/redis-keys.js';
-import { DEFAULT_KEY_PREFIX } from '../redis/redis.settings.js';
+import { DEFAULT_KEY_PREFIX, type RedisDownFallback } from '../redis/redis.settings.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
 import { ZimCallError } from '../zego/zim-call-error.js';
 import {
@@ -221,7 +221,7 @@ describe('IdempotencyService while Redis is down', () => {
     await stopAllRedis();
   });
 
-  async function withRedis(policy: 'local' | 'reject') {
+  async function withRedis(policy: RedisDownFallback) {
     const server = await startPrivateRedis();
     const config = loadConfig({ ...ENV, REDIS_URL: server.url, RATE_LIMIT_ON_REDIS_DOWN: policy });
     const redis = connectRedis(config.redis!, silent);

@@ -8,6 +8,7 @@ import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { RedisDownPolicy, type SharedStoreMode } from '../redis/redis-down-policy.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
+import type { RedisDownFallback } from '../redis/redis.settings.js';
 import { FailoverOutboundRateLimiter } from './failover-outbound-rate-limiter.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
@@ -35,7 +36,7 @@ function fakeLogger() {
 
 interface Setup {
   server: TestRedis;
-  policy?: 'local' | 'reject';
+  policy?: RedisDownFallback;
   sharedRules?: SlotRules;
   commandTimeoutMs?: number;
   /** The shared limiter's wait for its slot (default: none). */
@@ -50,7 +51,7 @@ function failover(
   shared: RedisOutboundRateLimiter,
   redis: Redis,
   local: LocalOutboundRateLimiter,
-  { fallback = 'local', logger = fakeLogger().logger, now }: { fallback?: 'local' | 'reject'; logger?: LoggerService; now?: () => number } = {},
+  { fallback = 'local', logger = fakeLogger().logger, now }: { fallback?: RedisDownFallback; logger?: LoggerService; now?: () => number } = {},
 ) {
   const policy = new RedisDownPolicy(redis, { fallback, assumedReplicas: 3 }, logger, now);
   return { policy, limiter: new FailoverOutboundRateLimiter(shared, local, policy, logger) };

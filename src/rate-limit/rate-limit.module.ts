@@ -74,8 +74,8 @@ function createOutboundRateLimiter({ config, redis, keys, policy }: OutboundLimi
   const rules = outboundRules(config);
   if (!redis) {
     logger.warn(
-      'No Redis is configured (REDIS_URL or REDIS_SENTINELS): the outbound limiter runs in process, ' +
-        'which is safe for one replica only',
+      // Says "Redis" whichever way it was to be reached (URL or Sentinel).
+      'No Redis is configured: the outbound limiter runs in process, which is safe for one replica only',
     );
     return new LocalOutboundRateLimiter(rules);
   }

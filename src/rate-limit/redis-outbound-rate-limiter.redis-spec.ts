@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { settledState, until } from '../../test/support/async-probes.js';
+import { maxCallsInAnyWindow } from '../../test/support/call-windows.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { LuaScript } from '../redis/lua-script.js';
@@ -37,17 +38,6 @@ async function readLog(redis: Redis, key: string): Promise<Array<{ member: strin
   return entries;
 }
 
-/** The largest number of times inside any half-open window [a, a + length). */
-function maxInAnyWindow(times: readonly number[], length: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let right = 0, left = 0; right < sorted.length; right++) {
-    while (sorted[right]! - sorted[left]! >= length) left++;
-    best = Math.max(best, right - left + 1);
-  }
-  return best;
-}
-
 function smallestGap(times: readonly number[]): number {
   const sorted = [...times].sort((a, b) => a - b);
   let smallest = Number.POSITIVE_INFINITY;
@@ -58,7 +48,7 @@ function smallestGap(times: readonly number[]): number {
 /** The invariant of lua/reserve-outbound-slot.lua, checked independently on the scores. */
 function expectInvariant(scores: readonly number[], rules: SlotRules): void {
   const span = rules.windowMs + rules.safetyMarginMs;
-  expect(maxInAnyWindow(scores, span - FLOAT_EPSILON_MS)).toBeLessThanOrEqual(rules.limit);
+  expect(maxCallsInAnyWindow(scores, span - FLOAT_EPSILON_MS)).toBeLessThanOrEqual(rules.limit);
   expect(smallestGap(scores)).toBeGreaterThanOrEqual(span / rules.limit - FLOAT_EPSILON_MS);
 }
 
@@ -75,8 +65,8 @@ afterAll(stopAllRedis);
 
 describe('the invariant check used below', () => {
   it('catches an over-full window and a too-small gap', () => {
-    expect(maxInAnyWindow([0, 10, 109.99], 110)).toBe(3);
-    expect(maxInAnyWindow([0, 10, 110], 110)).toBe(2);
+    expect(maxCallsInAnyWindow([0, 10, 109.99], 110)).toBe(3);
+    expect(maxCallsInAnyWindow([0, 10, 110], 110)).toBe(2);
     expect(smallestGap([0, 30, 51])).toBe(21);
   });
 });

@@ -7,13 +7,14 @@ import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { RedisKeys } from '../redis/redis-keys.js';
+import type { RedisDownFallback } from '../redis/redis.settings.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
 import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
 
 /** RATE_LIMIT_ON_REDIS_DOWN and RATE_LIMIT_REPLICAS, as the storage's Redis-down policy gets them. */
 interface QuotaFallback {
-  policy: 'local' | 'reject';
+  policy: RedisDownFallback;
   assumedReplicas: number;
 }
 

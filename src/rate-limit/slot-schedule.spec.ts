@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { maxCallsInAnyWindow } from '../../test/support/call-windows.js';
 import { nextSlot, spacingMs, type SlotRules } from './slot-schedule.js';
 
 /** A small seeded PRNG (mulberry32), so a failing run can be replayed from its seed. */
@@ -11,21 +12,6 @@ function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/**
- * The largest number of times inside any half-open window [a, a + length): an independent check,
- * two pointers over the sorted times.
- */
-function maxInAnyWindow(times: readonly number[], length: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let left = 0;
-  for (let right = 0; right < sorted.length; right++) {
-    while (sorted[right]! - sorted[left]! >= length) left++;
-    best = Math.max(best, right - left + 1);
-  }
-  return best;
 }
 
 describe('spacingMs', () => {
@@ -111,10 +97,10 @@ describe('nextSlot', () => {
         // come out a few picoseconds short of windowMs. A nanosecond of tolerance absorbs that
         // rounding and nothing else (the exact check on whole numbers is below).
         const rounding = 1e-6;
-        expect(maxInAnyWindow(releases, rules.windowMs - rounding)).toBeLessThanOrEqual(rules.limit);
+        expect(maxCallsInAnyWindow(releases, rules.windowMs - rounding)).toBeLessThanOrEqual(rules.limit);
         // The margin is real headroom: even a window stretched by it holds no more.
         expect(
-          maxInAnyWindow(releases, rules.windowMs + rules.safetyMarginMs - rounding),
+          maxCallsInAnyWindow(releases, rules.windowMs + rules.safetyMarginMs - rounding),
         ).toBeLessThanOrEqual(rules.limit);
       }
     });
@@ -131,17 +117,17 @@ describe('nextSlot', () => {
         if (random() > 0.5) now += Math.floor(random() * 2 * spacingMs(rules));
         releases.push(nextSlot(releases, now, rules));
       }
-      expect(maxInAnyWindow(releases, rules.windowMs)).toBeLessThanOrEqual(rules.limit);
-      expect(maxInAnyWindow(releases, rules.windowMs + rules.safetyMarginMs)).toBeLessThanOrEqual(
+      expect(maxCallsInAnyWindow(releases, rules.windowMs)).toBeLessThanOrEqual(rules.limit);
+      expect(maxCallsInAnyWindow(releases, rules.windowMs + rules.safetyMarginMs)).toBeLessThanOrEqual(
         rules.limit,
       );
       // The limit is reached, so the check above is not vacuous.
-      expect(maxInAnyWindow(releases, rules.windowMs + rules.safetyMarginMs)).toBe(rules.limit);
+      expect(maxCallsInAnyWindow(releases, rules.windowMs + rules.safetyMarginMs)).toBe(rules.limit);
     });
 
     it('the window check used above does catch an over-full window', () => {
-      expect(maxInAnyWindow([0, 10, 999.9], 1000)).toBe(3);
-      expect(maxInAnyWindow([0, 10, 1000], 1000)).toBe(2);
+      expect(maxCallsInAnyWindow([0, 10, 999.9], 1000)).toBe(3);
+      expect(maxCallsInAnyWindow([0, 10, 1000], 1000)).toBe(2);
     });
 
     it('does not delay calls that arrive further apart than the spacing', () => {

@@ -211,7 +211,7 @@ describe('the Dockerfile', () => {
     const env = Object.fromEntries(of(runtime, 'ENV').flatMap((i) => parseAssignments(i.args)));
     expect(env['NODE_ENV']).toBe('production');
     const port = /read\.int\(\s*'PORT'\s*,\s*\{\s*default:\s*(\d+)/.exec(
-      readFileSync(join(REPO_ROOT, 'src', 'config', 'app-config.ts'), 'utf8'),
+      readFileSync(join(REPO_ROOT, 'src', 'http', 'http.settings.ts'), 'utf8'),
     )?.[1];
     expect(of(runtime, 'EXPOSE').map((i) => i.args)).toEqual([port]);
   });

@@ -125,12 +125,18 @@ async function schemaProblems(object: Obj): Promise<string[]> {
   return problems;
 }
 
-/** The variables the gateway reads, from the EnvReader calls in src/config. */
+/** Every module's settings reader (the `.settings.ts` files under src): where the gateway reads its environment. */
+function settingsSources(): string[] {
+  const src = join(REPO_ROOT, 'src');
+  return readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.settings.ts'))
+    .map((file) => readFileSync(join(src, file), 'utf8'));
+}
+
+/** The variables the gateway reads, from the EnvReader calls in the settings readers. */
 function variablesTheAppReads(): Set<string> {
-  const dir = join(REPO_ROOT, 'src', 'config');
   const names = new Set<string>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))) {
-    const source = readFileSync(join(dir, file), 'utf8');
+  for (const source of settingsSources()) {
     for (const match of source.matchAll(/read\.(?:int|optional|required|oneOf|bool)\(\s*'([A-Z0-9_]+)'/g)) {
       names.add(match[1]!);
     }
@@ -144,9 +150,11 @@ function variablesTheAppReads(): Set<string> {
 
 /** The app's default for an integer variable, from `read.int('NAME', { default: n, ... })`. */
 function appIntDefault(name: string): number {
-  const source = readFileSync(join(REPO_ROOT, 'src', 'config', 'app-config.ts'), 'utf8');
-  const match = new RegExp(`read\\.int\\(\\s*'${name}'\\s*,\\s*\\{\\s*default:\\s*([\\d_]+)`).exec(source);
-  if (!match) throw new Error(`no default for ${name} in src/config/app-config.ts`);
+  const pattern = new RegExp(`read\\.int\\(\\s*'${name}'\\s*,\\s*\\{\\s*default:\\s*([\\d_]+)`);
+  const match = settingsSources()
+    .map((source) => pattern.exec(source))
+    .find((found) => found !== null);
+  if (!match) throw new Error(`no default for ${name} in the settings readers under src`);
   return Number(match[1]!.replaceAll('_', ''));
 }
 
