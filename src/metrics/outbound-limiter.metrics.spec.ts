@@ -1,8 +1,11 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { LocalOutboundRateLimiter } from '../rate-limit/local-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
-import { registerOutboundLimiterMetrics } from './outbound-limiter.metrics.js';
+import { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
 
 /** A limiter whose late-slot count the test sets. */
 class LateCounting extends OutboundRateLimiter {
@@ -48,5 +51,29 @@ describe('registerOutboundLimiterMetrics', () => {
     expect(text).toMatch(/^zim_gateway_outbound_limiter_mode\{mode="local"\} 1$/m);
     expect(text).toMatch(/^zim_gateway_outbound_limiter_mode\{mode="shared"\} 0$/m);
     expect(text).toMatch(/^zim_gateway_outbound_limiter_mode\{mode="reject"\} 0$/m);
+  });
+});
+
+describe('registerSharedStoreMetrics', () => {
+  it('counts each change of the Redis-down policy by the mode entered, from zero', async () => {
+    const connection = Object.assign(new EventEmitter(), { status: 'connecting' });
+    const silent = { log: () => undefined, warn: () => undefined, error: () => undefined };
+    const policy = new RedisDownPolicy(connection as unknown as Redis, { fallback: 'local', assumedReplicas: 3 }, silent);
+    const registry = new Registry();
+    registerSharedStoreMetrics(registry, policy);
+    expect(await scrape(registry)).toMatch(/^zim_gateway_shared_store_mode_changes_total\{mode="local"\} 0$/m);
+
+    connection.status = 'ready';
+    connection.emit('ready');
+    connection.status = 'reconnecting';
+    connection.emit('close');
+    await new Promise((resolve) => setImmediate(resolve));
+    connection.status = 'ready';
+    connection.emit('ready');
+
+    const text = await scrape(registry);
+    expect(text).toMatch(/^zim_gateway_shared_store_mode_changes_total\{mode="shared"\} 2$/m);
+    expect(text).toMatch(/^zim_gateway_shared_store_mode_changes_total\{mode="local"\} 1$/m);
+    expect(text).toMatch(/^zim_gateway_shared_store_mode_changes_total\{mode="reject"\} 0$/m);
   });
 });
