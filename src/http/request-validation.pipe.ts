@@ -31,7 +31,9 @@ function isSilentlyDropped(key: string): boolean {
 
 /**
  * Reports the keys that would be dropped without a word as unknown fields, like any other, so
- * that such a body is a 400 and not silently accepted without them.
+ * that such a body is a 400 and not silently accepted without them. A key inside a value that is
+ * refused as a whole (`attributes` sent as an object, not a list) is no field of its own: only
+ * that value is named, as for any other key in it.
  */
 class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -44,8 +46,14 @@ class RequestValidationPipe extends ValidationPipe {
       if (!(error instanceof RequestValidationError)) throw error;
       others = error.fieldErrors;
     }
-    throw new RequestValidationError([...stripped, ...others]);
+    const ownFields = stripped.filter(({ field }) => !others.some((other) => isBelow(field, other.field)));
+    throw new RequestValidationError([...ownFields, ...others]);
   }
+}
+
+/** `field` is a path inside `parent` (`attributes.toString` inside `attributes`). */
+function isBelow(field: string, parent: string): boolean {
+  return field.startsWith(`${parent}.`) || field.startsWith(`${parent}[`);
 }
 
 /** Own stripped keys anywhere in plain JSON data, with the path a client would use. */

@@ -6,7 +6,7 @@ import type { InProcessIdempotencyStore } from './in-process-idempotency-store.j
 import type { RedisIdempotencyStore } from './redis-idempotency-store.js';
 
 /** What a refused SharedStoreUnavailable names. */
-export const IDEMPOTENCY_STORE_NAME = 'the idempotency store';
+const IDEMPOTENCY_STORE_NAME = 'the idempotency store';
 
 /**
  * Redis while it answers; while it does not, RedisDownPolicy decides, as for every shared store:

@@ -7,7 +7,7 @@ import type { RedisOutboundRateLimiter, Reservation } from './redis-outbound-rat
 import { monotonicNow, remainingWaitMs } from './slot-wait.js';
 
 /** What a refused SharedStoreUnavailable names. */
-export const SHARED_BUDGET = 'the shared vendor call budget';
+const SHARED_BUDGET = 'the shared vendor call budget';
 
 /**
  * The limiter every vendor call goes through when Redis is configured: the shared limiter while

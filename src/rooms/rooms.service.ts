@@ -39,7 +39,7 @@ export class RoomsService {
     };
   }
 
-  toVendorBody(dto: CreateRoomDto): ZimCreateRoomBody {
+  private toVendorBody(dto: CreateRoomDto): ZimCreateRoomBody {
     // Validation guarantees an operator: the request's or the configured default.
     const fromUserId = dto.fromUserId ?? this.config.zego.defaultFromUserId!;
     return {

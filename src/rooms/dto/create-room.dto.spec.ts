@@ -455,6 +455,13 @@ describe('CreateRoomDto through the request validation pipe', () => {
     );
   });
 
+  it('names only a value refused as a whole, not a stripped key inside it', async () => {
+    const notAList = JSON.parse('{"roomId":"room-1","fromUserId":"alice","attributes":{"toString":{}}}');
+    expect(await failingFields(validate, notAList)).toEqual(['attributes']);
+    const notText = JSON.parse('{"roomId":"room-1","fromUserId":"alice","attributes":[{"key":{"valueOf":1},"value":"v"}]}');
+    expect(await failingFields(validate, notText)).toEqual(['attributes[0].key']);
+  });
+
   it('reports a stripped key together with the other problems of the body', async () => {
     const body = JSON.parse('{"roomId":"bad/room","constructor":1,"attributes":[{"key":"","value":"v","__proto__":{}}]}');
     expect(await failingFields(validate, body)).toEqual(
