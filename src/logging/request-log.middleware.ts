@@ -79,6 +79,8 @@ export function requestLogFields(
 interface InFlight {
   context: RequestLogContext;
   startedAt: number;
+  /** The line's fields, once taken: its message says the same. */
+  fields?: Record<string, unknown>;
 }
 
 /**
@@ -95,8 +97,9 @@ export class RequestLogMiddleware implements NestMiddleware {
     const fields = (req: IncomingMessage, res: ServerResponse): Record<string, unknown> => {
       try {
         const request = req as LoggedRequest;
-        const { context, startedAt } = this.inFlight.get(request)!;
-        return requestLogFields(request, res as Response, context, performance.now() - startedAt);
+        const inFlight = this.inFlight.get(request)!;
+        inFlight.fields ??= requestLogFields(request, res as Response, inFlight.context, performance.now() - inFlight.startedAt);
+        return inFlight.fields;
       } catch {
         // A log line must never break a request (it is written from the response's events).
         return {};
