@@ -88,6 +88,10 @@ describe('loadConfig with a valid environment', () => {
       windowMs: 1000,
       maxWaitMs: 2000,
       safetyMarginMs: 30,
+      maxWaitMsBatch: 8000,
+      batchMinShare: 0.1,
+      weights: {},
+      priorities: {},
     });
     expect(config.redisDown).toEqual({ fallback: 'local', assumedReplicas: 3 });
     expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
@@ -142,6 +146,10 @@ describe('loadConfig with a valid environment', () => {
       windowMs: 500,
       maxWaitMs: 0,
       safetyMarginMs: 5,
+      maxWaitMsBatch: 8000,
+      batchMinShare: 0.1,
+      weights: {},
+      priorities: {},
     });
     expect(config.redisDown).toEqual({ fallback: 'reject', assumedReplicas: 7 });
     expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 } });
@@ -691,5 +699,77 @@ describe('loadConfig with a bad environment', () => {
         expect(rendered).not.toContain('cache.internal');
       }
     });
+  });
+});
+
+describe('sharing the vendor budget', () => {
+  it('reads client weights and priorities, the batch share and the batch wait', () => {
+    const config = loadConfig({
+      ...VALID,
+      CLIENT_WEIGHTS: 'team-a:3,team-b:0.5\n# a comment\nteam-c:1000',
+      CLIENT_PRIORITIES: 'nightly-import:batch, web:interactive',
+      RATE_LIMIT_BATCH_MIN_SHARE: '0.25',
+      RATE_LIMIT_MAX_WAIT_MS_BATCH: '12000',
+    });
+    expect({ ...config.outbound.weights }).toEqual({ 'team-a': 3, 'team-b': 0.5, 'team-c': 1000 });
+    expect({ ...config.outbound.priorities }).toEqual({ 'nightly-import': 'batch', web: 'interactive' });
+    expect(Object.getPrototypeOf(config.outbound.weights)).toBeNull();
+    expect(config.outbound.batchMinShare).toBe(0.25);
+    expect(config.outbound.maxWaitMsBatch).toBe(12_000);
+  });
+
+  it('lets the batch wait follow a raised interactive wait when it is not set', () => {
+    expect(loadConfig({ ...VALID, RATE_LIMIT_MAX_WAIT_MS: '9000' }).outbound.maxWaitMsBatch).toBe(9000);
+  });
+
+  it.each([
+    ['CLIENT_WEIGHTS', 'team-a:0'],
+    ['CLIENT_WEIGHTS', 'team-a:-1'],
+    ['CLIENT_WEIGHTS', 'team-a:1001'],
+    ['CLIENT_WEIGHTS', 'team-a:1.2345'],
+    ['CLIENT_WEIGHTS', 'team-a:heavy'],
+    ['CLIENT_WEIGHTS', 'team-a:2,team-a:3'],
+    ['CLIENT_PRIORITIES', 'team-a:urgent'],
+    ['CLIENT_PRIORITIES', 'team-a:Batch '],
+    ['CLIENT_PRIORITIES', '-team:batch'],
+    ['RATE_LIMIT_BATCH_MIN_SHARE', '0'],
+    ['RATE_LIMIT_BATCH_MIN_SHARE', '1'],
+    ['RATE_LIMIT_BATCH_MIN_SHARE', '10%'],
+    ['RATE_LIMIT_BATCH_MIN_SHARE', '-0.1'],
+  ])('names %s for %j', (variable, value) => {
+    expect(badVariables({ ...VALID, [variable]: value })).toEqual([variable]);
+  });
+
+  it('names RATE_LIMIT_MAX_WAIT_MS_BATCH when it is shorter than the interactive wait', () => {
+    expect(badVariables({ ...VALID, RATE_LIMIT_MAX_WAIT_MS: '3000', RATE_LIMIT_MAX_WAIT_MS_BATCH: '2999' })).toEqual([
+      'RATE_LIMIT_MAX_WAIT_MS_BATCH',
+    ]);
+  });
+
+  it('points at the bad entry of a client list by position, never quoting it', () => {
+    const error = configError({ ...VALID, CLIENT_WEIGHTS: 'ok:1,SENTINEL-weight:x' });
+    expect(error.problems).toEqual([{ variable: 'CLIENT_WEIGHTS', reason: expect.stringMatching(/^entry 2 must be client-id:weight /) }]);
+    expect(error.message).not.toContain('SENTINEL');
+  });
+});
+
+describe('running without Redis', () => {
+  it('refuses to start in production without Redis unless RATE_LIMIT_STANDALONE=true says it is the only replica', () => {
+    const error = configError({ ...VALID, NODE_ENV: 'production' });
+    expect(error.problems).toEqual([{ variable: 'RATE_LIMIT_STANDALONE', reason: expect.stringContaining('NODE_ENV=production') }]);
+    expect(error.problems[0]!.reason).toMatch(/REDIS_URL/);
+    expect(loadConfig({ ...VALID, NODE_ENV: 'production', RATE_LIMIT_STANDALONE: 'true' }).redis).toBeUndefined();
+    expect(loadConfig({ ...VALID, NODE_ENV: 'production', REDIS_URL: 'redis://cache:6379' }).redis).toBeDefined();
+  });
+
+  it('needs nothing outside production (the local quick start, the tests)', () => {
+    expect(loadConfig(VALID).redis).toBeUndefined();
+    expect(loadConfig({ ...VALID, NODE_ENV: 'development' }).redis).toBeUndefined();
+  });
+
+  it('names RATE_LIMIT_STANDALONE when Redis is configured too', () => {
+    expect(badVariables({ ...VALID, REDIS_URL: 'redis://cache:6379', RATE_LIMIT_STANDALONE: 'true' })).toEqual([
+      'RATE_LIMIT_STANDALONE',
+    ]);
   });
 });

@@ -170,6 +170,13 @@ describe('GET /docs-json', () => {
     );
   });
 
+  it('documents the optional X-Priority request header with the two levels the gateway accepts', () => {
+    const parameters = doc.paths['/rooms'].post.parameters as Json[];
+    expect(parameters).toContainEqual(
+      expect.objectContaining({ name: 'X-Priority', in: 'header', required: false, schema: { type: 'string', enum: ['interactive', 'batch'] } }),
+    );
+  });
+
   describe('the request body schema', () => {
     const body = (): Json => deref(doc.paths['/rooms'].post.requestBody.content['application/json'].schema);
 

@@ -49,8 +49,8 @@ describe('waiting for a slot, across replicas', () => {
     const callsBefore = fake.calls.length;
     const first = createRoom(gateways[0]!.url, KEY, roomId(), 10_000);
     const second = createRoom(gateways[1]!.url, KEY, roomId(), 10_000);
-    // Sent once both are queued: the two slots ahead of it are ~1 s and ~2.1 s away.
-    await waitFor(async () => (await redisSlots()) >= 2, { what: 'two slots reserved' });
+    // Sent once both are in line: the two slots ahead of it are now and ~1 s away, its own ~2.1 s.
+    await waitFor(async () => (await callersInLine()) >= 2, { what: 'two callers in line' });
     const third = await createRoom(gateways[0]!.url, KEY, roomId(), 10_000);
     expect(third.status).toBe(429);
     // Its slot was about 2.1 s away, less the time since the first was reserved.
@@ -63,15 +63,15 @@ describe('waiting for a slot, across replicas', () => {
   });
 
   it('gives the slot of a caller that hung up to the next caller, on another replica', async () => {
-    await waitFor(async () => (await redisSlots()) === 0, { what: 'the log to empty', timeoutMs: 5_000 });
+    await waitFor(async () => (await callersInLine()) === 0, { what: 'the log to empty', timeoutMs: 5_000 });
     const callsBefore = fake.calls.length;
     const first = createRoom(gateways[0]!.url, KEY, roomId(), 10_000);
-    await waitFor(async () => (await redisSlots()) >= 1, { what: 'the first slot reserved' });
-    // This caller gets the slot ~1 s away, then hangs up after 200 ms.
+    await waitFor(async () => (await callersInLine()) >= 1, { what: 'the first slot reserved' });
+    // This caller waits for the slot ~1 s away, then hangs up after 200 ms.
     const quitter = createRoom(gateways[1]!.url, KEY, roomId(), 200);
-    await waitFor(async () => (await redisSlots()) >= 2, { what: 'the quitter reserved' });
+    await waitFor(async () => (await callersInLine()) >= 2, { what: 'the quitter in line' });
     expect((await quitter).error).toMatch(/TimeoutError|AbortError/);
-    await waitFor(async () => (await redisSlots()) === 1, { what: 'the quitter’s slot given back' });
+    await waitFor(async () => (await callersInLine()) === 1, { what: 'the quitter’s place given back' });
     // Had the slot been kept, the next one would be ~2 s away: over the 1.5 s wait, a 429.
     const next = await createRoom(gateways[0]!.url, KEY, roomId(), 10_000);
     expect(next.status).toBe(201);
@@ -79,12 +79,15 @@ describe('waiting for a slot, across replicas', () => {
     expect(fake.calls.length - callsBefore).toBe(2);
   });
 
-  async function redisSlots(): Promise<number> {
+  /** Callers with a slot in the log (recent or to come) or a ticket in a queue, over every budget in Redis. */
+  async function callersInLine(): Promise<number> {
     const client = new Redis(redis.url);
     try {
-      const keys = await client.keys('*:{outbound:*}:slots');
+      const keys = await client.keys('*:{outbound:*}:*');
       let total = 0;
-      for (const key of keys) total += await client.zcount(key, '-inf', '+inf');
+      for (const key of keys.filter((k) => /:(slots|queue:interactive|queue:batch)$/.test(k))) {
+        total += await client.zcount(key, '-inf', '+inf');
+      }
       return total;
     } finally {
       await client.quit();

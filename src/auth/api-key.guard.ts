@@ -1,4 +1,4 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, createParamDecorator, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { GatewayError } from '../http/gateway-error.js';
 import { ApiKeyStore, type AuthenticatedClient } from './api-key-store.js';
@@ -25,6 +25,12 @@ export class ApiKeyGuard implements CanActivate {
     return true;
   }
 }
+
+/** Handler parameter: the client id ApiKeyGuard authenticated. */
+export const CallingClient = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): string =>
+    context.switchToHttp().getRequest<AuthenticatedRequest>().client!.clientId,
+);
 
 export class UnauthorizedError extends GatewayError {
   constructor(message: string) {

@@ -82,9 +82,9 @@ describe('RequestLogMiddleware', () => {
       // What the guard and ZimClient do while the request is handled (after an await, too).
       void Promise.resolve().then(() => {
         Object.assign(req, { client: { clientId: 'svc-alpha' } });
-        events.slot({ action: 'CreateRoom', outcome: 'granted', waitedMs: 12.34 });
+        events.slot({ action: 'CreateRoom', outcome: 'granted', waitedMs: 12.34, priority: 'interactive' });
         events.attempt({ action: 'CreateRoom', outcome: 'rate-limited' as never, zegoCode: 660300005, zegoRequestId: 'z-1', durationMs: 5, attempt: 1, willRetry: true });
-        events.slot({ action: 'CreateRoom', outcome: 'granted', waitedMs: 1 });
+        events.slot({ action: 'CreateRoom', outcome: 'granted', waitedMs: 1, priority: 'interactive' });
         events.attempt({ action: 'CreateRoom', outcome: 'success', zegoCode: 0, zegoRequestId: 'z-2', durationMs: 5, attempt: 2, willRetry: false });
       });
     };

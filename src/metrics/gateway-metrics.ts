@@ -13,7 +13,8 @@ export class GatewayMetrics implements OnModuleInit {
   private readonly vendorCalls: Counter<'action' | 'outcome' | 'code'>;
   private readonly vendorDuration: Histogram<'action' | 'outcome'>;
   private readonly vendorRetries: Counter<'action' | 'outcome'>;
-  private readonly limiterWait: Histogram<'outcome'>;
+  private readonly limiterWait: Histogram<'outcome' | 'client' | 'priority'>;
+  private readonly slotsGranted: Counter<'client' | 'priority'>;
   private readonly limiterRefusals: Counter<'reason'>;
 
   constructor(
@@ -59,9 +60,15 @@ export class GatewayMetrics implements OnModuleInit {
     });
     this.limiterWait = new Histogram({
       name: 'zim_gateway_outbound_limiter_wait_seconds',
-      help: 'Time spent waiting for an outbound slot, by how the wait ended',
-      labelNames: ['outcome'],
+      help: 'Time spent waiting for an outbound slot, by how the wait ended, client and priority',
+      labelNames: ['outcome', 'client', 'priority'],
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5],
+      registers,
+    });
+    this.slotsGranted = new Counter({
+      name: 'zim_gateway_outbound_slots_granted_total',
+      help: 'Outbound slots granted (vendor calls about to be sent, retries included), by client and priority',
+      labelNames: ['client', 'priority'],
       registers,
     });
     this.limiterRefusals = new Counter({
@@ -85,7 +92,9 @@ export class GatewayMetrics implements OnModuleInit {
   }
 
   private recordSlot(event: ZimSlotEvent): void {
-    this.limiterWait.observe({ outcome: event.outcome }, event.waitedMs / 1000);
+    const client = event.client ?? 'none';
+    this.limiterWait.observe({ outcome: event.outcome, client, priority: event.priority }, event.waitedMs / 1000);
+    if (event.outcome === 'granted') this.slotsGranted.inc({ client, priority: event.priority });
     if (event.outcome === 'refused' || event.outcome === 'unavailable') this.limiterRefusals.inc({ reason: event.outcome });
   }
 }

@@ -16,6 +16,46 @@ export function registerOutboundLimiterMetrics(registry: Registry, limiter: Outb
     },
   });
 
+  new Gauge({
+    name: 'zim_gateway_outbound_fair_share',
+    help:
+      'Calls per second each client waiting for the vendor budget gets while every waiting client keeps asking ' +
+      '(weighted fair share within its priority; a client asking for less is served in full)',
+    labelNames: ['client', 'priority'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { client, priority, perSecond } of await limiter.fairShares()) this.set({ client, priority }, perSecond);
+    },
+  });
+
+  new Gauge({
+    name: 'zim_gateway_fleet_members',
+    help:
+      'Replicas sharing the vendor budget as Redis last counted them: active (lease current) or lapsed ' +
+      '(lease ran out recently: the fleet leaves room for its own share)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const view = limiter.fleetView();
+      if (!view) return;
+      this.set({ state: 'active' }, view.active);
+      this.set({ state: 'lapsed' }, view.lapsed);
+    },
+  });
+
+  let lapsesReported = 0;
+  new Counter({
+    name: 'zim_gateway_fleet_lease_lapses_total',
+    help: 'Times this replica lost Redis while it held a membership lease, and went on its own share once the lease lapsed',
+    registers: [registry],
+    collect() {
+      const total = limiter.leaseLapses();
+      this.inc(total - lapsesReported);
+      lapsesReported = total;
+    },
+  });
+
   let reported = 0;
   new Counter({
     name: 'zim_gateway_outbound_late_slots_total',

@@ -1,44 +1,78 @@
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger, type BeforeApplicationShutdown, type LoggerService } from '@nestjs/common';
 import { RedisCallFailed } from '../redis/redis-call-failed.js';
 import type { RedisDownPolicy, SharedStoreMode } from '../redis/redis-down-policy.js';
 import type { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
-import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
-import type { RedisOutboundRateLimiter, Reservation } from './redis-outbound-rate-limiter.js';
-import { monotonicNow, remainingWaitMs } from './slot-wait.js';
+import { ANONYMOUS_CLIENT } from './local-outbound-rate-limiter.js';
+import {
+  OutboundRateLimiter,
+  OutboundRateLimitRefusal,
+  type AcquireOptions,
+  type FairShare,
+  type FleetView,
+} from './outbound-rate-limiter.js';
+import type { Priority } from './rate-limit.settings.js';
+import type { RedisOutboundRateLimiter, ReturnNotes } from './redis-outbound-rate-limiter.js';
+import { monotonicNow, realTimers, remainingWaitMs, type Timers } from './slot-wait.js';
 
 /** What a refused SharedStoreUnavailable names. */
 const SHARED_BUDGET = 'the shared vendor call budget';
 
+export interface FailoverRules {
+  /** How far ahead of now the scheduler grants slots: the fleet's calls end this long after this replica's lease. */
+  readonly horizonMs: number;
+  /** The fleet's window plus margin: how long a call counts against the calls after it. */
+  readonly spanMs: number;
+  /** How often the membership lease is renewed while nothing else calls Redis. */
+  readonly heartbeatMs: number;
+}
+
 /**
- * The limiter every vendor call goes through when Redis is configured: the shared limiter while
- * Redis answers, this replica's share in process (or 503) while it does not, as RedisDownPolicy
- * decides for every shared store, and back again by itself.
+ * The limiter every vendor call goes through when Redis is configured: the fleet's scheduler
+ * while Redis answers, this replica's own share in process (or 503) while it does not, as
+ * RedisDownPolicy decides for every shared store, and back again by itself.
  *
- * Hand-overs keep the cap as well as one replica can see: entering local mode, local slots start
- * one whole window after the newest shared slot this replica heard of (the shared queue is still
- * draining on every replica); returning, callers still waiting for a local slot take a shared one
- * instead, and the first reservation writes this replica's recent local releases into the log.
+ * The cap holds through the hand-overs. Leaving Redis, this replica sends nothing on its own share
+ * before its lease has surely lapsed and the fleet's calls granted until then have left every
+ * window (local slots follow the lease's end plus the grant horizon by one whole window): the
+ * others subtract its share from the shared budget from its lease's end on. Its share is the
+ * budget split over the fleet as Redis last counted it. Coming back, callers still waiting for a
+ * local slot take a shared one instead, and the first call to reach Redis writes this replica's
+ * recent local calls into the log and re-asserts the members it last saw, so that the fleet keeps
+ * leaving room for those still on their own (also when Redis lost its data meanwhile).
  */
-export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
+export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements BeforeApplicationShutdown {
+  private local: LocalOutboundRateLimiter;
+  /** Late slots of the local shares of earlier outages. */
+  private lateBefore = 0;
   /** True while this replica's local releases are not yet in the shared log (also from start-up). */
   private carryOverPending: boolean;
-  /**
-   * True once this replica has been on its in-process share (it lost Redis, or sent calls before
-   * Redis was there): its return starts the shared log's hand-over.
-   */
-  private handoverPending = false;
+  /** True from a loss of Redis until the members this replica saw are re-asserted. */
+  private fleetPending = false;
+  /** True once this replica has served calls on its own share: its return is logged. */
+  private servedAlone = false;
+  /** When the last call on its own share went, and when each set of notes was taken. */
+  private lastLocalCall = Number.NEGATIVE_INFINITY;
+  private readonly notesTakenAt = new WeakMap<ReturnNotes, number>();
+  private ownLapses = 0;
   /** Aborted when the shared log takes over: local slots still waited for are handed back. */
   private localEpoch = new AbortController();
+  private heartbeat: unknown;
 
   constructor(
     private readonly shared: RedisOutboundRateLimiter,
-    private readonly local: LocalOutboundRateLimiter,
+    /** This replica's share of the budget for a fleet of `size` members. */
+    private readonly localShare: (size: number) => LocalOutboundRateLimiter,
     private readonly policy: RedisDownPolicy,
+    private readonly rules: FailoverRules,
     private readonly logger: LoggerService = new Logger('OutboundRateLimiter'),
+    private readonly timers: Timers = realTimers,
   ) {
     super();
+    this.local = localShare(policy.assumedReplicas);
     this.carryOverPending = policy.fallback === 'local';
     policy.onModeChange((mode) => this.modeChanged(mode));
+    shared.carryNotesFrom({ pending: () => this.pendingNotes(), delivered: (notes) => this.notesDelivered(notes) });
+    this.heartbeat = this.beat();
   }
 
   get mode(): SharedStoreMode {
@@ -46,17 +80,38 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
   }
 
   override lateSlots(): number {
-    return this.shared.lateSlots() + this.local.lateSlots();
+    return this.shared.lateSlots() + this.lateBefore + this.local.lateSlots();
   }
 
-  async acquire({ maxWaitMs, signal }: AcquireOptions): Promise<void> {
+  override fairShares(): Promise<FairShare[]> {
+    return this.mode === 'shared' ? this.shared.fairShares() : this.local.fairShares();
+  }
+
+  override fleetView(): FleetView | undefined {
+    return this.shared.fleetView();
+  }
+
+  override leaseLapses(): number {
+    return this.ownLapses;
+  }
+
+  async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive' }: AcquireOptions): Promise<void> {
     signal?.throwIfAborted();
-    await this.acquireBefore(monotonicNow() + maxWaitMs, signal);
+    await this.acquireBefore({ client, priority, giveUpAt: monotonicNow() + maxWaitMs }, signal);
   }
 
-  private async acquireBefore(giveUpAt: number, signal: AbortSignal | undefined): Promise<void> {
-    const answer = await this.policy.run(SHARED_BUDGET, () => this.reserveShared(giveUpAt), () => undefined);
-    if (answer === undefined) return this.acquireLocally(giveUpAt, signal);
+  /** Leaves the fleet on a graceful shutdown, so nobody leaves room for this replica afterwards. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.timers.clearTimeout(this.heartbeat);
+    if (this.mode === 'shared') await this.shared.leave().catch(() => undefined);
+  }
+
+  private async acquireBefore(
+    ask: { client: string; priority: Priority; giveUpAt: number },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const answer = await this.policy.run(SHARED_BUDGET, () => this.shared.request(ask, signal), () => undefined);
+    if (answer === undefined) return this.acquireLocally(ask, signal);
     if (answer instanceof OutboundRateLimitRefusal) throw answer;
     try {
       await this.shared.waitFor(answer, signal);
@@ -64,45 +119,71 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
       // Redis went away while a caller that woke too late was trading its slot for a new one.
       if (!(error instanceof RedisCallFailed)) throw error;
       this.policy.callFailed(SHARED_BUDGET, error);
-      return this.policy.withoutRedis(SHARED_BUDGET, () => this.acquireLocally(giveUpAt, signal));
+      return this.policy.withoutRedis(SHARED_BUDGET, () => this.acquireLocally(ask, signal));
     }
   }
 
-  /** A slot from the shared log, or the log's refusal (an answer: Redis is fine). */
-  private async reserveShared(giveUpAt: number): Promise<Reservation | OutboundRateLimitRefusal> {
-    const carried = this.carryOverPending ? this.local.recentOffsets() : [];
-    let answer: Reservation | OutboundRateLimitRefusal;
-    try {
-      answer = await this.shared.reserve(remainingWaitMs(giveUpAt, monotonicNow()), carried, this.handoverPending);
-    } catch (error) {
-      if (!(error instanceof OutboundRateLimitRefusal)) throw error;
-      answer = error;
-    }
-    // Redis answered, and recorded any carried releases.
-    this.carryOverPending = false;
-    if (this.handoverPending) {
-      this.handoverPending = false;
-      this.logger.log(
-        'Outbound limiter hand-over: this replica is back on the shared log, which leaves room for ' +
-          'replicas still on their own share for two windows',
-      );
-    }
-    return answer;
-  }
-
-  private async acquireLocally(giveUpAt: number, signal: AbortSignal | undefined): Promise<void> {
+  private async acquireLocally(
+    ask: { client: string; priority: Priority; giveUpAt: number },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const epoch = this.localEpoch.signal;
     try {
       await this.local.acquire({
-        maxWaitMs: remainingWaitMs(giveUpAt, monotonicNow()),
+        maxWaitMs: remainingWaitMs(ask.giveUpAt, monotonicNow()),
         signal: signal ? AbortSignal.any([signal, epoch]) : epoch,
+        client: ask.client,
+        priority: ask.priority,
       });
-      this.handoverPending = true;
+      this.servedAlone = true;
+      this.lastLocalCall = monotonicNow();
     } catch (error) {
       if (!epoch.aborted || signal?.aborted) throw error;
       // Redis came back while this caller waited: its local slot could clash with the shared
       // log's, so it gave that slot back and takes a shared one, within the wait it has left.
-      return this.acquireBefore(giveUpAt, signal);
+      return this.acquireBefore(ask, signal);
+    }
+  }
+
+  /** Renews the lease whenever the connection is up, even in the pause after a failed call. */
+  private beat(): unknown {
+    const timer = this.timers.setTimeout(() => {
+      void this.policy
+        .probe(SHARED_BUDGET, () => this.shared.renew())
+        .catch(() => false)
+        .finally(() => {
+          this.heartbeat = this.beat();
+        });
+    }, this.rules.heartbeatMs);
+    (timer as { unref?: () => void }).unref?.();
+    return timer;
+  }
+
+  private pendingNotes(): ReturnNotes | undefined {
+    if (!this.carryOverPending && !this.fleetPending) return undefined;
+    const notes: ReturnNotes = {
+      ...(this.carryOverPending && { carried: this.carriedCalls() }),
+      ...(this.fleetPending && { fleet: this.shared.fleetView()?.members ?? [] }),
+    };
+    this.notesTakenAt.set(notes, monotonicNow());
+    return notes;
+  }
+
+  /** This replica's recent local calls, each named by when it went (the same name however often it is sent). */
+  private carriedCalls(): Array<readonly [string, number]> {
+    return this.local.recentReleases().map(({ at, offsetMs }) => [String(at), offsetMs] as const);
+  }
+
+  private notesDelivered(notes: ReturnNotes): void {
+    // Calls made while these notes were on their way go with the next ones (carried calls count once).
+    if ((this.notesTakenAt.get(notes) ?? Number.NEGATIVE_INFINITY) >= this.lastLocalCall) this.carryOverPending = false;
+    if (notes.fleet) this.fleetPending = false;
+    if (this.servedAlone) {
+      this.servedAlone = false;
+      this.logger.log(
+        'Outbound limiter hand-over: this replica is back on the shared scheduler with its own calls in the ' +
+          'log; the fleet leaves room for the members still on their own share',
+      );
     }
   }
 
@@ -112,9 +193,16 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter {
       this.localEpoch = new AbortController();
       return;
     }
-    const lastSharedSlot = this.shared.lastKnownSlot();
-    if (lastSharedSlot !== undefined) this.local.follow(lastSharedSlot);
+    const view = this.shared.fleetView();
+    this.lateBefore += this.local.lateSlots();
+    this.local = this.localShare(view ? view.active + view.lapsed : this.policy.assumedReplicas);
+    // Nothing of its own before the fleet's shared calls (granted at most a horizon past this
+    // replica's lease) have left every window of the vendor's.
+    const lastShared = this.shared.lastKnownSlot() ?? Number.NEGATIVE_INFINITY;
+    const sharedEnd = view ? Math.max(lastShared, view.leaseExpiresAt + this.rules.horizonMs) : lastShared;
+    this.local.notBefore(sharedEnd + this.rules.spanMs);
+    if (view) this.ownLapses++;
     this.carryOverPending = mode === 'local';
-    this.handoverPending = mode === 'local';
+    this.fleetPending = view !== undefined;
   }
 }

@@ -1,54 +1,71 @@
 import { describe, expect, it } from '@jest/globals';
 import { settledState } from '../../test/support/async-probes.js';
-import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
-import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
+import { maxCallsInAnyWindow } from '../../test/support/call-windows.js';
+import { LocalOutboundRateLimiter, type LocalBudgetRules } from './local-outbound-rate-limiter.js';
+import { OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
+import type { Timers } from './slot-wait.js';
 
-/** A clock the test moves by hand. */
-class ManualClock {
-  constructor(public time = 10_000) {}
+/** A clock and timers the test moves by hand: `advance` fires every timer that comes due, in order. */
+class ManualTime implements Timers {
+  time = 10_000;
+  private pending: Array<{ at: number; callback: () => void; seq: number }> = [];
+  private seq = 0;
   readonly now = (): number => this.time;
-}
 
-interface PendingWait {
-  ms: number;
-  signal?: AbortSignal;
-  release: () => void;
-}
+  setTimeout(callback: () => void, ms: number): unknown {
+    const timer = { at: this.time + ms, callback, seq: ++this.seq };
+    this.pending.push(timer);
+    return timer;
+  }
 
-/**
- * A wait the test controls: records how long the limiter asked to wait, resolves on release(),
- * and rejects, as node's timers do, when the signal aborts.
- */
-class ManualWaits {
-  readonly asked: PendingWait[] = [];
+  clearTimeout(handle: unknown): void {
+    this.pending = this.pending.filter((timer) => timer !== handle);
+  }
 
-  readonly wait = (ms: number, signal?: AbortSignal): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal!.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.asked.push({
-        ms,
-        signal,
-        release: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      });
-    });
-
-  get durations(): number[] {
-    return this.asked.map((w) => w.ms);
+  /** Moves the clock on by `ms`, firing what comes due (each at its own time, unless `late`: all at the end). */
+  async advance(ms: number, { late = false } = {}): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      // What the callers do with the last release happens before the clock moves again.
+      await settle();
+      const due = this.pending.filter((timer) => timer.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.pending = this.pending.filter((timer) => timer !== due);
+      this.time = late ? end : Math.max(this.time, due.at);
+      due.callback();
+    }
+    this.time = end;
+    await settle();
   }
 }
 
-function limiter(rules: SlotRules) {
-  const clock = new ManualClock();
-  const waits = new ManualWaits();
-  return { clock, waits, limiter: new LocalOutboundRateLimiter(rules, clock.now, waits.wait) };
+/** Lets every pending promise callback run (they would before any real timer fires). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function limiter(rules: LocalBudgetRules) {
+  const time = new ManualTime();
+  return { time, limiter: new LocalOutboundRateLimiter(rules, time.now, time) };
+}
+
+/** Records when each caller was let go, on the manual clock. */
+function track(l: LocalOutboundRateLimiter, time: ManualTime, options: AcquireOptions) {
+  const entry: { releasedAt?: number; error?: unknown; promise: Promise<void> } = { promise: Promise.resolve() };
+  entry.promise = l.acquire(options).then(
+    () => {
+      entry.releasedAt = time.time;
+    },
+    (error: unknown) => {
+      entry.error = error;
+    },
+  );
+  return entry;
 }
 
 const NO_LIMIT_ON_WAIT = { maxWaitMs: 60_000 };
+const rules: SlotRules = { limit: 4, windowMs: 1000, safetyMarginMs: 20 };
+const spacing = (rules.windowMs + rules.safetyMarginMs) / rules.limit; // 255 ms
+const span = rules.windowMs + rules.safetyMarginMs; // 1020 ms
 
 describe('OutboundRateLimitRefusal', () => {
   it.each([
@@ -65,130 +82,114 @@ describe('OutboundRateLimitRefusal', () => {
     expect(refusal.waitMs).toBe(waitMs);
     expect(refusal.details.retryAfterSeconds).toBe(seconds);
   });
+
+  it('says which share was spent and when a slot is expected', () => {
+    const refusal = new OutboundRateLimitRefusal(2400, "client web's share of the fleet's vendor budget (interactive)");
+    expect(refusal.publicMessage).toBe(
+      "The vendor call budget is spent: client web's share of the fleet's vendor budget (interactive) has no free slot " +
+        'within the wait; the next is expected in about 3 s',
+    );
+  });
 });
 
 describe('LocalOutboundRateLimiter', () => {
-  const rules: SlotRules = { limit: 4, windowMs: 1000, safetyMarginMs: 20 };
-  const spacing = (rules.windowMs + rules.safetyMarginMs) / rules.limit; // 255 ms
-
-  it('lets the first call through without waiting', async () => {
-    const { limiter: l, waits } = limiter(rules);
-    await l.acquire(NO_LIMIT_ON_WAIT);
-    expect(waits.asked).toHaveLength(0);
+  it('lets the first call through at once', async () => {
+    const { limiter: l } = limiter(rules);
+    expect(await settledState(l.acquire(NO_LIMIT_ON_WAIT))).toBe('resolved');
   });
 
-  it('spaces a burst one spacing apart, on the injected clock', async () => {
-    const { limiter: l, waits } = limiter(rules);
-    const burst = Array.from({ length: 6 }, () => l.acquire(NO_LIMIT_ON_WAIT));
-    expect(waits.durations).toEqual([1, 2, 3, 4, 5].map((i) => i * spacing));
-    // Each waiter goes on only once its wait is over.
-    expect(await settledState(burst[0]!)).toBe('resolved');
-    expect(await settledState(burst[1]!)).toBe('pending');
-    waits.asked[0]!.release();
-    expect(await settledState(burst[1]!)).toBe('resolved');
-    expect(await settledState(burst[2]!)).toBe('pending');
-    waits.asked.slice(1).forEach((w) => w.release());
-    await Promise.all(burst);
-  });
-
-  it('measures waits from the current time, not from the time of the first call', async () => {
-    const { limiter: l, waits, clock } = limiter(rules);
-    await l.acquire(NO_LIMIT_ON_WAIT);
-    clock.time += 100;
-    void l.acquire(NO_LIMIT_ON_WAIT);
-    expect(waits.durations).toEqual([spacing - 100]);
+  it('lets a burst go one spacing apart, each caller when its slot comes', async () => {
+    const { limiter: l, time } = limiter(rules);
+    const burst = Array.from({ length: 6 }, () => track(l, time, NO_LIMIT_ON_WAIT));
+    await time.advance(5 * spacing);
+    await Promise.all(burst.map((entry) => entry.promise));
+    expect(burst.map((entry) => entry.releasedAt! - 10_000)).toEqual([0, 1, 2, 3].map((i) => i * spacing).concat([span, span + spacing]));
   });
 
   it('frees the window as the clock moves on', async () => {
-    const { limiter: l, waits, clock } = limiter(rules);
+    const { limiter: l, time } = limiter(rules);
     await l.acquire(NO_LIMIT_ON_WAIT);
-    clock.time += spacing;
-    await l.acquire(NO_LIMIT_ON_WAIT);
-    clock.time += rules.windowMs * 10;
-    await l.acquire(NO_LIMIT_ON_WAIT);
-    expect(waits.asked).toHaveLength(0);
+    await time.advance(spacing);
+    expect(await settledState(l.acquire(NO_LIMIT_ON_WAIT))).toBe('resolved');
+    await time.advance(rules.windowMs * 10);
+    expect(await settledState(l.acquire(NO_LIMIT_ON_WAIT))).toBe('resolved');
   });
 
   describe('when the wait is longer than the caller may wait', () => {
-    it('refuses with OutboundRateLimitRefusal carrying the wait and Retry-After', async () => {
+    it('refuses at once with OutboundRateLimitRefusal carrying the wait and Retry-After', async () => {
       const { limiter: l } = limiter({ limit: 1, windowMs: 2400, safetyMarginMs: 100 });
       await l.acquire(NO_LIMIT_ON_WAIT);
-      const refusal = await l.acquire({ maxWaitMs: 1000 }).catch((error: unknown) => error);
+      const refusal = await l.acquire({ maxWaitMs: 1000, client: 'web' }).catch((error: unknown) => error);
       expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
       expect((refusal as OutboundRateLimitRefusal).waitMs).toBe(2500);
       expect((refusal as OutboundRateLimitRefusal).details.retryAfterSeconds).toBe(3);
-      expect((refusal as OutboundRateLimitRefusal).status).toBe(429);
+      expect((refusal as OutboundRateLimitRefusal).publicMessage).toMatch(/this replica's vendor budget \(client web, interactive\)/);
     });
 
-    it('gives a Retry-After of at least one second for a short wait', async () => {
-      const { limiter: l } = limiter(rules);
-      await l.acquire(NO_LIMIT_ON_WAIT);
-      const refusal = (await l.acquire({ maxWaitMs: 0 }).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
-      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
-      expect(refusal.waitMs).toBe(spacing);
-      expect(refusal.details.retryAfterSeconds).toBe(1);
-    });
-
-    it('does not take a slot: the next caller gets the wait the refused one was offered', async () => {
-      const { limiter: l, waits } = limiter(rules);
+    it('does not take a slot: the next caller gets the slot the refused one was offered', async () => {
+      const { limiter: l, time } = limiter(rules);
       await l.acquire(NO_LIMIT_ON_WAIT);
       for (let i = 0; i < 5; i++) {
         await expect(l.acquire({ maxWaitMs: spacing - 1 })).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
       }
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([spacing]);
+      const next = track(l, time, NO_LIMIT_ON_WAIT);
+      await time.advance(spacing);
+      await next.promise;
+      expect(next.releasedAt).toBe(10_000 + spacing);
     });
 
     it('accepts a wait exactly as long as the caller may wait', async () => {
-      const { limiter: l, waits } = limiter(rules);
+      const { limiter: l, time } = limiter(rules);
       await l.acquire(NO_LIMIT_ON_WAIT);
-      const pending = l.acquire({ maxWaitMs: spacing });
-      expect(waits.durations).toEqual([spacing]);
-      waits.asked[0]!.release();
-      await expect(pending).resolves.toBeUndefined();
+      const pending = track(l, time, { maxWaitMs: spacing });
+      await time.advance(spacing);
+      await pending.promise;
+      expect(pending.error).toBeUndefined();
+    });
+
+    it('refuses a queued caller whose wait ran out, and serves the one behind it in its place', async () => {
+      const { limiter: l, time } = limiter({ ...rules, limit: 1 });
+      await l.acquire(NO_LIMIT_ON_WAIT);
+      const impatient = track(l, time, { maxWaitMs: 1500 });
+      const patient = track(l, time, NO_LIMIT_ON_WAIT);
+      // The first in line (slot at +1020) is served; the second's slot would be at +2040.
+      await time.advance(1500);
+      await impatient.promise;
+      expect(impatient.releasedAt).toBe(10_000 + span);
+      await time.advance(1000);
+      await patient.promise;
+      expect(patient.releasedAt).toBe(10_000 + 2 * span);
     });
   });
 
   describe('aborts', () => {
-    it('gives the slot of an aborted waiter back', async () => {
-      const { limiter: l, waits } = limiter(rules);
+    it('takes an aborted waiter out of the queue: the next caller gets its slot', async () => {
+      const { limiter: l, time } = limiter(rules);
       await l.acquire(NO_LIMIT_ON_WAIT);
       const controller = new AbortController();
-      const aborted = l.acquire({ ...NO_LIMIT_ON_WAIT, signal: controller.signal });
-      expect(waits.durations).toEqual([spacing]);
-
+      const aborted = track(l, time, { ...NO_LIMIT_ON_WAIT, signal: controller.signal });
+      const next = track(l, time, NO_LIMIT_ON_WAIT);
       controller.abort(new Error('caller went away'));
-      await expect(aborted).rejects.toThrow('caller went away');
-
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      // The same slot again, not the one after it.
-      expect(waits.durations).toEqual([spacing, spacing]);
-    });
-
-    it('gives back only its own slot, keeping the ones reserved after it', async () => {
-      const { limiter: l, waits } = limiter(rules);
-      await l.acquire(NO_LIMIT_ON_WAIT);
-      const controller = new AbortController();
-      const aborted = l.acquire({ ...NO_LIMIT_ON_WAIT, signal: controller.signal }); // slot +255
-      void l.acquire(NO_LIMIT_ON_WAIT); // slot +510
-      controller.abort();
-      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([spacing, 2 * spacing, 3 * spacing]);
+      await aborted.promise;
+      expect(aborted.error).toMatchObject({ name: 'AbortError', cause: new Error('caller went away') });
+      await time.advance(spacing);
+      await next.promise;
+      expect(next.releasedAt).toBe(10_000 + spacing);
     });
 
     it('refuses an already aborted caller without taking a slot', async () => {
-      const { limiter: l, waits } = limiter(rules);
+      const { limiter: l, time } = limiter(rules);
       await l.acquire(NO_LIMIT_ON_WAIT);
       const signal = AbortSignal.abort(new Error('gone before asking'));
-      await expect(l.acquire({ ...NO_LIMIT_ON_WAIT, signal })).rejects.toThrow('gone before asking');
-      expect(waits.asked).toHaveLength(0);
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([spacing]);
+      await expect(l.acquire({ ...NO_LIMIT_ON_WAIT, signal })).rejects.toMatchObject({ name: 'AbortError' });
+      const next = track(l, time, NO_LIMIT_ON_WAIT);
+      await time.advance(spacing);
+      await next.promise;
+      expect(next.releasedAt).toBe(10_000 + spacing);
     });
 
-    it('with the default (real) wait, an abort ends the wait and frees the slot', async () => {
-      // Slots one minute apart: only the abort can end this wait before the test times out.
+    it('with the real clock and timers, an abort ends the wait', async () => {
+      // One call a minute: only the abort can end this wait before the test times out.
       const l = new LocalOutboundRateLimiter({ limit: 1, windowMs: 60_000, safetyMarginMs: 0 });
       await l.acquire(NO_LIMIT_ON_WAIT);
       const controller = new AbortController();
@@ -196,155 +197,136 @@ describe('LocalOutboundRateLimiter', () => {
       expect(await settledState(waiting)).toBe('pending');
       controller.abort();
       await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
-      // Its slot is free again: the next caller is offered it (about a minute), not two minutes.
-      const refusal = (await l.acquire({ maxWaitMs: 0 }).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
-      expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
-      expect(refusal.waitMs).toBeLessThanOrEqual(60_000);
-      expect(refusal.waitMs).toBeGreaterThan(0);
     });
   });
 
-  describe('a caller that wakes too late for its slot', () => {
-    // rules: spacing 255 ms, margin 20 ms, so a caller may go out at most 10 ms after its slot.
-    it('goes out within the tolerance as usual', async () => {
-      const { limiter: l, waits, clock } = limiter(rules);
-      await l.acquire(NO_LIMIT_ON_WAIT);
-      const second = l.acquire(NO_LIMIT_ON_WAIT);
-      clock.time += spacing + 10;
-      waits.asked[0]!.release();
-      await second;
-      expect(l.lateSlots()).toBe(0);
-      expect(l.recentOffsets()).toEqual([-(spacing + 10), -10]);
+  describe('fairness between clients and levels', () => {
+    it('serves a client that arrives later, with nothing waiting, before a flooder’s queued callers', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const flooder = Array.from({ length: 8 }, () => track(l, time, { ...NO_LIMIT_ON_WAIT, client: 'flood' }));
+      await time.advance(spacing / 2);
+      const light = track(l, time, { ...NO_LIMIT_ON_WAIT, client: 'light' });
+      await time.advance(3 * spacing);
+      await light.promise;
+      // The flooder's first went at once, its second took the next slot; then the light client.
+      expect(light.releasedAt).toBe(10_000 + 2 * spacing);
+      await time.advance(10 * spacing);
+      await Promise.all(flooder.map((entry) => entry.promise));
     });
 
-    it('gives the slot back and takes a new one, counted as a late slot', async () => {
-      const { limiter: l, waits, clock } = limiter(rules);
-      await l.acquire(NO_LIMIT_ON_WAIT);
-      const second = l.acquire(NO_LIMIT_ON_WAIT);
-      // A stalled event loop: the timer fires 50 ms after the slot.
-      clock.time += spacing + 50;
-      waits.asked[0]!.release();
-      await second;
-      expect(l.lateSlots()).toBe(1);
-      // The late slot is gone; the call went out in a new slot, now, one spacing after the first.
-      expect(l.recentOffsets()).toEqual([-(spacing + 50), 0]);
+    it('orders two flooding clients by weight, 3:1', async () => {
+      const { limiter: l, time } = limiter({ ...rules, limit: 100, weightOf: (client) => (client === 'heavy' ? 3 : 1) });
+      const order: string[] = [];
+      const waiting = ['heavy', 'light'].flatMap((client) =>
+        Array.from({ length: 12 }, () => l.acquire({ ...NO_LIMIT_ON_WAIT, client }).then(() => order.push(client))),
+      );
+      await time.advance(60 * span);
+      await Promise.all(waiting);
+      const firstSixteen = order.slice(0, 16);
+      expect(firstSixteen.filter((client) => client === 'heavy')).toHaveLength(12);
     });
 
-    it('is refused when no new slot fits in the wait it had left, keeping no slot', async () => {
-      const one = { limit: 1, windowMs: 1000, safetyMarginMs: 20 };
-      const { limiter: l, waits, clock } = limiter(one);
-      await l.acquire(NO_LIMIT_ON_WAIT);
-      const late = l.acquire({ maxWaitMs: 1100 });
-      clock.time += 1020 + 100;
-      // Meanwhile another caller took the next slot.
-      const next = l.acquire(NO_LIMIT_ON_WAIT);
-      waits.asked[0]!.release();
+    it('serves interactive first, and gives batch its minimum share while both wait', async () => {
+      const { limiter: l, time } = limiter({ ...rules, limit: 100, batchMinShare: 0.25 });
+      const order: string[] = [];
+      const waiting = (['batch', 'interactive'] as const).flatMap((priority) =>
+        Array.from({ length: 40 }, () =>
+          l.acquire({ ...NO_LIMIT_ON_WAIT, client: priority, priority }).then(() => order.push(priority)),
+        ),
+      );
+      await time.advance(100 * span);
+      await Promise.all(waiting);
+      // While both wait (the first 40 + a few slots), one slot in four goes to batch.
+      const whileBoth = order.slice(1, 41);
+      expect(whileBoth.filter((priority) => priority === 'batch')).toHaveLength(10);
+      // And batch gets everything once interactive is served.
+      expect(order.slice(-20).every((priority) => priority === 'batch')).toBe(true);
+    });
 
-      await expect(late).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
-      expect(l.lateSlots()).toBe(1);
-      expect(l.recentOffsets()).toEqual([920]);
-      waits.asked[1]!.release();
-      await next;
+    it('reports the fair share of each waiting client', async () => {
+      const { limiter: l } = limiter({ ...rules, weightOf: (client) => (client === 'heavy' ? 3 : 1) });
+      await l.acquire(NO_LIMIT_ON_WAIT);
+      void l.acquire({ ...NO_LIMIT_ON_WAIT, client: 'heavy' });
+      void l.acquire({ ...NO_LIMIT_ON_WAIT, client: 'light' });
+      const perSecond = (rules.limit * 1000) / span;
+      expect(await l.fairShares()).toEqual(
+        expect.arrayContaining([
+          { client: 'heavy', priority: 'interactive', perSecond: (perSecond * 3) / 4 },
+          { client: 'light', priority: 'interactive', perSecond: perSecond / 4 },
+        ]),
+      );
     });
   });
 
-  describe('follow', () => {
-    const span = rules.windowMs + rules.safetyMarginMs; // 1020 ms
+  describe('a stalled event loop', () => {
+    it('lets the slots that passed go one spacing apart from the moment it runs, counted as a late dispatch', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const callers = Array.from({ length: 3 }, () => track(l, time, NO_LIMIT_ON_WAIT));
+      // Nothing ran for three spacings: the timer fires at the end.
+      await time.advance(3 * spacing, { late: true });
+      expect(l.lateSlots()).toBe(1);
+      await time.advance(spacing);
+      await Promise.all(callers.map((entry) => entry.promise));
+      expect(callers.map((entry) => entry.releasedAt! - 10_000)).toEqual([0, 3 * spacing, 4 * spacing]);
+    });
+  });
 
-    it('puts the first local slot one whole window (plus margin) after the followed time', async () => {
-      const { limiter: l, waits, clock } = limiter(rules);
-      l.follow(clock.time + 500); // the shared log's newest slot, half a second ahead
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([500 + span, 500 + span + spacing]);
+  describe('notBefore', () => {
+    it('holds every local slot back until the time it is given', async () => {
+      const { limiter: l, time } = limiter(rules);
+      l.notBefore(time.time + 500);
+      const first = track(l, time, NO_LIMIT_ON_WAIT);
+      const second = track(l, time, NO_LIMIT_ON_WAIT);
+      await time.advance(500 + spacing);
+      await Promise.all([first.promise, second.promise]);
+      expect([first.releasedAt! - 10_000, second.releasedAt! - 10_000]).toEqual([500, 500 + spacing]);
     });
 
-    it('counts a followed time in the past only while it is less than one window ago', async () => {
-      const { limiter: l, waits, clock } = limiter(rules);
-      l.follow(clock.time - 100);
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([span - 100]);
-
+    it('keeps the latest time it was given, and changes nothing once that has passed', async () => {
+      const { limiter: l, time } = limiter(rules);
+      l.notBefore(time.time + 500);
+      l.notBefore(time.time + 100);
+      l.notBefore(Number.NEGATIVE_INFINITY);
+      expect(await settledState(l.acquire(NO_LIMIT_ON_WAIT))).toBe('pending');
       const other = limiter(rules);
-      other.limiter.follow(other.clock.time - span);
-      await other.limiter.acquire(NO_LIMIT_ON_WAIT);
-      expect(other.waits.asked).toHaveLength(0);
+      other.limiter.notBefore(other.time.time - 1);
+      expect(await settledState(other.limiter.acquire(NO_LIMIT_ON_WAIT))).toBe('resolved');
     });
 
-    it('ignores a time older than one it already follows', async () => {
-      const { limiter: l, waits, clock } = limiter(rules);
-      l.follow(clock.time + 500);
-      l.follow(clock.time + 100);
-      l.follow(Number.NEGATIVE_INFINITY);
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([500 + span]);
-    });
-
-    it('keeps the later of the followed time and its own releases', async () => {
-      const { limiter: l, waits, clock } = limiter(rules);
-      await l.acquire(NO_LIMIT_ON_WAIT); // own release at now
-      void l.acquire(NO_LIMIT_ON_WAIT); // own release at now + spacing
-      l.follow(clock.time - span + 10); // holds local slots back only until now + 10: changes nothing
-      void l.acquire(NO_LIMIT_ON_WAIT);
-      expect(waits.durations).toEqual([spacing, 2 * spacing]);
-    });
-
-    it('refuses a caller that cannot wait until one window after the followed time', async () => {
-      const { limiter: l, clock } = limiter(rules);
-      l.follow(clock.time + 1000);
-      const refusal = (await l.acquire({ maxWaitMs: 1000 }).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
+    it('refuses a caller that cannot wait that long', async () => {
+      const { limiter: l, time } = limiter(rules);
+      l.notBefore(time.time + 1000);
+      const refusal = (await l.acquire({ maxWaitMs: 999 }).catch((e: unknown) => e)) as OutboundRateLimitRefusal;
       expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
-      expect(refusal.waitMs).toBe(1000 + span);
+      expect(refusal.waitMs).toBe(1000);
     });
   });
 
-  describe('recentOffsets', () => {
+  describe('recentReleases', () => {
     it('is empty before any release', () => {
-      const { limiter: l } = limiter(rules);
-      expect(l.recentOffsets()).toEqual([]);
+      expect(limiter(rules).limiter.recentReleases()).toEqual([]);
     });
 
-    it('lists past and future releases as offsets from now', async () => {
-      const { limiter: l, clock } = limiter(rules);
-      await l.acquire(NO_LIMIT_ON_WAIT); // release at 10 000
-      void l.acquire(NO_LIMIT_ON_WAIT); // release at 10 255
-      void l.acquire(NO_LIMIT_ON_WAIT); // release at 10 510
-      expect(l.recentOffsets()).toEqual([0, spacing, 2 * spacing]);
-      clock.time += 300;
-      expect(l.recentOffsets()).toEqual([-300, spacing - 300, 2 * spacing - 300]);
-    });
-
-    it('drops releases that can no longer share a window (plus margin) with a new call', async () => {
-      const { limiter: l, clock } = limiter(rules);
+    it('lists the releases as offsets from now, and drops those that can no longer share a window', async () => {
+      const { limiter: l, time } = limiter(rules);
       await l.acquire(NO_LIMIT_ON_WAIT); // 10 000
-      clock.time += 300;
+      await time.advance(300);
       await l.acquire(NO_LIMIT_ON_WAIT); // 10 300
-      const span = rules.windowMs + rules.safetyMarginMs; // 1020
-
-      clock.time = 10_000 + span; // the first release is exactly one span ago: still counts
-      expect(l.recentOffsets()).toEqual([-span, 300 - span]);
-      clock.time += 1;
-      expect(l.recentOffsets()).toEqual([300 - span - 1]);
-      clock.time = 10_300 + span + 1;
-      expect(l.recentOffsets()).toEqual([]);
+      expect(l.recentReleases().map((release) => release.offsetMs)).toEqual([-300, 0]);
+      await time.advance(span - 300); // the first release is exactly one span ago: still counts
+      expect(l.recentReleases().map((release) => release.offsetMs)).toEqual([-span, 300 - span]);
+      await time.advance(1);
+      expect(l.recentReleases().map((release) => release.offsetMs)).toEqual([300 - span - 1]);
     });
 
-    it('leaves out the slot of a waiter that gave up', async () => {
-      const { limiter: l } = limiter(rules);
+    it('leaves out queued and refused callers', async () => {
+      const { limiter: l, time } = limiter(rules);
       await l.acquire(NO_LIMIT_ON_WAIT);
-      const controller = new AbortController();
-      const aborted = l.acquire({ ...NO_LIMIT_ON_WAIT, signal: controller.signal });
-      expect(l.recentOffsets()).toEqual([0, spacing]);
-      controller.abort();
-      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
-      expect(l.recentOffsets()).toEqual([0]);
-    });
-
-    it('leaves out refused callers and the followed time', async () => {
-      const { limiter: l, clock } = limiter(rules);
-      l.follow(clock.time + 100);
+      void l.acquire(NO_LIMIT_ON_WAIT);
       await expect(l.acquire({ maxWaitMs: 0 })).rejects.toBeInstanceOf(OutboundRateLimitRefusal);
-      expect(l.recentOffsets()).toEqual([]);
+      expect(l.recentReleases().map((release) => release.offsetMs)).toEqual([0]);
+      await time.advance(spacing);
+      expect(l.recentReleases().map((release) => release.offsetMs)).toEqual([-spacing, 0]);
     });
   });
 
@@ -360,53 +342,30 @@ describe('LocalOutboundRateLimiter', () => {
       };
     }
 
-    it.each([11, 22, 33, 44, 55])(
-      'with random arrivals, refusals and aborts (seed %i)',
-      async (seed) => {
-        const random = seededRandom(seed);
-        const rules: SlotRules = { limit: 5, windowMs: 1000, safetyMarginMs: 20 };
-        const { limiter: l, waits, clock } = limiter(rules);
-        const released: number[] = [];
-        let refused = 0;
-        let aborted = 0;
-
-        for (let i = 0; i < 600; i++) {
-          if (random() < 0.6) clock.time += Math.floor(random() * 400);
-          const arrival = clock.time;
-          const controller = new AbortController();
-          const before = waits.asked.length;
-          const acquired = l.acquire({ maxWaitMs: Math.floor(random() * 2500), signal: controller.signal });
-          const asked = waits.asked[before];
-          if (asked === undefined) {
-            // Released at once or refused; find out which.
-            const outcome = await acquired.then(
-              () => 'released',
-              (error: unknown) => {
-                expect(error).toBeInstanceOf(OutboundRateLimitRefusal);
-                return 'refused';
-              },
-            );
-            if (outcome === 'released') released.push(arrival);
-            else refused++;
-          } else if (random() < 0.25) {
-            controller.abort();
-            await expect(acquired).rejects.toMatchObject({ name: 'AbortError' });
-            aborted++;
-          } else {
-            asked.release();
-            await acquired;
-            released.push(arrival + asked.ms);
-          }
-        }
-
-        expect(refused).toBeGreaterThan(0);
-        expect(aborted).toBeGreaterThan(0);
-        const sorted = released.sort((a, b) => a - b);
-        for (let right = 0, left = 0; right < sorted.length; right++) {
-          while (sorted[right]! - sorted[left]! >= rules.windowMs) left++;
-          expect(right - left + 1).toBeLessThanOrEqual(rules.limit);
-        }
-      },
-    );
+    it.each([11, 22, 33, 44, 55])('with random arrivals, clients, levels, refusals and aborts (seed %i)', async (seed) => {
+      const random = seededRandom(seed);
+      const budget: SlotRules = { limit: 5, windowMs: 1000, safetyMarginMs: 20 };
+      const { limiter: l, time } = limiter(budget);
+      const entries: Array<ReturnType<typeof track>> = [];
+      for (let i = 0; i < 600; i++) {
+        if (random() < 0.6) await time.advance(Math.floor(random() * 400));
+        const controller = new AbortController();
+        entries.push(
+          track(l, time, {
+            maxWaitMs: Math.floor(random() * 2500),
+            signal: controller.signal,
+            client: `client-${Math.floor(random() * 4)}`,
+            priority: random() < 0.3 ? 'batch' : 'interactive',
+          }),
+        );
+        if (random() < 0.1) controller.abort();
+      }
+      await time.advance(10_000);
+      await Promise.all(entries.map((entry) => entry.promise));
+      const released = entries.flatMap((entry) => (entry.releasedAt === undefined ? [] : [entry.releasedAt]));
+      expect(entries.some((entry) => entry.error instanceof OutboundRateLimitRefusal)).toBe(true);
+      expect(entries.some((entry) => (entry.error as Error | undefined)?.name === 'AbortError')).toBe(true);
+      expect(maxCallsInAnyWindow(released, budget.windowMs)).toBeLessThanOrEqual(budget.limit);
+    });
   });
 });

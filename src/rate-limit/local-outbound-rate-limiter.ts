@@ -1,74 +1,169 @@
-import { OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
-import { SlotLimiter, type HeldSlot } from './slot-limiter.js';
-import { nextSlot, type SlotRules } from './slot-schedule.js';
-import { monotonicNow, remainingWaitMs, timerWait, type SlotWait } from './slot-wait.js';
+import { FairQueue, type FairTicket } from './fair-queue.js';
+import { fairShares } from './fair-shares.js';
+import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions, type FairShare } from './outbound-rate-limiter.js';
+import { lateToleranceMs, nextSlot, spacingMs, type SlotRules } from './slot-schedule.js';
+import { abortError, monotonicNow, realTimers, type Timers } from './slot-wait.js';
+import type { Priority } from './rate-limit.settings.js';
+
+/** The budget of one process, and how it is shared between the clients waiting for it. */
+export interface LocalBudgetRules extends SlotRules {
+  /** The share of slots batch work gets at least while interactive work waits too (default 0.1). */
+  readonly batchMinShare?: number;
+  /** A client's weight (default: 1 for every client). */
+  weightOf?(client: string): number;
+  /** What a refusal says was spent (default: this replica's vendor budget). */
+  readonly shareName?: string;
+}
+
+/** A call made without a client (in-process tests, tools): one client of its own. */
+export const ANONYMOUS_CLIENT = '-';
+
+/** Timers fire up to about a millisecond after their time even on an idle process. */
+const TIMER_GRANULARITY_MS = 2;
+
+interface Waiter {
+  resolve(): void;
+  /** Removes the caller's deadline timer and abort listener once it is served or gives up. */
+  settle(): void;
+}
 
 /**
- * The limiter for one process: a sliding log of reserved release times on the monotonic clock.
- * Safe for a single replica only; the fleet shares a Redis-backed limiter.
+ * The limiter for one process: a sliding log of release times on the monotonic clock, and a fair
+ * queue in front of it (FairQueue). A caller that finds no one waiting and a slot free goes at
+ * once; otherwise it queues, and each slot is given to the next ticket in fair order when it
+ * comes (just in time, so a client that arrives later with less service is served before a
+ * flooder's queued callers). A caller whose slot is further away than it may wait is refused at
+ * once, without taking a slot. Safe for a single replica only; the fleet shares the Redis scheduler.
  */
-export class LocalOutboundRateLimiter extends SlotLimiter<HeldSlot> {
+export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   readonly mode = 'local';
   /** Reserved release times, ascending. Entries that can no longer constrain a slot are pruned. */
   private readonly releases: number[] = [];
-  /** A release made elsewhere (the shared log's newest slot) that local slots must follow. */
-  private foreignRelease = Number.NEGATIVE_INFINITY;
+  /** No local slot before this (set when taking over from the fleet's scheduler). */
+  private notBeforeTime = Number.NEGATIVE_INFINITY;
+  private readonly queue: FairQueue<Waiter>;
+  private readonly rules: Required<LocalBudgetRules>;
+  private timer?: ReturnType<Timers['setTimeout']>;
+  /** When the armed timer should have fired: a dispatch much later than that counts as late. */
+  private timerDue = 0;
+  private lateDispatches = 0;
 
   constructor(
-    private readonly rules: SlotRules,
-    now: () => number = monotonicNow,
-    wait: SlotWait = timerWait,
+    rules: LocalBudgetRules,
+    private readonly now: () => number = monotonicNow,
+    private readonly timers: Timers = realTimers,
   ) {
-    super(rules, now, wait);
+    super();
+    this.rules = { batchMinShare: 0.1, weightOf: () => 1, shareName: "this replica's vendor budget", ...rules };
+    this.queue = new FairQueue(this.rules.batchMinShare);
   }
 
-  async acquire({ maxWaitMs, signal }: AcquireOptions): Promise<void> {
-    signal?.throwIfAborted();
-    // Reserved before the first await: callers get slots in the order they asked.
-    await this.waitFor(this.reserve(this.now() + maxWaitMs), signal);
+  override lateSlots(): number {
+    return this.lateDispatches;
+  }
+
+  override fairShares(): Promise<FairShare[]> {
+    const waiting = this.queue.waitingClients().map((entry) => ({ ...entry, weight: this.rules.weightOf(entry.client) }));
+    return Promise.resolve(fairShares(waiting, this.rules));
+  }
+
+  acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive' }: AcquireOptions): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const now = this.now();
+    this.prune(now);
+    const slot = this.nextFreeSlot(now);
+    if (this.queue.size === 0 && slot <= now) {
+      this.releases.push(now);
+      return Promise.resolve();
+    }
+    const request = { client, weight: this.rules.weightOf(client), priority };
+    const estimate = slot - now + this.queue.slotsBefore(request) * spacingMs(this.rules);
+    if (estimate > maxWaitMs) return Promise.reject(this.refusal(estimate, client, priority));
+    return new Promise<void>((resolve, reject) => {
+      let ticket: FairTicket<Waiter> | undefined;
+      const giveUp = (error: unknown): void => {
+        if (ticket && this.queue.remove(ticket)) {
+          waiter.settle();
+          reject(error);
+          this.disarmWhenIdle();
+        }
+      };
+      const onAbort = (): void => giveUp(abortError(signal!));
+      // A slot due exactly at the deadline is still the caller's: the deadline fires just after it.
+      const deadline = this.timers.setTimeout(
+        () => giveUp(this.refusal(estimate, client, priority)),
+        maxWaitMs + TIMER_GRANULARITY_MS,
+      );
+      const waiter: Waiter = {
+        resolve,
+        settle: () => {
+          this.timers.clearTimeout(deadline);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      ticket = this.queue.push(request, waiter);
+      this.arm(now);
+    });
   }
 
   /**
-   * Local slots start one whole window (plus margin) after `time` at the earliest. Taking over
-   * from the shared log, whose calls up to `time` may still be going out from every replica, no
-   * window then holds both shared and local calls: the cap holds through the hand-over.
+   * No local slot before `time`. Taking over from the fleet's scheduler, the failover puts it one
+   * whole window after the last of the fleet's calls that may still go out: no window then holds
+   * both shared and local calls, and the cap holds through the hand-over.
    */
-  follow(time: number): void {
-    this.foreignRelease = Math.max(this.foreignRelease, time);
+  notBefore(time: number): void {
+    this.notBeforeTime = Math.max(this.notBeforeTime, time);
   }
 
   /**
-   * The releases that can still share a window with a new call, as offsets from now (negative in
-   * the past): what the shared log must learn when it takes over again.
+   * The releases that can still share a window with a new call: when each went (on this clock, the
+   * same number every time it is asked, so it can name the call) and its offset from now (negative
+   * in the past). What the shared log must learn when it takes over again.
    */
-  recentOffsets(): number[] {
+  recentReleases(): Array<{ at: number; offsetMs: number }> {
     const now = this.now();
     this.prune(now);
-    return this.releases.map((release) => release - now);
+    return this.releases.map((at) => ({ at, offsetMs: at - now }));
   }
 
-  protected replace(slot: HeldSlot): HeldSlot {
-    this.release(slot);
-    return this.reserve(slot.giveUpAt);
+  private refusal(estimate: number, client: string, priority: Priority): OutboundRateLimitRefusal {
+    return new OutboundRateLimitRefusal(estimate, `${this.rules.shareName} (client ${client}, ${priority})`);
   }
 
-  protected release(slot: HeldSlot): void {
-    const index = this.releases.lastIndexOf(slot.slotAt);
-    if (index >= 0) this.releases.splice(index, 1);
+  private nextFreeSlot(now: number): number {
+    return Math.max(nextSlot(this.releases, now, this.rules), this.notBeforeTime);
   }
 
-  /** Takes the next free slot, or refuses without taking one when it is too far away. */
-  private reserve(giveUpAt: number): HeldSlot {
+  /** Wakes the dispatcher when the next slot comes (one timer for all waiting callers). */
+  private arm(now: number): void {
+    if (this.timer !== undefined || this.queue.size === 0) return;
+    this.timerDue = this.nextFreeSlot(now);
+    // Whole milliseconds, rounded up: a timer must not fire before its slot.
+    this.timer = this.timers.setTimeout(() => this.dispatch(), Math.max(0, Math.ceil(this.timerDue - now)));
+  }
+
+  /** Nobody waits any more: no timer keeps the process up for a slot nobody needs. */
+  private disarmWhenIdle(): void {
+    if (this.queue.size > 0 || this.timer === undefined) return;
+    this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Gives every slot that has come to the next ticket in fair order. */
+  private dispatch(): void {
+    this.timer = undefined;
     const now = this.now();
+    // A stalled event loop: the slot goes out now (spaced from the last as always), not in a burst.
+    if (now - this.timerDue > lateToleranceMs(this.rules)) this.lateDispatches++;
     this.prune(now);
-    const slotAt = Math.max(
-      nextSlot(this.releases, now, this.rules),
-      this.foreignRelease + this.rules.windowMs + this.rules.safetyMarginMs,
-    );
-    const waitMs = slotAt - now;
-    if (waitMs > remainingWaitMs(giveUpAt, now)) throw new OutboundRateLimitRefusal(waitMs);
-    this.releases.push(slotAt);
-    return { slotAt, giveUpAt };
+    while (this.queue.size > 0 && this.nextFreeSlot(now) <= now) {
+      const ticket = this.queue.shift()!;
+      this.releases.push(now);
+      ticket.value.settle();
+      ticket.value.resolve();
+    }
+    this.arm(now);
   }
 
   private prune(now: number): void {

@@ -1,11 +1,16 @@
 import { GatewayError } from '../http/gateway-error.js';
 import type { SharedStoreMode } from '../redis/redis-down-policy.js';
+import type { Priority } from './rate-limit.settings.js';
 
 export interface AcquireOptions {
   /** Longest the caller is willing to wait for its slot. */
   maxWaitMs: number;
   /** Aborts the wait (the caller went away); the reserved slot is given back. */
   signal?: AbortSignal;
+  /** Whose share the call counts against (the authenticated client id). */
+  client?: string;
+  /** `interactive` unless said otherwise. */
+  priority?: Priority;
 }
 
 /**
@@ -27,12 +32,55 @@ export abstract class OutboundRateLimiter {
   lateSlots(): number {
     return 0;
   }
+
+  /** What each client waiting now would get per second if every one of them kept asking (none waiting: empty). */
+  fairShares(): Promise<FairShare[]> {
+    return Promise.resolve([]);
+  }
+
+  /** The fleet as the shared store last showed it; undefined without one. */
+  fleetView(): FleetView | undefined {
+    return undefined;
+  }
+
+  /** How often this replica went on its own share after its membership lease lapsed. */
+  leaseLapses(): number {
+    return 0;
+  }
+}
+
+export interface FairShare {
+  client: string;
+  priority: Priority;
+  /** Calls per second. */
+  perSecond: number;
+}
+
+/** The fleet's members as Redis counts them. */
+export interface FleetView {
+  /** Members whose lease is current. */
+  active: number;
+  /** Members whose lease lapsed recently: they may be sending on their own share, and the fleet leaves room for them. */
+  lapsed: number;
+  /** Calls per window this replica may send on its own if it loses Redis. */
+  share: number;
+  lapsedMembers: readonly string[];
 }
 
 export class OutboundRateLimitRefusal extends GatewayError {
-  constructor(readonly waitMs: number) {
-    super(429, 'The vendor call budget is spent; retry later', {
-      retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-    });
+  constructor(
+    /** When a slot is expected (ms from now). */
+    readonly waitMs: number,
+    /** Which share was spent: `client web's share of the fleet's vendor budget (interactive)`. */
+    share?: string,
+  ) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    super(
+      429,
+      share === undefined
+        ? 'The vendor call budget is spent; retry later'
+        : `The vendor call budget is spent: ${share} has no free slot within the wait; the next is expected in about ${retryAfterSeconds} s`,
+      { retryAfterSeconds },
+    );
   }
 }

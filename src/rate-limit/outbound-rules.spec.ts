@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
 import { loadConfig } from '../app-config.js';
 import { quotaPerSecond } from './client-quota-limit.js';
-import { handoverRules, localShareRules, outboundRules } from './outbound-rules.js';
+import { localShareRules, outboundRules, schedulerRules } from './outbound-rules.js';
 
 const HASH = 'a'.repeat(64);
 const BASE = { ZEGO_APP_ID: '42', ZEGO_SERVER_SECRET: 'not-used-here', API_KEYS: `svc:${HASH}` };
@@ -32,39 +32,31 @@ describe('localShareRules: one replica’s share while Redis is down', () => {
     [20, 1, 20],
     [20, 20, 1],
     [21, 4, 5],
-  ])('with a budget of %i and %i replicas allows %i per window', (qps, replicas, share) => {
-    const rules = localShareRules(config({ ZEGO_QPS_LIMIT: String(qps), RATE_LIMIT_REPLICAS: String(replicas) }));
-    expect(rules).toEqual({ limit: share, windowMs: 1000, safetyMarginMs: 30 });
-    // The assumed fleet together stays within the budget.
+  ])('with a budget of %i and a fleet of %i allows %i per window', (qps, replicas, share) => {
+    const rules = localShareRules(config({ ZEGO_QPS_LIMIT: String(qps) }), replicas);
+    expect(rules).toMatchObject({ limit: share, windowMs: 1000, safetyMarginMs: 30 });
+    // The fleet together stays within the budget.
     expect(rules.limit * replicas).toBeLessThanOrEqual(qps);
+    expect(rules.shareName).toMatch(/own share .*Redis is unreachable/);
   });
 
   it('with more replicas than calls per window, gives each one call per proportionally longer window', () => {
-    const rules = localShareRules(config({ ZEGO_QPS_LIMIT: '20', RATE_LIMIT_REPLICAS: '50' }));
-    expect(rules).toEqual({ limit: 1, windowMs: 3000, safetyMarginMs: 30 });
+    const rules = localShareRules(config({ ZEGO_QPS_LIMIT: '20' }), 50);
+    expect(rules).toMatchObject({ limit: 1, windowMs: 3000, safetyMarginMs: 30 });
     // 50 replicas, one call each per 3 s: at most 16.7 per second.
     expect((50 * 1000) / rules.windowMs).toBeLessThanOrEqual(20);
   });
 });
 
-describe('handoverRules: the shared log after Redis was unreachable', () => {
-  it.each([
-    // replicas, hand-over limit: the budget less every other replica's share
-    [3, 8],
-    [1, 20],
-    [2, 10],
-    [20, 1],
-    // With more replicas than calls per window no room can be left: one call per window.
-    [50, 1],
-  ])('with %i replicas leaves %i per window for two windows', (replicas, limit) => {
-    const rules = handoverRules(config({ ZEGO_QPS_LIMIT: '20', RATE_LIMIT_REPLICAS: String(replicas) }));
-    expect(rules).toEqual({ limit, durationMs: 2 * 1030 });
-  });
-
-  it('leaves the others exactly what their shares may send in one window', () => {
-    const env = { ZEGO_QPS_LIMIT: '21', RATE_LIMIT_REPLICAS: '4' };
-    const share = localShareRules(config(env));
-    expect(handoverRules(config(env)).limit + 3 * share.limit).toBe(21);
+describe('schedulerRules: the fleet’s scheduler', () => {
+  it('hands out the configured budget, grants a short horizon ahead, and weighs clients as configured', () => {
+    const rules = schedulerRules(config({ CLIENT_WEIGHTS: 'team-a:3,team-b:0.5', RATE_LIMIT_BATCH_MIN_SHARE: '0.25' }));
+    expect(rules).toMatchObject({ limit: 20, windowMs: 1000, safetyMarginMs: 30, batchMinShare: 0.25 });
+    // The horizon is what lets a replica that loses Redis start its own share soon after.
+    expect(rules.horizonMs).toBeGreaterThan(0);
+    expect(rules.horizonMs).toBeLessThan(rules.leaseMs);
+    expect(rules.memoryMs).toBeGreaterThan(rules.leaseMs);
+    expect([rules.weightOf('team-a'), rules.weightOf('team-b'), rules.weightOf('team-c')]).toEqual([3, 0.5, 1]);
   });
 });
 

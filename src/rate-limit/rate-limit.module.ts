@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type DynamicModule, Global, Logger, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
@@ -7,12 +9,13 @@ import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 import type { RedisDownSettings } from '../redis/redis.settings.js';
 import { ClientQuotaGuard } from './client-quota.guard.js';
+import { PriorityGuard } from './priority.guard.js';
 import { quotaPerSecond } from './client-quota-limit.js';
 import { FailoverOutboundRateLimiter } from './failover-outbound-rate-limiter.js';
 import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
 import { LocalOutboundRateLimiter } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from './outbound-rate-limiter.js';
-import { handoverRules, localShareRules, outboundRules } from './outbound-rules.js';
+import { failoverRules, localShareRules, schedulerRules, standaloneRules } from './outbound-rules.js';
 import type { ClientQuotaSettings, OutboundSettings } from './rate-limit.settings.js';
 import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
@@ -63,37 +66,35 @@ export class RateLimitModule {
             outboundFactory({ config, redis, keys, policy }),
         },
         ClientQuotaGuard,
+        PriorityGuard,
       ],
-      exports: [OutboundRateLimiter, ClientQuotaGuard],
+      exports: [OutboundRateLimiter, ClientQuotaGuard, PriorityGuard],
     };
   }
 }
 
 function createOutboundRateLimiter({ config, redis, keys, policy }: OutboundLimiterContext): OutboundRateLimiter {
   const logger = new Logger('OutboundRateLimiter');
-  const rules = outboundRules(config);
   if (!redis) {
     logger.warn(
       // Says "Redis" whichever way it was to be reached (URL or Sentinel).
       'No Redis is configured: the outbound limiter runs in process, which is safe for one replica only',
     );
-    return new LocalOutboundRateLimiter(rules);
+    return new LocalOutboundRateLimiter(standaloneRules(config));
   }
-  const share = localShareRules(config);
-  const handover = handoverRules(config);
+  const rules = schedulerRules(config);
+  const share = localShareRules(config, policy.assumedReplicas);
   logger.log(
-    `Outbound limiter shared through Redis: at most ${rules.limit} calls per ${rules.windowMs} ms ` +
-      `for the fleet; while Redis is unreachable: ${policy.fallback}` +
+    `Outbound limiter shared through Redis: at most ${rules.limit} calls per ${rules.windowMs} ms for the fleet, ` +
+      `shared fairly between clients (interactive first, at least ${config.outbound.batchMinShare} for batch); ` +
+      `while Redis is unreachable: ${policy.fallback}` +
       (policy.fallback === 'local'
-        ? ` (${share.limit} per ${share.windowMs} ms per replica, then ${handover.limit} per window ` +
-          `for ${handover.durationMs} ms after Redis is back)`
+        ? ` (each replica its share of the fleet Redis last counted; ${share.limit} per ${share.windowMs} ms ` +
+          `before the first contact)`
         : ''),
   );
-  const appId = config.zego.appId;
-  const shared = new RedisOutboundRateLimiter(
-    redis,
-    { slots: keys.outboundSlots(appId), handover: keys.outboundHandover(appId) },
-    { ...rules, handover },
-  );
-  return new FailoverOutboundRateLimiter(shared, new LocalOutboundRateLimiter(share), policy, logger);
+  const replicaId = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const shared = new RedisOutboundRateLimiter(redis, keys.outboundBudget(config.zego.appId), rules, replicaId);
+  const localShare = (size: number): LocalOutboundRateLimiter => new LocalOutboundRateLimiter(localShareRules(config, size));
+  return new FailoverOutboundRateLimiter(shared, localShare, policy, failoverRules(config), logger);
 }

@@ -2,159 +2,340 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LuaScript } from '../redis/lua-script.js';
 import { RedisCallFailed } from '../redis/redis-call-failed.js';
-import { OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
+import type { OutboundBudgetKeys } from '../redis/redis-keys.js';
+import { OutboundRateLimitRefusal, type AcquireOptions, type FairShare, type FleetView } from './outbound-rate-limiter.js';
+import type { Priority } from './rate-limit.settings.js';
 import { RedisClock } from './redis-clock.js';
+import { ANONYMOUS_CLIENT } from './local-outbound-rate-limiter.js';
 import { SlotLimiter, type HeldSlot } from './slot-limiter.js';
-import type { SlotRules } from './slot-schedule.js';
-import { monotonicNow, remainingWaitMs, timerWait, type SlotWait } from './slot-wait.js';
+import { fairShares } from './fair-shares.js';
+import { spacingMs, type SlotRules } from './slot-schedule.js';
+import { abortError, monotonicNow, realTimers, remainingWaitMs, timerWait, type SlotWait, type Timers } from './slot-wait.js';
 
-const RESERVE_SLOT = LuaScript.load(new URL('./lua/reserve-outbound-slot.lua', import.meta.url));
+const SCHEDULE = LuaScript.load(new URL('./lua/schedule-outbound.lua', import.meta.url));
 
-/**
- * How the shared log makes room, after Redis was unreachable, for replicas still on their
- * in-process share (see HAND-OVER in lua/reserve-outbound-slot.lua).
- */
-export interface HandoverRules {
-  /** The fleet's limit while a hand-over lasts: limit − (replicas − 1) × share. */
-  readonly limit: number;
-  /** How long a hand-over lasts after a replica comes back. */
-  readonly durationMs: number;
+/** The fleet's budget and how the scheduler hands it out (see lua/schedule-outbound.lua). */
+export interface SchedulerRules extends SlotRules {
+  /** Slots are granted at most this far ahead of now. */
+  readonly horizonMs: number;
+  /** How long a member's lease lasts after its last call; it renews far more often. */
+  readonly leaseMs: number;
+  /** How long the fleet leaves room for a member whose lease lapsed (it may be on its own share). */
+  readonly memoryMs: number;
+  readonly batchMinShare: number;
+  weightOf(client: string): number;
 }
 
-export interface SharedSlotRules extends SlotRules {
-  /** Default: no hand-over (the full limit at once). */
-  readonly handover?: HandoverRules;
-}
-
-/** The keys of one budget (RedisKeys names them; one hash tag keeps the script on one Cluster slot). */
-export interface OutboundBudgetKeys {
-  /** The log of slots. */
-  readonly slots: string;
-  /** The hand-over marker beside it. */
-  readonly handover: string;
-}
-
-/** A slot the fleet-wide log granted to this caller. */
-export interface Reservation extends HeldSlot {
-  readonly id: string;
-  /** How far the slot was from the moment the script ran, in Redis time. */
-  readonly waitMs: number;
-  /** How long the script's answer took to come back, as this process saw it. */
-  readonly roundTripMs: number;
-}
-
-interface ReserveRequest {
+/** Who asks for a slot, and until when it would rather wait than be refused. */
+interface Ask {
+  client: string;
+  priority: Priority;
+  /** The local time after which the caller would rather be refused than get a slot. */
   giveUpAt: number;
-  carriedOffsetsMs?: readonly number[];
-  /** This replica is back from its in-process share: the hand-over starts. */
-  startsHandover?: boolean;
-  /** A slot this caller gives back in the same script run (it woke too late to use it). */
-  replacing?: string;
-  /** The earliest the new slot may be, from the moment the script runs. */
-  leadMs?: number;
+}
+
+/** A slot the fleet's scheduler granted to this caller. */
+export interface Reservation extends HeldSlot {
+  /** The ticket the slot was granted to (the slot's member in the log). */
+  readonly id: string;
+  /** How long the last script's answer took to come back, as this process saw it. */
+  readonly roundTripMs: number;
+  readonly ask: Ask;
+}
+
+/** What a replica tells the scheduler besides its own tickets (on its way back from its own share). */
+export interface ReturnNotes {
+  /** Calls it sent on its own share: a name for each, and its offset from now (negative in the past). */
+  carried?: ReadonlyArray<readonly [string, number]>;
+  /** The members it last saw, [replica, share]: the fleet leaves room for those not back yet. */
+  fleet?: ReadonlyArray<readonly [string, number]>;
+}
+
+/** Where the notes come from: they ride with the next call that reaches Redis, whichever it is. */
+export interface ReturnNotesSource {
+  /** The notes still to deliver, or undefined. */
+  pending(): ReturnNotes | undefined;
+  /** Redis took these notes (those `pending` gave for the call). */
+  delivered(notes: ReturnNotes): void;
+}
+
+interface ScheduleReply {
+  now: string;
+  ticket?: { id: string; state: 'granted' | 'queued' | 'refused'; slot?: number; estimate?: number };
+  grants: Array<[string, number]>;
+  dispatchIn: number;
+  lastSlot?: number;
+  lease: number;
+  share: number;
+  members: number;
+  lapsed: number;
+  fleet: Array<[string, number, number]>;
+}
+
+interface Waiter {
+  ask: Ask;
+  grant(slotAt: number, roundTripMs: number): void;
+  fail(error: unknown): void;
 }
 
 /**
- * The fleet-wide limiter: one sliding log of slots in Redis, shared by every replica, filled by
- * one atomic script per acquisition (see lua/reserve-outbound-slot.lua for the invariant). Each
- * caller waits for its own slot, so there is no polling and no thundering herd, and slots go out
- * close to arrival order across replicas. Slots are placed on the local clock through RedisClock,
- * and a caller that wakes too late for its slot takes a new one rather than crowd the next window.
- * Every Redis failure surfaces as RedisCallFailed.
+ * The fleet-wide scheduler, on this replica's side. Every caller queues a ticket in Redis (one
+ * script run: a caller alone gets its slot in the same round trip); the script grants free slots
+ * of a short horizon to the waiting tickets of every replica, fairly and by priority, and each
+ * replica collects the grants of its own tickets when it next calls the script, which it does when
+ * the next slot enters the horizon (one timer for all its waiting callers). A granted caller
+ * sleeps until its slot (SlotLimiter), placed on the local clock through RedisClock. Every call
+ * renews this replica's membership lease. Every Redis failure surfaces as RedisCallFailed: the
+ * callers still waiting get it too, so that the failover can serve them on its own share.
  */
 export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   readonly mode = 'shared';
+  private readonly clock = new RedisClock();
+  private readonly keyList: string[];
+  private readonly scriptRules: Record<string, number>;
+  private readonly waiters = new Map<string, Waiter>();
+  /** Tickets and slots nobody will use, given back with the next call. */
+  private readonly cancels: string[] = [];
+  private dispatchTimer?: unknown;
+  /** When the script last said a slot enters the horizon (local time), for the dispatch timer. */
+  private dispatchAt = Number.POSITIVE_INFINITY;
   /** The newest slot Redis told us about, on this process's monotonic clock. */
   private horizon: number | undefined;
-  private readonly clock = new RedisClock();
+  private view?: FleetView & { leaseExpiresAt: number; members: ReadonlyArray<readonly [string, number]> };
+  private notes?: ReturnNotesSource;
 
   constructor(
     private readonly redis: Redis,
-    private readonly keys: OutboundBudgetKeys,
-    private readonly rules: SharedSlotRules,
+    keys: OutboundBudgetKeys,
+    private readonly rules: SchedulerRules,
+    /** This replica's name in the fleet's membership. */
+    readonly replicaId: string,
     now: () => number = monotonicNow,
     wait: SlotWait = timerWait,
+    private readonly timers: Timers = realTimers,
   ) {
     super(rules, now, wait);
+    const { slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines } = keys;
+    this.keyList = [slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines];
+    this.scriptRules = {
+      limit: rules.limit,
+      windowMs: rules.windowMs,
+      marginMs: rules.safetyMarginMs,
+      horizonMs: rules.horizonMs,
+      leaseMs: rules.leaseMs,
+      memoryMs: rules.memoryMs,
+      minShare: rules.batchMinShare,
+    };
   }
 
-  async acquire(options: AcquireOptions): Promise<void> {
-    options.signal?.throwIfAborted();
-    await this.waitFor(await this.reserve(options.maxWaitMs), options.signal);
+  async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive' }: AcquireOptions): Promise<void> {
+    signal?.throwIfAborted();
+    const answer = await this.request({ client, priority, giveUpAt: this.now() + maxWaitMs }, signal);
+    if (answer instanceof OutboundRateLimitRefusal) throw answer;
+    await this.waitFor(answer, signal);
+  }
+
+  /** Lets the replica's way back from its own share ride with the next call (FailoverOutboundRateLimiter). */
+  carryNotesFrom(source: ReturnNotesSource): void {
+    this.notes = source;
   }
 
   /**
-   * Takes the next free slot, or throws OutboundRateLimitRefusal without taking one when it is
-   * more than `maxWaitMs` away. `carriedOffsetsMs` are calls this replica released without Redis
-   * (offsets from now, negative in the past), written into the log first so they count; with
-   * `startsHandover` the replica is back from its in-process share and the hand-over starts.
+   * A slot for `ask` (waiting in the queue as long as it takes, up to its deadline), or the
+   * scheduler's refusal: an answer, Redis is fine. Throws RedisCallFailed when Redis fails on the
+   * way, and the abort reason when the caller goes away (its ticket is given back).
    */
-  reserve(maxWaitMs: number, carriedOffsetsMs: readonly number[] = [], startsHandover = false): Promise<Reservation> {
-    return this.reserveSlot({ giveUpAt: this.now() + maxWaitMs, carriedOffsetsMs, startsHandover });
+  async request(
+    ask: Ask,
+    signal?: AbortSignal,
+    retry?: { front: true; replacing: string },
+  ): Promise<Reservation | OutboundRateLimitRefusal> {
+    const maxWaitMs = remainingWaitMs(ask.giveUpAt, this.now());
+    const { reply, ranAt, roundTripMs } = await this.run({
+      ticket: {
+        id: randomUUID(),
+        client: ask.client,
+        weight: this.rules.weightOf(ask.client),
+        level: ask.priority === 'batch' ? 'b' : 'i',
+        maxWaitMs,
+        front: retry !== undefined,
+        replacing: retry?.replacing ?? '',
+      },
+    });
+    const ticket = reply.ticket!;
+    if (ticket.state === 'refused') return this.refusal(ask, ticket.estimate ?? maxWaitMs);
+    if (ticket.state === 'granted') {
+      return { id: ticket.id, slotAt: ranAt + ticket.slot!, giveUpAt: ask.giveUpAt, roundTripMs, ask };
+    }
+    return this.awaitGrant(ticket.id, ask, ticket.estimate ?? maxWaitMs, signal);
   }
 
-  /** The newest slot anyone in the fleet reserved, as far as this replica last heard. */
+  /** Renews the lease, gives back what waits to be given back, and collects grants (the heartbeat). */
+  async renew(): Promise<void> {
+    await this.run({});
+  }
+
+  /** Leaves the fleet (graceful shutdown): the lease ends without a lapse, so nobody leaves room for this replica. */
+  async leave(): Promise<void> {
+    this.timers.clearTimeout(this.dispatchTimer);
+    await this.run({ leaving: true });
+  }
+
+  /** The newest slot anyone in the fleet was granted, as far as this replica last heard. */
   lastKnownSlot(): number | undefined {
     return this.horizon;
   }
 
-  protected replace(slot: Reservation): Promise<Reservation> {
-    return this.reserveSlot({
-      giveUpAt: slot.giveUpAt,
-      replacing: slot.id,
-      // A slow answer may be what made the slot late: the new slot leaves room for one.
-      leadMs: slot.roundTripMs,
-    });
+  /**
+   * The fleet as Redis last showed it, with the end of this replica's lease (local time) and the
+   * share it may send on its own when cut off; undefined before the first answer.
+   */
+  override fleetView(): (FleetView & { leaseExpiresAt: number; members: ReadonlyArray<readonly [string, number]> }) | undefined {
+    return this.view;
+  }
+
+  /** What each client waiting now would get per second, if every one of them kept asking. */
+  override async fairShares(): Promise<FairShare[]> {
+    const fields = await this.redis.hgetall(this.keyList[4]!).catch(() => ({}) as Record<string, string>);
+    const waiting: Array<{ client: string; priority: Priority; weight: number }> = [];
+    for (const field of Object.keys(fields)) {
+      // h:<level>:<client>: the first ticket of the client's line, while it has one.
+      const match = /^h:([ib]):(.*)$/.exec(field);
+      if (!match) continue;
+      const client = match[2]!;
+      waiting.push({ client, priority: match[1] === 'b' ? 'batch' : 'interactive', weight: this.rules.weightOf(client) });
+    }
+    return fairShares(waiting, this.rules);
+  }
+
+  protected async replace(slot: Reservation): Promise<Reservation> {
+    const answer = await this.request(slot.ask, undefined, { front: true, replacing: slot.id });
+    if (answer instanceof OutboundRateLimitRefusal) throw answer;
+    return answer;
   }
 
   protected release(slot: Reservation): void {
-    // Best effort: if Redis is gone the slot simply stays unused.
-    this.redis.zrem(this.keys.slots, slot.id).catch(() => undefined);
+    this.giveBack(slot.id);
   }
 
-  private async reserveSlot(request: ReserveRequest): Promise<Reservation> {
-    const id = randomUUID();
-    const { limit, windowMs, safetyMarginMs, handover } = this.rules;
+  private refusal(ask: Ask, estimate: number): OutboundRateLimitRefusal {
+    return new OutboundRateLimitRefusal(estimate, `client ${ask.client}'s share of the fleet's vendor budget (${ask.priority})`);
+  }
+
+  private awaitGrant(id: string, ask: Ask, estimate: number, signal?: AbortSignal): Promise<Reservation | OutboundRateLimitRefusal> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        this.waiters.delete(id);
+        this.timers.clearTimeout(deadline);
+        signal?.removeEventListener('abort', onAbort);
+        if (this.waiters.size === 0) {
+          this.timers.clearTimeout(this.dispatchTimer);
+          this.dispatchTimer = undefined;
+        }
+      };
+      const onAbort = (): void => {
+        done();
+        this.giveBack(id);
+        reject(abortError(signal!));
+      };
+      const deadline = this.timers.setTimeout(() => {
+        done();
+        this.giveBack(id);
+        resolve(this.refusal(ask, estimate));
+      }, Math.max(0, ask.giveUpAt - this.now()));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.set(id, {
+        ask,
+        grant: (slotAt, roundTripMs) => {
+          done();
+          resolve({ id, slotAt, giveUpAt: ask.giveUpAt, roundTripMs, ask });
+        },
+        fail: (error) => {
+          done();
+          reject(error);
+        },
+      });
+      this.armDispatch();
+    });
+  }
+
+  /** Gives a ticket or slot back at once (best effort; otherwise with the next call, or its deadline). */
+  private giveBack(id: string): void {
+    this.cancels.push(id);
+    this.run({}).catch(() => undefined);
+  }
+
+  /** One run of the script: this replica's tickets, cancels and lease go with every one. */
+  private async run(body: Record<string, unknown>): Promise<{ reply: ScheduleReply; ranAt: number; roundTripMs: number }> {
+    const cancel = this.cancels.splice(0);
+    const notes = this.notes?.pending();
+    const request = { replica: this.replicaId, rules: this.scriptRules, waiting: [...this.waiters.keys()], cancel, ...notes, ...body };
     const sentAt = this.now();
-    let reply: unknown;
+    let reply: ScheduleReply;
     try {
-      reply = await RESERVE_SLOT.run(this.redis, [this.keys.slots, this.keys.handover], [
-        limit,
-        windowMs,
-        safetyMarginMs,
-        remainingWaitMs(request.giveUpAt, sentAt),
-        request.leadMs ?? 0,
-        id,
-        request.replacing ?? '',
-        handover?.limit ?? limit,
-        request.startsHandover && handover ? handover.durationMs : 0,
-        ...(request.carriedOffsetsMs ?? []).map(String),
-      ]);
+      reply = parseReply(await SCHEDULE.run(this.redis, this.keyList, [JSON.stringify(request)]));
     } catch (error) {
-      throw new RedisCallFailed(error);
+      const failure = error instanceof RedisCallFailed ? error : new RedisCallFailed(error);
+      this.failWaiters(failure);
+      throw failure;
     }
+    if (notes) this.notes?.delivered(notes);
     const answeredAt = this.now();
-    const { granted, waitMs, lastSlotOffsetMs, serverNowMs } = parseReply(reply);
-    this.clock.observe(serverNowMs, sentAt, answeredAt);
-    const ranAt = this.clock.toLocal(serverNowMs);
-    this.horizon = ranAt + lastSlotOffsetMs;
-    if (!granted) throw new OutboundRateLimitRefusal(waitMs);
-    return { id, waitMs, slotAt: ranAt + waitMs, giveUpAt: request.giveUpAt, roundTripMs: answeredAt - sentAt };
+    const serverNow = Number(reply.now);
+    this.clock.observe(serverNow, sentAt, answeredAt);
+    const ranAt = this.clock.toLocal(serverNow);
+    const roundTripMs = answeredAt - sentAt;
+    if (reply.lastSlot !== undefined) this.horizon = ranAt + reply.lastSlot;
+    this.view = {
+      active: reply.members - reply.lapsed,
+      lapsed: reply.lapsed,
+      share: reply.share,
+      leaseExpiresAt: ranAt + reply.lease,
+      members: reply.fleet.map(([id, share]) => [id, share] as const),
+      lapsedMembers: reply.fleet.filter(([, , expiry]) => expiry <= 0).map(([id]) => id),
+    };
+    for (const [id, offset] of reply.grants) {
+      const waiter = this.waiters.get(id);
+      if (waiter) waiter.grant(ranAt + offset, roundTripMs);
+      // Its caller gave up meanwhile: nobody will use the slot.
+      else this.cancels.push(id);
+    }
+    this.dispatchAt = reply.dispatchIn >= 0 ? ranAt + reply.dispatchIn : Number.POSITIVE_INFINITY;
+    this.armDispatch();
+    return { reply, ranAt, roundTripMs };
+  }
+
+  /**
+   * While callers wait, call the script when the next slot enters the horizon, and at least once a
+   * spacing (another replica may have granted one of ours, or dropped a dead ticket ahead of them).
+   */
+  private armDispatch(): void {
+    if (this.dispatchTimer !== undefined || this.waiters.size === 0) return;
+    const delay = Math.min(Math.max(0, this.dispatchAt - this.now()), spacingMs(this.rules));
+    this.dispatchTimer = this.timers.setTimeout(() => {
+      this.dispatchTimer = undefined;
+      this.run({}).catch(() => undefined);
+    }, delay);
+  }
+
+  private failWaiters(error: RedisCallFailed): void {
+    const waiting = [...this.waiters.values()];
+    for (const waiter of waiting) waiter.fail(error);
   }
 }
 
-function parseReply(reply: unknown): {
-  granted: boolean;
-  waitMs: number;
-  lastSlotOffsetMs: number;
-  serverNowMs: number;
-} {
-  if (Array.isArray(reply) && reply.length === 4) {
-    const numbers = reply.map(Number);
-    if (numbers.every(Number.isFinite)) {
-      const [granted, waitMs, lastSlotOffsetMs, serverNowMs] = numbers as [number, number, number, number];
-      return { granted: granted === 1, waitMs, lastSlotOffsetMs, serverNowMs };
-    }
+function parseReply(raw: unknown): ScheduleReply {
+  let reply: unknown;
+  try {
+    reply = typeof raw === 'string' ? JSON.parse(raw) : undefined;
+  } catch {
+    reply = undefined;
   }
-  throw new RedisCallFailed(new Error('the reserve-outbound-slot script answered in an unexpected shape'));
+  const value = reply as Partial<ScheduleReply> | undefined;
+  if (!value || typeof value.now !== 'string' || !Number.isFinite(Number(value.now)) || typeof value.dispatchIn !== 'number') {
+    throw new RedisCallFailed(new Error('the schedule-outbound script answered in an unexpected shape'));
+  }
+  // cjson writes an empty list as {}.
+  const list = <T>(items: unknown): T[] => (Array.isArray(items) ? (items as T[]) : []);
+  return { ...(value as ScheduleReply), grants: list(value.grants), fleet: list(value.fleet) };
 }

@@ -6,6 +6,25 @@ export type SlotWait = (ms: number, signal?: AbortSignal) => Promise<unknown>;
 
 export const timerWait: SlotWait = (ms, signal) => sleep(ms, undefined, { signal });
 
+/**
+ * What a wait rejects with when its caller goes away: the AbortError node's own timers reject
+ * with, the reason as its cause, so a caller sees the same error however far its wait had come.
+ */
+export function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+/** The timers a scheduler arms (tests inject theirs). */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /** The clock slots are placed on: monotonic, so wall-clock steps cannot move a slot. */
 export const monotonicNow = (): number => performance.now();
 

@@ -8,7 +8,7 @@ import { LuaScript } from './lua-script.js';
 
 /** Two of the features' scripts, which the tests run as they are. */
 const QUOTA_HIT = new URL('../rate-limit/lua/client-quota-hit.lua', import.meta.url);
-const RESERVE_SLOT = new URL('../rate-limit/lua/reserve-outbound-slot.lua', import.meta.url);
+const SCHEDULE = new URL('../rate-limit/lua/schedule-outbound.lua', import.meta.url);
 
 /** Clients opened by the suite; each test's are closed after it, also when it failed. */
 const clients = new RedisClients();
@@ -40,7 +40,7 @@ describe('LuaScript.load', () => {
     expect(script.name).toBe('client-quota-hit.lua');
     expect(script.source).toBe(source);
     expect(script.sha1).toBe(createHash('sha1').update(source).digest('hex'));
-    expect(LuaScript.load(RESERVE_SLOT).sha1).not.toBe(script.sha1);
+    expect(LuaScript.load(SCHEDULE).sha1).not.toBe(script.sha1);
   });
 
   it('fails at once for a script file that does not exist', () => {
@@ -121,12 +121,16 @@ describe('LuaScript.run when Redis does not know the script', () => {
   it('on a server that never saw the script (first call) loads it the same way', async () => {
     const redis = clients.plain(server.url);
     await redis.script('FLUSH');
-    const script = LuaScript.load(RESERVE_SLOT);
-    const key = `test:lua-script:{${randomUUID()}}:slots`;
+    const script = LuaScript.load(SCHEDULE);
+    const budget = `test:lua-script:{${randomUUID()}}`;
+    const keys = ['slots', 'interactive', 'batch', 'tickets', 'fair', 'granted', 'deadlines', 'members', 'shares', 'lines'].map((k) => `${budget}:${k}`);
+    const rules = { limit: 3, windowMs: 1000, marginMs: 0, horizonMs: 60, leaseMs: 500, memoryMs: 60_000, minShare: 0.1 };
+    const ticket = { id: 'only', client: 'solo', weight: 1, level: 'i', maxWaitMs: 1000 };
 
-    const reply = await script.run(redis, [key, `${key}:handover`], [3, 1000, 0, 60_000, 0, 'only', '', 3, 0]);
+    const reply = JSON.parse(String(await script.run(redis, keys, [JSON.stringify({ replica: 'r1', rules, ticket })])));
 
-    expect(reply).toEqual([1, '0', '0', expect.stringMatching(/^\d{13}/)]);
+    expect(reply.ticket).toMatchObject({ state: 'granted', slot: 0 });
+    expect(await redis.zcard(keys[0]!)).toBe(1);
     expect(await redis.script('EXISTS', script.sha1)).toEqual([1]);
   });
 });

@@ -93,6 +93,24 @@ export class RedisDownPolicy {
     return this.withoutRedis(store, local);
   }
 
+  /**
+   * A call that keeps a store's presence in Redis alive (a membership lease): made whenever the
+   * connection is up, also in the second after a failure when stores leave Redis alone, and
+   * counted like any store's call. Resolves false when Redis could not take it.
+   */
+  async probe(store: string, call: () => Promise<unknown>): Promise<boolean> {
+    if (this.redis?.status !== 'ready') return false;
+    try {
+      await call();
+      this.answered();
+      return true;
+    } catch (error) {
+      if (!(error instanceof RedisCallFailed)) throw error;
+      this.callFailed(store, error);
+      return false;
+    }
+  }
+
   /** What a store does when it cannot use Redis: `local`, or SharedStoreUnavailable under `reject`. */
   withoutRedis<R>(store: string, local: () => R): R {
     if (this.settings.fallback === 'reject') throw new SharedStoreUnavailable(store);

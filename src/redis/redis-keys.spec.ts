@@ -4,10 +4,12 @@ import { RedisKeys } from './redis-keys.js';
 describe('RedisKeys', () => {
   const keys = new RedisKeys('gw');
 
-  it('keeps the outbound log and its hand-over marker under one hash tag per AppId', () => {
-    expect(keys.outboundSlots(42)).toBe('gw:{outbound:42}:slots');
-    expect(keys.outboundHandover(42)).toBe('gw:{outbound:42}:slots:handover');
-    expect(keys.outboundSlots(43)).not.toBe(keys.outboundSlots(42));
+  it("keeps every key of an outbound budget's scheduler under one hash tag per AppId", () => {
+    const budget = keys.outboundBudget(42);
+    expect(budget.slots).toBe('gw:{outbound:42}:slots');
+    for (const key of Object.values(budget)) expect(key).toMatch(/^gw:\{outbound:42\}:[a-z:]+$/);
+    expect(new Set(Object.values(budget)).size).toBe(Object.keys(budget).length);
+    expect(keys.outboundBudget(43).slots).not.toBe(budget.slots);
   });
 
   it('gives each client its own hash tag for quotas', () => {

@@ -1,5 +1,19 @@
 import { createHash } from 'node:crypto';
 
+/** The keys one budget's scheduler script is given, in its KEYS order. */
+export interface OutboundBudgetKeys {
+  readonly slots: string;
+  readonly interactiveQueue: string;
+  readonly batchQueue: string;
+  readonly tickets: string;
+  readonly fairness: string;
+  readonly granted: string;
+  readonly deadlines: string;
+  readonly members: string;
+  readonly shares: string;
+  readonly lines: string;
+}
+
 /**
  * Every key the gateway writes, in one place (as envoy ratelimit's CacheKeyGenerator builds all of
  * its keys). Each keyspace puts the part that groups its keys in a {hash tag}: every key one
@@ -9,14 +23,26 @@ export class RedisKeys {
   /** `prefix`: REDIS_KEY_PREFIX, without braces (a second hash tag would move a key's slot). */
   constructor(readonly prefix: string) {}
 
-  /** The fleet-wide log of outbound slots of one vendor AppId (a sorted set). */
-  outboundSlots(appId: number): string {
-    return `${this.outboundBudget(appId)}:slots`;
-  }
-
-  /** The hand-over marker beside the slot log: until when the log leaves room for replicas on their own share. */
-  outboundHandover(appId: number): string {
-    return `${this.outboundBudget(appId)}:slots:handover`;
+  /**
+   * The keys of one vendor budget's scheduler (see rate-limit/lua/schedule-outbound.lua), all
+   * under the budget's hash tag: the slot log, the two queues, the clients' lines, the tickets,
+   * the fairness state, the grants waiting to be collected, the deadlines, and the members with
+   * their shares.
+   */
+  outboundBudget(appId: number): OutboundBudgetKeys {
+    const budget = `${this.prefix}:{outbound:${appId}}`;
+    return {
+      slots: `${budget}:slots`,
+      interactiveQueue: `${budget}:queue:interactive`,
+      batchQueue: `${budget}:queue:batch`,
+      tickets: `${budget}:tickets`,
+      fairness: `${budget}:fairness`,
+      granted: `${budget}:granted`,
+      deadlines: `${budget}:deadlines`,
+      members: `${budget}:members`,
+      shares: `${budget}:shares`,
+      lines: `${budget}:lines`,
+    };
   }
 
   /** One client's quota log (a sorted set). */
@@ -27,9 +53,5 @@ export class RedisKeys {
   /** One Idempotency-Key's record: the client in the hash tag, only a digest of the key (the client's text) in the name. */
   idempotencyRecord(clientId: string, key: string): string {
     return `${this.prefix}:idem:{${clientId}}:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
-  }
-
-  private outboundBudget(appId: number): string {
-    return `${this.prefix}:{outbound:${appId}}`;
   }
 }

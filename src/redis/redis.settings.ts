@@ -73,7 +73,28 @@ export function readRedisSettings(read: EnvReader): RedisSettings | undefined {
   const commandTimeoutMs = read.int('REDIS_COMMAND_TIMEOUT_MS', { default: 250, min: 10, max: 10_000 });
   const connectTimeoutMs = read.int('REDIS_CONNECT_TIMEOUT_MS', { default: 1000, min: 50, max: 60_000 });
   const connection = readConnection(read);
+  checkStandalone(read);
   return connection && { connection, keyPrefix, commandTimeoutMs, connectTimeoutMs };
+}
+
+/**
+ * Without Redis every replica keeps the whole vendor budget to itself: several of them would
+ * multiply it. In production that must be said out loud (RATE_LIMIT_STANDALONE=true: this is the
+ * only replica); the local quick start and the tests run without NODE_ENV and need nothing.
+ */
+function checkStandalone(read: EnvReader): void {
+  const standalone = read.bool('RATE_LIMIT_STANDALONE', false);
+  const redisConfigured = read.optional('REDIS_URL') !== undefined || read.optional('REDIS_SENTINELS') !== undefined;
+  if (redisConfigured && standalone) {
+    read.problem('RATE_LIMIT_STANDALONE', 'applies only when no Redis is configured (REDIS_URL unset)');
+  } else if (!redisConfigured && !standalone && read.optional('NODE_ENV') === 'production') {
+    read.problem(
+      'RATE_LIMIT_STANDALONE',
+      'must be true to run without Redis with NODE_ENV=production: set REDIS_URL (or the Sentinel ' +
+        'variables) so that the replicas share the vendor budget, or RATE_LIMIT_STANDALONE=true if this ' +
+        'is the only replica',
+    );
+  }
 }
 
 function readConnection(read: EnvReader): RedisConnectionSettings | undefined {

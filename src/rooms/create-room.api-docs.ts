@@ -79,6 +79,16 @@ export function CreateRoomApiDocs(): MethodDecorator {
         'key is a 400.',
       schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' },
     }),
+    ApiHeader({
+      name: 'X-Priority',
+      required: false,
+      description:
+        'The level this request waits at for the shared vendor budget: `batch` lowers it below your ' +
+        "client's level (background work: it gets what interactive work leaves, plus a guaranteed minimum " +
+        'share, and may wait longer for a slot); `interactive` keeps your client\'s level and never raises ' +
+        'a batch client. Any other value is a 400 naming the header.',
+      schema: { type: 'string', enum: ['interactive', 'batch'] },
+    }),
     ApiCreatedResponse({
       description:
         'Room created. A replay under an Idempotency-Key carries `Idempotent-Replayed: true`; a retry after ' +
@@ -96,8 +106,8 @@ export function CreateRoomApiDocs(): MethodDecorator {
     errorResponse(
       400,
       'Invalid body, malformed JSON, or body not an object: `errors` names every offending field. ' +
-        'Also the vendor\'s `660000002` parameter error (with `zegoCode`), and a malformed Idempotency-Key ' +
-        '(`errors` names the header).',
+        'Also the vendor\'s `660000002` parameter error (with `zegoCode`), and a malformed Idempotency-Key or ' +
+        'X-Priority (`errors` names the header).',
     ),
     ApiResponse({
       status: 401,
@@ -126,8 +136,9 @@ export function CreateRoomApiDocs(): MethodDecorator {
       status: 429,
       description:
         "Too many requests, with `Retry-After`: the client's own quota (`CLIENT_RATE_LIMIT`) is spent " +
-        '(checked right after the API key; no X-RateLimit-* headers then); or the outbound budget is spent for ' +
-        'longer than `RATE_LIMIT_MAX_WAIT_MS` (the vendor is not called); or the vendor rate limited the call ' +
+        "(checked right after the API key; no X-RateLimit-* headers then); or your client's fair share of the " +
+        'vendor budget has no slot within `RATE_LIMIT_MAX_WAIT_MS` (`RATE_LIMIT_MAX_WAIT_MS_BATCH` for batch; ' +
+        'the message names the share and when a slot is expected; the vendor is not called); or the vendor rate limited the call ' +
         '(`660300005`, `660300006`, `7`) after retries.',
       type: ErrorBodyDto,
       headers: { ...REQUEST_ID_HEADER, ...RATE_LIMIT_HEADERS, ...RETRY_AFTER },

@@ -5,6 +5,9 @@ import { ClientGone } from '../http/client-went-away.js';
 import { JsonBodyGuard } from '../http/json-body.guard.js';
 import { IdempotencyInterceptor, ResumesAmbiguousAttempt } from '../idempotency/idempotency.interceptor.js';
 import { ClientQuotaGuard } from '../rate-limit/client-quota.guard.js';
+import { CallPriority, PriorityGuard } from '../rate-limit/priority.guard.js';
+import type { Priority } from '../rate-limit/rate-limit.settings.js';
+import { CallingClient } from '../auth/api-key.guard.js';
 import { CreateRoomDto } from './dto/create-room.dto.js';
 import type { RoomCreatedDto } from './dto/room-created.dto.js';
 import { CreateRoomApiDocs } from './create-room.api-docs.js';
@@ -13,8 +16,8 @@ import { RoomsService } from './rooms.service.js';
 @Controller('rooms')
 @ApiTags('rooms')
 @ApiBearerAuth('api-key')
-// Order matters: who is calling, then their quota, then whether the body is worth reading.
-@UseGuards(ApiKeyGuard, ClientQuotaGuard, JsonBodyGuard)
+// Order matters: who is calling, then their quota and level, then whether the body is worth reading.
+@UseGuards(ApiKeyGuard, ClientQuotaGuard, PriorityGuard, JsonBodyGuard)
 export class RoomsController {
   constructor(private readonly rooms: RoomsService) {}
 
@@ -26,7 +29,9 @@ export class RoomsController {
     @Body() dto: CreateRoomDto,
     @ClientGone() signal: AbortSignal,
     @ResumesAmbiguousAttempt() earlierAttemptMayHaveActed: boolean,
+    @CallingClient() client: string,
+    @CallPriority() priority: Priority,
   ): Promise<RoomCreatedDto> {
-    return this.rooms.createRoom(dto, { signal, earlierAttemptMayHaveActed });
+    return this.rooms.createRoom(dto, { signal, earlierAttemptMayHaveActed, client, priority });
   }
 }

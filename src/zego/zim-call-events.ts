@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { Priority } from '../rate-limit/rate-limit.settings.js';
 import type { ZimCallError } from './zim-call-error.js';
 
 /** One attempt at a vendor call, as it ended. */
@@ -21,6 +22,9 @@ export interface ZimSlotEvent {
   action: string;
   outcome: 'granted' | 'refused' | 'aborted' | 'unavailable';
   waitedMs: number;
+  /** Whose share it waited for (absent for a call without a client). */
+  client?: string;
+  priority: Priority;
 }
 
 type Listener<T> = (event: T) => void;

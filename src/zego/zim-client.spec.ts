@@ -471,7 +471,7 @@ describe('ZimClient against the fake vendor', () => {
           willRetry: false,
         },
       ]);
-      expect(slots).toEqual([{ action: 'CreateRoom', outcome: 'granted', waitedMs: expect.any(Number) }]);
+      expect(slots).toEqual([{ action: 'CreateRoom', outcome: 'granted', waitedMs: expect.any(Number), priority: 'interactive' }]);
     });
 
     it('reports every attempt of a retried call, saying which ones are retried', async () => {

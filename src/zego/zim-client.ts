@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { APP_CONFIG } from '../config/config.module.js';
-import { OutboundRateLimiter, OutboundRateLimitRefusal } from '../rate-limit/outbound-rate-limiter.js';
-import type { OutboundSettings } from '../rate-limit/rate-limit.settings.js';
+import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions } from '../rate-limit/outbound-rate-limiter.js';
+import type { OutboundSettings, Priority } from '../rate-limit/rate-limit.settings.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
 import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
@@ -31,6 +31,10 @@ export interface ZimCallOptions {
    * the final error says so (ZimCallError.earlierAttemptMayHaveActed), as after a connection reset.
    */
   earlierAttemptMayHaveActed?: boolean;
+  /** Whose share of the vendor budget the call counts against (the authenticated client id). */
+  client?: string;
+  /** `interactive` (the default) or `batch`: batch waits after interactive work, and may wait longer. */
+  priority?: Priority;
 }
 
 /** No connection was made: the vendor cannot have acted. Retried. */
@@ -84,11 +88,14 @@ export class ZimClient implements OnModuleDestroy {
 
   async call(action: string, body: object, options: ZimCallOptions = {}): Promise<ZimReply> {
     const { timeoutMs, callDeadlineMs, maxAttempts } = this.config.zego;
+    const { client, priority = 'interactive' } = options;
+    const maxWaitMs = priority === 'batch' ? this.config.outbound.maxWaitMsBatch : this.config.outbound.maxWaitMs;
     const deadline = performance.now() + callDeadlineMs;
     let earlierAttemptMayHaveActed = options.earlierAttemptMayHaveActed === true;
     for (let attempt = 1; ; attempt++) {
+      // The wait never eats into the time a full attempt needs before the deadline.
       const slack = deadline - performance.now() - timeoutMs;
-      await this.waitForSlot(action, Math.max(0, Math.min(this.config.outbound.maxWaitMs, slack)), options.signal);
+      await this.waitForSlot(action, { maxWaitMs: Math.max(0, Math.min(maxWaitMs, slack)), signal: options.signal, client, priority });
       const sentAt = performance.now();
       const result = await this.send(action, body);
       const durationMs = performance.now() - sentAt;
@@ -137,12 +144,12 @@ export class ZimClient implements OnModuleDestroy {
   }
 
   /** Takes an outbound slot, and reports how long that took and how it ended. */
-  private async waitForSlot(action: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+  private async waitForSlot(action: string, slot: AcquireOptions & { priority: Priority }): Promise<void> {
     const startedAt = performance.now();
     const report = (outcome: ZimSlotEvent['outcome']): void =>
-      this.events.slot({ action, outcome, waitedMs: performance.now() - startedAt });
+      this.events.slot({ action, outcome, waitedMs: performance.now() - startedAt, client: slot.client, priority: slot.priority });
     try {
-      await this.limiter.acquire({ maxWaitMs, signal });
+      await this.limiter.acquire(slot);
     } catch (error) {
       if (error instanceof OutboundRateLimitRefusal) report('refused');
       else if (error instanceof SharedStoreUnavailable) report('unavailable');

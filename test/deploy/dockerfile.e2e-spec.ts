@@ -324,7 +324,7 @@ describe('the build stage, mirrored in a temporary directory', () => {
       expect(existsSync(join(dir, 'dist', 'main.js'))).toBe(true);
       // The Lua scripts are read at run time from dist/rate-limit/lua: every one of them must be there.
       const lua = readdirSync(join(REPO_ROOT, 'src', 'rate-limit', 'lua')).filter((f) => f.endsWith('.lua'));
-      expect(lua).toContain('reserve-outbound-slot.lua');
+      expect(lua).toContain('schedule-outbound.lua');
       expect(lua.filter((f) => !existsSync(join(dir, 'dist', 'rate-limit', 'lua', f)))).toEqual([]);
     },
     120_000,

@@ -140,6 +140,10 @@ function variablesTheAppReads(): Set<string> {
     for (const match of source.matchAll(/read\.(?:int|optional|required|oneOf|bool)\(\s*'([A-Z0-9_]+)'/g)) {
       names.add(match[1]!);
     }
+    // Readers of a shape of their own take the reader and the name: readShare(read, 'NAME', ...).
+    for (const match of source.matchAll(/\bread[A-Z]\w*\(\s*read\s*,\s*'([A-Z0-9_]+)'/g)) {
+      names.add(match[1]!);
+    }
     for (const match of source.matchAll(/read\.inlineOrFile\(\s*'([A-Z0-9_]+)'\s*,\s*'([A-Z0-9_]+)'/g)) {
       names.add(match[1]!);
       names.add(match[2]!);
@@ -424,6 +428,19 @@ describe('the ConfigMap and the Secret template', () => {
     const elsewhere = /SECRET|PASSWORD|^API_KEYS|^REDIS_URL$|^REDIS_SENTINEL|^REDIS_USERNAME$|^REDIS_TLS$/;
     const data = one('ConfigMap')['data'] as Record<string, string>;
     expect(documented.filter((name) => !elsewhere.test(name) && !(name in data))).toEqual([]);
+  });
+
+  it('documents every variable the app reads in the README table and in .env.example', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## The endpoint'));
+    const inTable = new Set([...table.matchAll(/^\|[^|]*/gm)].flatMap((row) => [...row[0].matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!)));
+    const example = readFileSync(join(REPO_ROOT, '.env.example'), 'utf8');
+    const inExample = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!));
+    // NODE_ENV is the platform's, not ours: it only makes RATE_LIMIT_STANDALONE necessary.
+    const ours = [...variablesTheAppReads()].filter((name) => name !== 'NODE_ENV');
+    expect(ours.length).toBeGreaterThan(20);
+    expect(ours.filter((name) => !inTable.has(name))).toEqual([]);
+    expect(ours.filter((name) => !inExample.has(name))).toEqual([]);
   });
 
   it('assumes as many replicas in local mode as the HPA may run', () => {

@@ -9,12 +9,17 @@
  * fake's QPS check. O(n log n) for the sort, then O(n) two-pointer.
  */
 export function maxCallsInAnyWindow(times: readonly number[], windowMs: number): number {
+  return densestWindow(times, windowMs).count;
+}
+
+/** The window of maxCallsInAnyWindow: how many calls it holds and the time of its first (NaN without calls). */
+export function densestWindow(times: readonly number[], windowMs: number): { count: number; start: number } {
   const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
+  let best = { count: 0, start: Number.NaN };
   let left = 0;
   for (let right = 0; right < sorted.length; right++) {
     while (sorted[right]! - sorted[left]! >= windowMs) left++;
-    best = Math.max(best, right - left + 1);
+    if (right - left + 1 > best.count) best = { count: right - left + 1, start: sorted[left]! };
   }
   return best;
 }

@@ -10,10 +10,12 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ZimCode } from '../fake-zim/fake-zim-server.js';
+import { waitFor } from './async-probes.js';
 import { maxCallsInAnyWindow } from './call-windows.js';
 import { gatewayEnv } from './gateway-env.js';
 import { startGateway, type GatewayProcess, type LogLine } from './gateway-process.js';
 import { formatExchange } from './http-recorder.js';
+import { metricSum, scrapeMetrics } from './prometheus-text.js';
 import { recordEmission } from './secret-scan.js';
 
 export const FLEET_APP_ID = 2718281828;
@@ -26,6 +28,16 @@ export interface VendorCall {
   /** Arrival, on the fake's monotonic clock (ms): the one windows are measured on. */
   atHr: number;
   code: number | null;
+  /** The JSON body the fake received (CreateRoom's `RoomId` tells whose call it was). */
+  body?: unknown;
+}
+
+/** The room a vendor call asked for, or undefined when its body carried none. */
+export function vendorCallRoomId(call: VendorCall): string | undefined {
+  const body = call.body;
+  if (typeof body !== 'object' || body === null) return undefined;
+  const roomId = (body as { RoomId?: unknown }).RoomId;
+  return typeof roomId === 'string' ? roomId : undefined;
 }
 
 export interface FakeZimProcess {
@@ -66,6 +78,8 @@ export interface FleetOptions {
   fakeUrl: string;
   /** Added to every replica's environment (REDIS_URL, limits, ...). */
   env?: Record<string, string>;
+  /** Added to replica i's environment after `env` (e.g. one replica reaching Redis through a proxy). */
+  envFor?: (index: number) => Record<string, string>;
   /** Gateway entry point relative to the repository root (default dist/main.js). */
   script?: string;
 }
@@ -77,8 +91,8 @@ export function startReplicas(options: FleetOptions): Promise<GatewayProcess[]> 
     options.env,
   );
   return Promise.all(
-    Array.from({ length: options.replicas }, () =>
-      startGateway(env, { script: options.script, startTimeoutMs: 30_000 }),
+    Array.from({ length: options.replicas }, (_, index) =>
+      startGateway({ ...env, ...options.envFor?.(index) }, { script: options.script, startTimeoutMs: 30_000 }),
     ),
   );
 }
@@ -98,6 +112,31 @@ export function waitForLimiterMode(
     timeoutMs: 10_000,
     ...options,
   });
+}
+
+const MODE_LINE = /^Outbound limiter mode: (shared|local|reject)\b/;
+
+/** The modes the replica's limiter entered from log line `since` on, in order (from its log lines). */
+export function limiterModeChanges(gateway: GatewayProcess, since = 0): Array<'shared' | 'local' | 'reject'> {
+  return gateway
+    .logLines()
+    .slice(since)
+    .flatMap((line) => {
+      const match = typeof line.message === 'string' ? MODE_LINE.exec(line.message) : null;
+      return match ? [match[1] as 'shared' | 'local' | 'reject'] : [];
+    });
+}
+
+/** Resolves once every replica's /metrics says its limiter is in shared mode (polled, with a deadline). */
+export async function untilEveryReplicaShared(gateways: readonly GatewayProcess[], timeoutMs = 15_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const all = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
+      return all.every((samples) => metricSum(samples, 'zim_gateway_outbound_limiter_mode', { mode: 'shared' }) === 1);
+    },
+    // A scrape costs each replica some work: every 100 ms is plenty.
+    { what: 'every replica in shared mode', timeoutMs, intervalMs: 100 },
+  );
 }
 
 // ------------------------------------------------------------------ load
@@ -155,28 +194,33 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return { answers, startedAt, stoppedAt: startedAt + options.durationMs };
 }
 
+/** One POST /rooms; `headers` are sent besides the API key and content type (e.g. X-Priority). */
 export async function createRoom(
   gatewayUrl: string,
   key: string,
   roomId: string,
   timeoutMs: number,
+  headers: Readonly<Record<string, string>> = {},
 ): Promise<Omit<Answer, 'caller' | 'gateway'>> {
   const sentAt = Date.now();
   const started = performance.now();
   try {
     const response = await fetch(`${gatewayUrl}/rooms`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      headers: { ...headers, Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
       body: JSON.stringify({ roomId, roomName: 'fleet' }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();
     // For the whole-suite secret scan (a no-op unless ZIM_GW_EMISSIONS_DIR is set).
-    const headers: Record<string, string> = {};
+    const received: Record<string, string> = {};
     response.headers.forEach((value, name) => {
-      headers[name] = value;
+      received[name] = value;
     });
-    recordEmission('http', `${formatExchange({ method: 'POST', url: `${gatewayUrl}/rooms`, status: response.status, headers, text })}\n\n`);
+    recordEmission(
+      'http',
+      `${formatExchange({ method: 'POST', url: `${gatewayUrl}/rooms`, status: response.status, headers: received, text })}\n\n`,
+    );
     const expected = response.status === 201 || response.status === 429;
     return {
       status: response.status,

@@ -1,3 +1,5 @@
+-- The first-come-first-served limiter's src/rate-limit/lua/reserve-outbound-slot.lua as of a8dab26 (no longer in src),
+-- kept as the baseline of npm run bench:fairness and npm run bench (see bench/fcfs-gateway.ts).
 --[[
 Reserves the next free outbound slot for one vendor AppId, for the whole fleet, in one round trip.
 

@@ -1,0 +1,408 @@
+--[[
+The fleet-wide scheduler of one vendor budget (one AppId): every replica's callers queue here, and
+free slots go to them fairly, by priority, never more than the budget allows. One script, one round
+trip per call; a replica calls it to enqueue a ticket (and maybe get a slot at once), to collect
+the grants of its waiting tickets, to cancel tickets, and to renew its membership lease.
+
+INVARIANT kept by this script: for every t, the slot log holds at most
+  limit - (the shares of the members whose lease has lapsed, within the lapse memory)
+slots in [t, t + windowMs + marginMs), and any two slots are at least (windowMs + marginMs) / that
+limit apart. Every call the gateways send through Redis starts at one of these slots, and a member
+whose lease has lapsed may be sending its own share without Redis: together they stay within
+`limit` in every window at the vendor's door. Slots are granted at most horizonMs ahead of now,
+so a replica that loses Redis knows that the fleet's calls end horizonMs after its last contact.
+Times come from the Redis server (TIME), never from the pods.
+
+FAIRNESS: weighted fair queuing within each level. Each client waits in its own line, in order
+of arrival (retried late slots first); only the first ticket of a line carries virtual tags, so a
+caller that gives up costs its client nothing. That ticket of client c with weight w starts at
+S = max(V, F_c), F_c being the finish tag of c's last ticket granted (idle time earns no credit),
+and finishes at S + 1 / w (a retried late slot: S = F = V, charged nothing); V is the start tag
+of the last ticket granted. The line whose first ticket finishes first is served next, ties to
+the earlier ticket. Level `i` (interactive) is served before level `b` (batch), except that while
+both wait, every slot adds minShare to a credit and a credit of 1 buys batch that slot: batch
+gets at least minShare of the slots while it has work waiting, and everything interactive leaves.
+
+KEYS (one hash tag): [1] slots zset (member = ticket, score = slot, ms)
+  [2] interactive queue zset: the first ticket of each client's line (score = its finish tag)
+  [3] batch queue zset, the same
+  [4] tickets hash: ticket -> "owner|client|level|weight|rank|start|finish" (rank 0: a retried
+      late slot, 1 otherwise; the tags once it is first in its line)
+  [5] fair hash: v:<level> (virtual time), f:<level>:<client> (finish tag of its last ticket
+      granted), h:<level>:<client> (the first ticket of its line, while it has one), credit, seq
+  [6] granted hash: ticket -> slot (ms), until its owner collects it
+  [7] deadlines zset: ticket -> when it leaves (a waiting ticket: its caller's deadline; a grant
+      its owner did not collect: one span after its slot)
+  [8] members zset: replica -> lease expiry (ms)   [9] shares hash: replica -> calls per window it
+      may send on its own while cut off
+  [10] lines zset (every score 0, read by lex): "<level>|<client>|<rank>|<ticket>" per waiting ticket
+
+ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, leaseMs, memoryMs, minShare },
+  ticket = { id, client, weight, level, maxWaitMs, front, replacing } (optional: a caller asking
+  for a slot; `front` puts it before every waiting ticket of its level, for a caller whose granted
+  slot came too late; `replacing` is its old slot, given back first),
+  waiting = [ticket...] (this replica's tickets still waiting: their grants are collected),
+  cancel = [ticket...] (callers that stopped waiting: tickets leave, granted slots are given back),
+  carried = [[id, offset ms]...] (calls this replica sent on its own without Redis, offsets from now),
+  fleet = [[replica, share]...] (the members this replica last saw, re-asserted as lapsed when
+  absent: after Redis lost its data, or after a long outage, the fleet still leaves room for them),
+  leaving = true (graceful shutdown: the lease ends now, without a lapse) }
+
+Returns JSON: { now (string, exact ms), ticket = { id, state = granted|queued|refused, slot (offset
+  from now, granted), estimate (offset, queued or refused) }, grants = [[ticket, slot offset]...],
+  dispatchIn (ms from now until a slot enters the horizon, -1 when nothing waits), lastSlot
+  (offset of the newest slot, or null), lease (ms), share (this replica's own share when cut off),
+  members, lapsed (how many), fleet = [[replica, share, lease expiry offset]...] }
+Empty lists may come back as {} (cjson cannot tell an empty array from an empty object).
+]]
+local K_SLOTS, K_QUEUE_I, K_QUEUE_B, K_TICKETS, K_FAIR, K_GRANTED, K_DEADLINES, K_MEMBERS, K_SHARES, K_LINES =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+
+local request = cjson.decode(ARGV[1])
+local rules = request.rules
+local limit = rules.limit
+local span = rules.windowMs + rules.marginMs
+local horizon = rules.horizonMs
+local me = request.replica
+
+-- %.17g keeps every digit of a double (tostring keeps 14, a tenth of a millisecond here).
+local function exact(number)
+  return string.format('%.17g', number)
+end
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+
+-- ------------------------------------------------------------------ membership
+
+local function shareOf(size)
+  -- Calls per window one member may send on its own: the fleet's budget split evenly, at least one
+  -- (with more members than calls, each sends one per a longer window: still one in any window).
+  return math.max(1, math.floor(limit / math.max(1, size)))
+end
+
+if request.fleet then
+  for _, entry in ipairs(request.fleet) do
+    local id, share = entry[1], entry[2]
+    if id ~= me and not redis.call('ZSCORE', K_MEMBERS, id) then
+      redis.call('ZADD', K_MEMBERS, exact(now), id)
+      redis.call('HSET', K_SHARES, id, share)
+    end
+  end
+end
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', K_MEMBERS, '-inf', '(' .. exact(now - rules.memoryMs))) do
+  redis.call('ZREM', K_MEMBERS, gone)
+  redis.call('HDEL', K_SHARES, gone)
+end
+if request.leaving then
+  redis.call('ZREM', K_MEMBERS, me)
+  redis.call('HDEL', K_SHARES, me)
+else
+  redis.call('ZADD', K_MEMBERS, exact(now + rules.leaseMs), me)
+end
+local members = redis.call('ZCARD', K_MEMBERS)
+local share = shareOf(members)
+if not request.leaving then
+  redis.call('HSET', K_SHARES, me, share)
+end
+
+-- The members that may be sending on their own right now, and the room the log leaves them.
+local lapsedIds = redis.call('ZRANGEBYSCORE', K_MEMBERS, '-inf', exact(now))
+local lapsedShares = 0
+for _, id in ipairs(lapsedIds) do
+  lapsedShares = lapsedShares + (tonumber(redis.call('HGET', K_SHARES, id)) or share)
+end
+local effective = math.max(1, limit - lapsedShares)
+
+-- ------------------------------------------------------------------ the log and the tickets
+
+-- Slots older than one span can no longer share a window with a new slot.
+redis.call('ZREMRANGEBYSCORE', K_SLOTS, '-inf', '(' .. exact(now - span))
+
+local function queueOf(level)
+  if level == 'b' then
+    return K_QUEUE_B
+  end
+  return K_QUEUE_I
+end
+
+local function parseTicket(member)
+  local record = redis.call('HGET', K_TICKETS, member)
+  if not record then
+    return nil
+  end
+  local owner, client, level, weight, rank, start, finish =
+    string.match(record, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  return {
+    owner = owner, client = client, level = level, weight = tonumber(weight), rank = rank,
+    start = tonumber(start), finish = tonumber(finish),
+  }
+end
+
+local function fairNumber(field)
+  return tonumber(redis.call('HGET', K_FAIR, field)) or 0
+end
+
+local function lineOf(level, client)
+  return level .. '|' .. client .. '|'
+end
+
+-- Where a client's next ticket starts when nothing of its line is tagged.
+local function firstStart(level, client)
+  return math.max(fairNumber('v:' .. level), fairNumber('f:' .. level .. ':' .. client))
+end
+
+-- Puts the first ticket of a client's line, tagged, in its level's queue (and the one it
+-- replaces there out): after a ticket joins the front of the line, or the first one left.
+local function tagFirst(level, client)
+  local headField = 'h:' .. level .. ':' .. client
+  local line = lineOf(level, client)
+  local entry = redis.call('ZRANGEBYLEX', K_LINES, '[' .. line, '(' .. line .. '\255', 'LIMIT', 0, 1)[1]
+  local first = entry and string.sub(entry, #line + 3)
+  local previous = redis.call('HGET', K_FAIR, headField)
+  if previous and previous == first then
+    return
+  end
+  if previous then
+    redis.call('ZREM', queueOf(level), previous)
+  end
+  if not first then
+    redis.call('HDEL', K_FAIR, headField)
+    return
+  end
+  local ticket = parseTicket(first)
+  local start, finish
+  if ticket.rank == '0' then
+    start = fairNumber('v:' .. level)
+    finish = start
+  else
+    start = firstStart(level, client)
+    finish = start + 1 / ticket.weight
+  end
+  redis.call('HSET', K_TICKETS, first, table.concat({ ticket.owner, client, level, exact(ticket.weight), ticket.rank, exact(start), exact(finish) }, '|'))
+  redis.call('ZADD', queueOf(level), exact(finish), first)
+  redis.call('HSET', K_FAIR, headField, first)
+end
+
+-- A waiting ticket leaves its line (its client's next ticket comes first if it was first).
+local function leaveLine(member, ticket)
+  if redis.call('ZREM', K_LINES, lineOf(ticket.level, ticket.client) .. ticket.rank .. '|' .. member) == 1 then
+    if redis.call('HGET', K_FAIR, 'h:' .. ticket.level .. ':' .. ticket.client) == member then
+      redis.call('ZREM', queueOf(ticket.level), member)
+      redis.call('HDEL', K_FAIR, 'h:' .. ticket.level .. ':' .. ticket.client)
+      tagFirst(ticket.level, ticket.client)
+    end
+  end
+end
+
+-- A ticket nobody will use: out of its line, and its slot, if it got one, out of the log (a
+-- slot whose call never went out may always leave: the log only gets sparser).
+local function drop(member)
+  local ticket = parseTicket(member)
+  if ticket then
+    leaveLine(member, ticket)
+  end
+  redis.call('ZREM', K_SLOTS, member)
+  redis.call('HDEL', K_GRANTED, member)
+  redis.call('HDEL', K_TICKETS, member)
+  redis.call('ZREM', K_DEADLINES, member)
+end
+
+for _, member in ipairs(request.cancel or {}) do
+  drop(member)
+end
+-- Waiting tickets whose caller gave up (it may have lost Redis before cancelling), and grants
+-- nobody collected.
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_DEADLINES, '-inf', '(' .. exact(now))) do
+  drop(member)
+end
+
+-- Named by the call they stand for: carried again (a retried call, a late answer), they count once.
+for _, call in ipairs(request.carried or {}) do
+  redis.call('ZADD', K_SLOTS, exact(now + call[2]), me .. ':carried:' .. call[1])
+end
+
+-- The earliest slot that keeps the invariant, at least `lead` from now.
+local function nextSlot(lead)
+  local slot = now + lead
+  local count = redis.call('ZCARD', K_SLOTS)
+  if count > 0 then
+    local last = redis.call('ZRANGE', K_SLOTS, -1, -1, 'WITHSCORES')
+    slot = math.max(slot, tonumber(last[2]) + span / effective)
+  end
+  if count >= effective then
+    -- The slot `effective` places back must have left the span before the new one enters it.
+    local anchor = redis.call('ZRANGE', K_SLOTS, -effective, -effective, 'WITHSCORES')
+    slot = math.max(slot, tonumber(anchor[2]) + span)
+  end
+  return slot
+end
+
+-- ------------------------------------------------------------------ a caller asking for a slot
+
+local reply = { now = exact(now), grants = {}, lease = rules.leaseMs, share = share, members = members, lapsed = #lapsedIds }
+local asked = request.ticket
+local askedMember
+
+if asked then
+  if asked.replacing and asked.replacing ~= '' then
+    drop(asked.replacing)
+  end
+  local level = asked.level
+  local queue = queueOf(level)
+  local line = lineOf(level, asked.client)
+  local rank = asked.front and '0' or '1'
+
+  -- When the ticket would be served: the slots before it, spaced as the log spaces them, shared
+  -- with the other level as the credit shares them. Before it go its client's line, and of every
+  -- other waiting client the tickets that finish first, counting those it will still send while
+  -- it keeps waiting (a waiting client is taken to keep asking).
+  local ahead = 0
+  local finish = fairNumber('v:' .. level)
+  if not asked.front then
+    ahead = redis.call('ZLEXCOUNT', K_LINES, '[' .. line, '(' .. line .. '\255')
+    local normal = redis.call('ZLEXCOUNT', K_LINES, '[' .. line .. '1|', '(' .. line .. '1|\255')
+    local firstMember = redis.call('HGET', K_FAIR, 'h:' .. level .. ':' .. asked.client)
+    local first = firstMember and parseTicket(firstMember)
+    local start
+    if first and first.rank == '1' then
+      start = first.start
+    else
+      start = firstStart(level, asked.client)
+    end
+    finish = start + (normal + 1) / asked.weight
+  end
+  local heads = redis.call('ZRANGEBYSCORE', queue, '-inf', exact(finish), 'WITHSCORES')
+  for i = 1, #heads, 2 do
+    local other = parseTicket(heads[i])
+    if other and other.client ~= asked.client then
+      ahead = ahead + math.floor((finish - tonumber(heads[i + 1])) * other.weight + 1e-9) + 1
+    end
+  end
+  local spacing = span / effective
+  local others = redis.call('ZCARD', queueOf(level == 'b' and 'i' or 'b'))
+  local slotsBefore = ahead
+  if level == 'b' and others > 0 then
+    slotsBefore = (ahead + 1) / rules.minShare - 1
+  elseif level == 'i' and others > 0 then
+    slotsBefore = ahead / (1 - rules.minShare)
+  end
+  local estimate = nextSlot(0) - now + slotsBefore * spacing
+  if estimate > asked.maxWaitMs then
+    reply.ticket = { id = asked.id, state = 'refused', estimate = estimate }
+  else
+    local seq = redis.call('HINCRBY', K_FAIR, 'seq', 1)
+    -- The sequence number first: equal finish tags are served in the order the tickets came.
+    askedMember = string.format('%012d', seq) .. ':' .. asked.id
+    redis.call('HSET', K_TICKETS, askedMember, table.concat({ me, asked.client, level, exact(asked.weight), rank, '', '' }, '|'))
+    redis.call('ZADD', K_LINES, 0, line .. rank .. '|' .. askedMember)
+    redis.call('ZADD', K_DEADLINES, exact(now + asked.maxWaitMs), askedMember)
+    tagFirst(level, asked.client)
+    reply.ticket = { id = askedMember, state = 'queued', estimate = estimate }
+  end
+end
+
+-- ------------------------------------------------------------------ dispatch
+
+-- Which level the next slot goes to, or nil when nothing waits.
+local function nextLevel()
+  local interactive = redis.call('ZCARD', K_QUEUE_I)
+  local batch = redis.call('ZCARD', K_QUEUE_B)
+  if interactive == 0 and batch == 0 then
+    return nil
+  end
+  if batch == 0 then
+    redis.call('HSET', K_FAIR, 'credit', 0)
+    return 'i'
+  end
+  if interactive == 0 then
+    return 'b'
+  end
+  -- Every slot while both wait earns batch minShare of a slot; a whole one buys it the slot.
+  local credit = fairNumber('credit') + rules.minShare
+  if credit >= 1 then
+    redis.call('HSET', K_FAIR, 'credit', exact(credit - 1))
+    return 'b'
+  end
+  redis.call('HSET', K_FAIR, 'credit', exact(credit))
+  return 'i'
+end
+
+local dispatchIn = -1
+-- Each turn grants a slot or drops a dead ticket; the bound only guards against a corrupt state.
+for _ = 1, 10000 do
+  if redis.call('ZCARD', K_QUEUE_I) + redis.call('ZCARD', K_QUEUE_B) == 0 then
+    break
+  end
+  local slot = nextSlot(0)
+  if slot > now + horizon then
+    dispatchIn = slot - horizon - now
+    break
+  end
+  local level = nextLevel()
+  local head = redis.call('ZRANGE', queueOf(level), 0, 0)[1]
+  local ticket = parseTicket(head)
+  local lease = ticket and redis.call('ZSCORE', K_MEMBERS, ticket.owner)
+  local deadline = tonumber(redis.call('ZSCORE', K_DEADLINES, head)) or 0
+  if not ticket or not lease or tonumber(lease) <= now or deadline < slot then
+    -- The owner lost its lease (died, or is cut off and serves its callers on its own), or the
+    -- caller gives up before this slot.
+    drop(head)
+  else
+    redis.call('HSET', K_FAIR, 'v:' .. ticket.level, exact(math.max(fairNumber('v:' .. ticket.level), ticket.start)))
+    if ticket.rank == '1' then
+      redis.call('HSET', K_FAIR, 'f:' .. ticket.level .. ':' .. ticket.client, exact(ticket.finish))
+    end
+    leaveLine(head, ticket)
+    redis.call('ZADD', K_SLOTS, exact(slot), head)
+    redis.call('HSET', K_GRANTED, head, exact(slot))
+    redis.call('ZADD', K_DEADLINES, exact(slot + span), head)
+  end
+end
+
+-- ------------------------------------------------------------------ grants for this replica
+
+local function collect(member)
+  local slot = redis.call('HGET', K_GRANTED, member)
+  if not slot then
+    return nil
+  end
+  redis.call('HDEL', K_GRANTED, member)
+  redis.call('HDEL', K_TICKETS, member)
+  redis.call('ZREM', K_DEADLINES, member)
+  return tonumber(slot) - now
+end
+
+if askedMember then
+  local slot = collect(askedMember)
+  if slot then
+    reply.ticket.state = 'granted'
+    reply.ticket.slot = slot
+  end
+end
+for _, member in ipairs(request.waiting or {}) do
+  local slot = collect(member)
+  if slot then
+    table.insert(reply.grants, { member, slot })
+  end
+end
+
+reply.dispatchIn = dispatchIn
+reply.fleet = {}
+local listed = redis.call('ZRANGE', K_MEMBERS, 0, -1, 'WITHSCORES')
+for i = 1, #listed, 2 do
+  local id = listed[i]
+  table.insert(reply.fleet, { id, tonumber(redis.call('HGET', K_SHARES, id)) or share, tonumber(listed[i + 1]) - now })
+end
+local newest = redis.call('ZRANGE', K_SLOTS, -1, -1, 'WITHSCORES')
+if newest[2] then
+  reply.lastSlot = tonumber(newest[2]) - now
+end
+
+-- The budget's keys live as long as they can matter, so an idle fleet leaves nothing behind.
+local keep = math.ceil(math.max(rules.memoryMs, span + horizon) + 60000)
+for _, key in ipairs(KEYS) do
+  redis.call('PEXPIRE', key, keep)
+end
+
+return cjson.encode(reply)
