@@ -12,6 +12,7 @@ export function createVendorConnectionPool(config: PoolConfig, events: ZimCallEv
   return new VendorConnectionPool({
     baseUrl: config.zego.apiBaseUrl,
     keepAliveIdleMs: config.zego.keepAliveIdleMs,
+    warm: config.zego.warmConnections,
     budgetPerSecond: (config.outbound.qpsLimit * 1000) / config.outbound.windowMs,
     safetyMarginMs: config.outbound.safetyMarginMs,
     observer: {

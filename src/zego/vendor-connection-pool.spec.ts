@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { Logger, type LoggerService } from '@nestjs/common';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -50,7 +51,7 @@ interface Measured {
   answered: number[];
 }
 
-function poolFor(url: string, options: { keepAliveIdleMs?: number } = {}): { pool: VendorConnectionPool; measured: Measured } {
+function poolFor(url: string, options: { keepAliveIdleMs?: number; safetyMarginMs?: number } = {}): { pool: VendorConnectionPool; measured: Measured } {
   const measured: Measured = { connected: [], wired: [], answered: [] };
   const observer: VendorConnectionObserver = {
     connected: (ms, when) => measured.connected.push({ ms, when }),
@@ -61,7 +62,7 @@ function poolFor(url: string, options: { keepAliveIdleMs?: number } = {}): { poo
     baseUrl: url,
     keepAliveIdleMs: options.keepAliveIdleMs ?? 4000,
     budgetPerSecond: 20,
-    safetyMarginMs: 30,
+    safetyMarginMs: options.safetyMarginMs ?? 30,
     observer,
   });
   cleanups.push(() => pool.onModuleDestroy());
@@ -203,5 +204,34 @@ describe('VendorConnectionPool', () => {
     await until(() => departure.ready(), 'the failed attempt is known', 5_000);
     await expect(post(pool, departure, url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     departure.done();
+  });
+
+  it('warns, naming RATE_LIMIT_SAFETY_MARGIN_MS, when calls reach the wire later after their slots than half the margin', async () => {
+    const warnings: string[] = [];
+    const capture: LoggerService = { log: () => {}, error: () => {}, warn: (message: unknown) => void warnings.push(String(message)) };
+    Logger.overrideLogger(capture);
+    cleanups.push(() => Logger.overrideLogger(true));
+    const fake = await vendor();
+    cleanups.push(fake.close);
+    const { pool } = poolFor(fake.url, { safetyMarginMs: 10 });
+
+    const onTime = pool.departure();
+    onTime.expect(performance.now());
+    await until(() => onTime.ready(), 'a connection is idle');
+    // Sent at once (the slot is now): within the margin, no warning.
+    onTime.expect(performance.now());
+    expect(await post(pool, onTime, fake.url)).toBe(200);
+    onTime.done();
+    expect(warnings).toEqual([]);
+
+    const late = pool.departure();
+    await until(() => late.ready(), 'a connection is idle');
+    // Its slot was 20 ms ago: twice the whole margin.
+    late.expect(performance.now() - 20);
+    expect(await post(pool, late, fake.url)).toBe(200);
+    late.done();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('RATE_LIMIT_SAFETY_MARGIN_MS');
+    expect(warnings[0]).toContain('from a slot to the wire');
   });
 });

@@ -17,6 +17,11 @@ export interface VendorConnectionPoolOptions {
   budgetPerSecond: number;
   /** How late a call may reach the vendor's door before it crowds the next window (RATE_LIMIT_SAFETY_MARGIN_MS). */
   safetyMarginMs: number;
+  /**
+   * False: connections are opened when a call needs one, on its slot's path, and a call never
+   * waits for a warm one (ZEGO_WARM_CONNECTIONS=false; the pool still measures). Default true.
+   */
+  warm?: boolean;
   /** Told of every measurement, for metrics. */
   observer?: VendorConnectionObserver;
   now?: () => number;
@@ -90,9 +95,15 @@ const WARNING_INTERVAL_MS = 10 * 60_000;
  * and the vendor counts the call when it arrives, so a late call crowds its neighbours' window.
  *
  * - Connections are opened ahead of need: when a slot is granted and no idle connection will be
- *   left at its time, and, while calls come, enough spares for the calls of the next set-up time.
+ *   left at its time, and, while calls come, enough spares for the calls of the next set-up time;
+ *   between calls one stays warm.
  * - At its slot a call takes an idle connection (`ready()` claims one); when none is idle, it
  *   trades its slot for a later one instead of connecting on the slot's path.
+ * - Calls rotate through every connection, spares included (longest idle first), so none idles
+ *   out unused while calls come.
+ * - A new plain-HTTP connection carries no call until it has been up for the hidden set-up time: a
+ *   TCP proxy on the way accepts at once and connects onwards later (learned upwards from first
+ *   exchanges). Over HTTPS the handshake crosses the whole path, so an established one is warm.
  * - Idle connections close after `keepAliveIdleMs` (or one second before the vendor's
  *   `Keep-Alive: timeout`, whichever is sooner), so a request is rarely written on a socket the
  *   vendor has just closed; the pool opens replacements when calls need them.
@@ -131,13 +142,21 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
   private lastConnectedAt = Number.NEGATIVE_INFINITY;
   private readonly warnedAt = new Map<string, number>();
   private closed = false;
+  private readonly warm: boolean;
 
   constructor(private readonly options: VendorConnectionPoolOptions) {
     this.url = new URL(options.baseUrl);
     this.now = options.now ?? (() => performance.now());
+    this.warm = options.warm ?? true;
     this.hiddenSetupMs = this.url.protocol === 'https:' ? 0 : ASSUMED_HIDDEN_SETUP_MS;
-    // FIFO: calls rotate through every connection, so none idles out while calls keep coming.
-    const agentOptions = { keepAlive: true, timeout: options.keepAliveIdleMs, maxSockets: MAX_CONNECTIONS, scheduling: 'fifo' as const };
+    // Warm: calls rotate through every connection (FIFO), so none idles out while calls keep coming.
+    // On demand: Node's default (LIFO), the most recently used connection first.
+    const agentOptions = {
+      keepAlive: true,
+      timeout: options.keepAliveIdleMs,
+      maxSockets: MAX_CONNECTIONS,
+      scheduling: this.warm ? ('fifo' as const) : ('lifo' as const),
+    };
     this.agent = this.url.protocol === 'https:' ? new WarmHttpsAgent(agentOptions, this) : new WarmHttpAgent(agentOptions, this);
     this.agent.on('free', (socket: Socket) => this.freedAt.set(socket, this.now()));
   }
@@ -161,7 +180,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
 
   /** Opens a first connection, so the set-up time is known before the first call. */
   onApplicationBootstrap(): void {
-    this.open();
+    if (this.warm) this.open();
   }
 
   onModuleDestroy(): void {
@@ -185,6 +204,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
   /** @internal */
   claim(): boolean {
     this.lastDemandAt = this.now();
+    if (!this.warm) return true;
     if (this.idleCount() - this.claims > 0) {
       this.claims++;
       return true;
@@ -253,6 +273,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
    * so spares do not idle out unused while kept-alive ones carry everything.
    */
   preferSpare(longestIdle: Socket | undefined): boolean {
+    if (!this.warm) return false;
     const now = this.now();
     const settle = this.settleMs();
     let oldestWarm: number | undefined;
@@ -313,7 +334,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
   // ------------------------------------------------------------------ sizing
 
   private ensure(): void {
-    if (this.closed) return;
+    if (this.closed || !this.warm) return;
     const now = this.now();
     const lead = this.leadMs();
     const limit = this.limit();
@@ -408,7 +429,8 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     this.lastConnectedAt = this.now();
     this.setup.add(setupMs);
     this.options.observer?.connected?.(setupMs, when);
-    this.warnNearMargin('set-up', this.setup.quantile(0.99, 0), 'to set up a vendor connection');
+    // Opened ahead, a slow set-up costs nothing; one a call waited for made that call late.
+    if (when === 'on-path') this.warnNearMargin('set-up', this.setup.quantile(0.99, 0), 'to set up a vendor connection on their path');
   }
 
   private failed(error: unknown): void {
@@ -539,50 +561,40 @@ interface WarmAgent {
   connectAhead(): Duplex;
 }
 
-class WarmHttpAgent extends http.Agent implements WarmAgent {
-  constructor(
-    options: http.AgentOptions,
-    private readonly pool: VendorConnectionPool,
-  ) {
-    super(options);
-  }
+type AgentConstructor = new (options: https.AgentOptions) => http.Agent;
 
-  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void) {
-    return this.pool.connection(() => super.createConnection(options, callback));
-  }
+/**
+ * The agent of `Base` (http's or https's) with the pool's hooks: new connections come from the
+ * spares first, requests are timed and take connections in turn. Opened ahead through Base's own
+ * createConnection, so https keeps its TLS session cache.
+ */
+function warmAgentOf(Base: AgentConstructor) {
+  const baseAddRequest = (Base.prototype as unknown as AddRequest).addRequest;
+  return class extends Base implements WarmAgent {
+    constructor(
+      options: https.AgentOptions,
+      private readonly pool: VendorConnectionPool,
+    ) {
+      super(options);
+    }
 
-  connectAhead(): Duplex {
-    return http.Agent.prototype.createConnection.call(this, connectionOptions(this, this.pool))!;
-  }
+    override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void) {
+      return this.pool.connection(() => super.createConnection(options, callback));
+    }
 
-  addRequest(request: http.ClientRequest, options: http.ClientRequestArgs): void {
-    this.pool.requestAdded(request);
-    addRequestInTurn(this, this.pool, (http.Agent.prototype as unknown as AddRequest).addRequest, request, options);
-  }
+    connectAhead(): Duplex {
+      return super.createConnection(connectionOptions(this, this.pool))!;
+    }
+
+    addRequest(request: http.ClientRequest, options: http.ClientRequestArgs): void {
+      this.pool.requestAdded(request);
+      addRequestInTurn(this, this.pool, baseAddRequest, request, options);
+    }
+  };
 }
 
-class WarmHttpsAgent extends https.Agent implements WarmAgent {
-  constructor(
-    options: https.AgentOptions,
-    private readonly pool: VendorConnectionPool,
-  ) {
-    super(options);
-  }
-
-  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void) {
-    return this.pool.connection(() => super.createConnection(options, callback));
-  }
-
-  /** Through https.Agent's own createConnection, so the TLS session cache is shared with the agent's. */
-  connectAhead(): Duplex {
-    return https.Agent.prototype.createConnection.call(this, connectionOptions(this, this.pool))!;
-  }
-
-  addRequest(request: http.ClientRequest, options: http.ClientRequestArgs): void {
-    this.pool.requestAdded(request);
-    addRequestInTurn(this, this.pool, (https.Agent.prototype as unknown as AddRequest).addRequest, request, options);
-  }
-}
+const WarmHttpAgent = warmAgentOf(http.Agent);
+const WarmHttpsAgent = warmAgentOf(https.Agent);
 
 interface AddRequest {
   addRequest(request: http.ClientRequest, options: http.ClientRequestArgs): void;

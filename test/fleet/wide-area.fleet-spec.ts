@@ -126,11 +126,13 @@ async function run(path: Path, name: string, roomPrefix: string): Promise<PathRu
   return { figures, answers: result.answers, connections };
 }
 
-function capAndBudget({ figures }: PathRun): Criterion[] {
+function capAndBudget({ figures, connections }: PathRun): Criterion[] {
   return [
     criterion(`no window of ${WINDOW_MS} ms over ${QPS} calls`, figures.maxInAnyWindow <= QPS, figures.maxInAnyWindow),
     criterion('no vendor refusal (660300005)', figures.vendorRefusals === 0, figures.vendorRefusals),
     criterion('at least 95% of the budget turned into rooms', figures.budgetShare >= 0.95, percent(figures.budgetShare)),
+    // Counted since each fleet started: no call ever opened a connection on its slot's path.
+    criterion('no connection opened on a call\'s path', connections.openedOnPath === 0, connections.openedOnPath),
   ];
 }
 
