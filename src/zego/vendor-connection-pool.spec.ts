@@ -234,4 +234,29 @@ describe('VendorConnectionPool', () => {
     expect(warnings[0]).toContain('RATE_LIMIT_SAFETY_MARGIN_MS');
     expect(warnings[0]).toContain('from a slot to the wire');
   });
+
+  it('learns a longer hidden set-up from a first exchange the path held, and lets spares settle that long', async () => {
+    const fake = await vendor();
+    cleanups.push(fake.close);
+    const { url, proxy } = await proxied(fake.url, 0);
+    const { pool } = poolFor(url, { keepAliveIdleMs: 1000 });
+    const call = async (): Promise<void> => {
+      const departure = pool.departure();
+      departure.expect(performance.now());
+      await until(() => departure.ready(), 'a warm connection', 5_000);
+      await post(pool, departure, url);
+      departure.done();
+    };
+    // Kept-alive answers to compare with.
+    for (let i = 0; i < 25; i++) await call();
+    expect(pool.stats().hiddenSetupMs).toBe(300);
+
+    // From now on the path holds each new connection's first bytes 600 ms, longer than assumed.
+    proxy.shape({ setupDelayMs: 600 });
+    await until(() => pool.stats().idle === 0, 'the kept-alive connections idled out', 5_000);
+    // The connection kept warm is new: its first call waits at the proxy, and the pool learns.
+    await call();
+    expect(pool.stats().hiddenSetupMs).toBeGreaterThan(300);
+    expect(pool.stats().hiddenSetupMs).toBeLessThanOrEqual(600);
+  });
 });

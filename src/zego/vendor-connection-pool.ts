@@ -216,7 +216,6 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
   }
 
   /** @internal The call that claimed a connection went out without it (or gave up). */
-
   unclaim(): void {
     this.claims = Math.max(0, this.claims - 1);
   }
@@ -321,14 +320,17 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
 
   /**
    * A fresh connection's first answer, `ageMs` after it came up. Slower than nearly every kept-alive
-   * answer means the path held its first bytes (a proxy connecting onwards): by about the
-   * difference, from when it came up. Spares wait that long before they carry a call.
+   * answer, on a connection young enough to have been held, means the path held its first bytes (a
+   * proxy connecting onwards): by about the difference, from when it came up. Spares then wait
+   * that long before they carry a call; at most twice as long as before per answer, so one slow
+   * answer of the vendor's cannot stall the pool.
    */
   private firstExchange(ageMs: number, answerMs: number): void {
-    if (this.reusedAnswers.count < MIN_REUSED_SAMPLES) return;
+    if (this.reusedAnswers.count < MIN_REUSED_SAMPLES || ageMs > 2 * this.hiddenSetupMs) return;
     if (answerMs <= this.reusedAnswers.quantile(0.99, 0) + MIN_LEAD_MS / 4) return;
     const held = ageMs + answerMs - this.reusedAnswers.quantile(0.5, 0);
-    this.hiddenSetupMs = Math.min(MAX_HIDDEN_SETUP_MS, Math.max(this.hiddenSetupMs, held));
+    const raised = Math.min(held, 2 * Math.max(this.hiddenSetupMs, MIN_LEAD_MS), MAX_HIDDEN_SETUP_MS);
+    this.hiddenSetupMs = Math.max(this.hiddenSetupMs, raised);
   }
 
   // ------------------------------------------------------------------ sizing
