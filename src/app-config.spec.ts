@@ -79,6 +79,8 @@ describe('loadConfig with a valid environment', () => {
     expect(config.zego.timeoutMs).toBe(5000);
     expect(config.zego.callDeadlineMs).toBe(10_000);
     expect(config.zego.maxAttempts).toBe(3);
+    expect(config.zego.keepAliveIdleMs).toBe(4000);
+    expect(config.zego.warmConnections).toBe(true);
     expect(config.zego.defaultFromUserId).toBeUndefined();
     expect(config.zego.maxRoomAttributes).toBe(20);
     expect(config.auth.apiKeys.map((k) => k.clientId)).toEqual(['orders']);
@@ -112,6 +114,8 @@ describe('loadConfig with a valid environment', () => {
       ZEGO_TIMEOUT_MS: '2500',
       ZEGO_CALL_DEADLINE_MS: '7000',
       ZEGO_MAX_ATTEMPTS: '5',
+      ZEGO_KEEPALIVE_IDLE_MS: '30000',
+      ZEGO_WARM_CONNECTIONS: 'false',
       ZEGO_DEFAULT_FROM_USER_ID: 'ops bot#1',
       ZEGO_MAX_ROOM_ATTRIBUTES: '16',
       ZEGO_QPS_LIMIT: '10',
@@ -138,6 +142,8 @@ describe('loadConfig with a valid environment', () => {
       timeoutMs: 2500,
       callDeadlineMs: 7000,
       maxAttempts: 5,
+      keepAliveIdleMs: 30_000,
+      warmConnections: false,
       defaultFromUserId: 'ops bot#1',
       maxRoomAttributes: 16,
     });
@@ -391,6 +397,9 @@ describe('loadConfig with a bad environment', () => {
     ['ZEGO_TIMEOUT_MS', '5s'],
     ['ZEGO_MAX_ATTEMPTS', '0'],
     ['ZEGO_MAX_ATTEMPTS', '11'],
+    ['ZEGO_KEEPALIVE_IDLE_MS', '99'],
+    ['ZEGO_KEEPALIVE_IDLE_MS', '600001'],
+    ['ZEGO_WARM_CONNECTIONS', 'yes please'],
     ['ZEGO_MAX_ROOM_ATTRIBUTES', '1001'],
     ['ZEGO_QPS_LIMIT', '0'],
     ['ZEGO_QPS_WINDOW_MS', '9'],

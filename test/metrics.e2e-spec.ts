@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sha256Hex } from './support/api-keys.js';
+import { until } from './support/async-probes.js';
 import { createRoom } from './support/fleet.js';
 import type { GatewayProcess } from './support/gateway-process.js';
 import { scenario } from './support/scenario.js';
@@ -79,12 +80,29 @@ describe('GET /metrics', () => {
     for (const secret of [SECRET, KEY, WRONG_KEY, sha256Hex(KEY)]) expect(text).not.toContain(secret);
   });
 
+  it('reports the vendor connections: set-up ahead of need and none on a call\'s path, slot to wire, answers, the pool', () => {
+    expect(sample('zim_gateway_vendor_connect_seconds_count', { when: 'ahead' })).toBeGreaterThanOrEqual(1);
+    expect(sample('zim_gateway_vendor_connect_seconds_count', { when: 'on_path' }) ?? 0).toBe(0);
+    // Both attempts of the retried call went out on their slots, and were answered.
+    expect(text).toMatch(/^zim_gateway_vendor_slot_to_wire_seconds_count 2$/m);
+    expect(text).toMatch(/^zim_gateway_vendor_answer_seconds_count 2$/m);
+    expect(sample('zim_gateway_vendor_connections', { state: 'idle' })).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^zim_gateway_vendor_connection_limit \d+$/m);
+    expect(text).toMatch(/^zim_gateway_vendor_resends_total 0$/m);
+    expect(text).toMatch(/^zim_gateway_outbound_unready_slots_total \d+$/m);
+  });
+
   it('reports limiter waits, refusals and mode', async () => {
     expect(sample('zim_gateway_outbound_limiter_wait_seconds_count', { outcome: 'granted' })).toBe(2);
     expect(sample('zim_gateway_outbound_limiter_mode', { mode: 'local' })).toBe(1);
     expect(text).toMatch(/^zim_gateway_outbound_late_slots_total 0$/m);
     // One call a minute: the second call finds the budget spent for longer than it may wait.
     const strict = await s.startGateway({ ZEGO_QPS_LIMIT: '1', ZEGO_QPS_WINDOW_MS: '60000', RATE_LIMIT_MAX_WAIT_MS: '100' });
+    // A wait this short leaves no time for the first vendor connection to become warm.
+    await until(async () => {
+      await scrape(strict);
+      return (sample('zim_gateway_vendor_connections', { state: 'idle' }) ?? 0) >= 1;
+    }, 'a warm vendor connection');
     expect((await createRoom(strict.url, KEY, 'metrics-3', 10_000)).status).toBe(201);
     expect((await createRoom(strict.url, KEY, 'metrics-4', 10_000)).status).toBe(429);
     await scrape(strict);

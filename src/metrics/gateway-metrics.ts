@@ -2,8 +2,10 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import { VendorConnectionPool } from '../zego/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from '../zego/zim-call-events.js';
 import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
+import { registerVendorConnectionMetrics } from './vendor-connection.metrics.js';
 
 /** Labels hold routes, statuses, client ids, outcomes and vendor codes: never a key or a secret. */
 @Injectable()
@@ -22,8 +24,10 @@ export class GatewayMetrics implements OnModuleInit {
     private readonly events: ZimCallEvents,
     limiter: OutboundRateLimiter,
     policy: RedisDownPolicy,
+    pool: VendorConnectionPool,
   ) {
     registerOutboundLimiterMetrics(registry, limiter);
+    registerVendorConnectionMetrics(registry, pool, events, limiter);
     registerSharedStoreMetrics(registry, policy);
     const registers = [registry];
     this.httpRequests = new Counter({

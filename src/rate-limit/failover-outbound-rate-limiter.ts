@@ -9,10 +9,15 @@ import {
   type AcquireOptions,
   type FairShare,
   type FleetView,
+  type SlotReadiness,
 } from './outbound-rate-limiter.js';
-import type { Priority } from './rate-limit.settings.js';
-import type { RedisOutboundRateLimiter, ReturnNotes } from './redis-outbound-rate-limiter.js';
+import type { Ask as SharedAsk, RedisOutboundRateLimiter, ReturnNotes } from './redis-outbound-rate-limiter.js';
 import { monotonicNow, realTimers, remainingWaitMs, type Timers } from './slot-wait.js';
+
+/** A caller's ask, and what it needs ready at its slot (local or shared). */
+interface Ask extends SharedAsk {
+  readiness?: SlotReadiness;
+}
 
 /** What a refused SharedStoreUnavailable names. */
 const SHARED_BUDGET = 'the shared vendor call budget';
@@ -42,8 +47,9 @@ export interface FailoverRules {
  */
 export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements BeforeApplicationShutdown {
   private local: LocalOutboundRateLimiter;
-  /** Late slots of the local shares of earlier outages. */
+  /** Late and unready slots of the local shares of earlier outages. */
   private lateBefore = 0;
+  private unreadyBefore = 0;
   /** True while this replica's local releases are not yet in the shared log (also from start-up). */
   private carryOverPending: boolean;
   /** True from a loss of Redis until the members this replica saw are re-asserted. */
@@ -83,6 +89,10 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     return this.shared.lateSlots() + this.lateBefore + this.local.lateSlots();
   }
 
+  override unreadySlots(): number {
+    return this.shared.unreadySlots() + this.unreadyBefore + this.local.unreadySlots();
+  }
+
   override fairShares(): Promise<FairShare[]> {
     return this.mode === 'shared' ? this.shared.fairShares() : this.local.fairShares();
   }
@@ -95,9 +105,9 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     return this.ownLapses;
   }
 
-  async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive' }: AcquireOptions): Promise<void> {
+  async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
     signal?.throwIfAborted();
-    await this.acquireBefore({ client, priority, giveUpAt: monotonicNow() + maxWaitMs }, signal);
+    await this.acquireBefore({ client, priority, giveUpAt: monotonicNow() + maxWaitMs, readiness }, signal);
   }
 
   /** Leaves the fleet on a graceful shutdown, so nobody leaves room for this replica afterwards. */
@@ -107,14 +117,14 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
   }
 
   private async acquireBefore(
-    ask: { client: string; priority: Priority; giveUpAt: number },
+    ask: Ask,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const answer = await this.policy.run(SHARED_BUDGET, () => this.shared.request(ask, signal), () => undefined);
     if (answer === undefined) return this.acquireLocally(ask, signal);
     if (answer instanceof OutboundRateLimitRefusal) throw answer;
     try {
-      await this.shared.waitFor(answer, signal);
+      await this.shared.waitFor(answer, signal, ask.readiness);
     } catch (error) {
       // Redis went away while a caller that woke too late was trading its slot for a new one.
       if (!(error instanceof RedisCallFailed)) throw error;
@@ -124,7 +134,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
   }
 
   private async acquireLocally(
-    ask: { client: string; priority: Priority; giveUpAt: number },
+    ask: Ask,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const epoch = this.localEpoch.signal;
@@ -134,6 +144,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
         signal: signal ? AbortSignal.any([signal, epoch]) : epoch,
         client: ask.client,
         priority: ask.priority,
+        readiness: ask.readiness,
       });
       this.servedAlone = true;
       this.lastLocalCall = monotonicNow();
@@ -195,6 +206,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     }
     const view = this.shared.fleetView();
     this.lateBefore += this.local.lateSlots();
+    this.unreadyBefore += this.local.unreadySlots();
     this.local = this.localShare(view ? view.active + view.lapsed : this.policy.assumedReplicas);
     // Nothing of its own before the fleet's shared calls (granted at most a horizon past this
     // replica's lease) have left every window of the vendor's.

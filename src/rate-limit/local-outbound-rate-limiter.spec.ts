@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { settledState } from '../../test/support/async-probes.js';
 import { maxCallsInAnyWindow } from '../../test/support/call-windows.js';
 import { LocalOutboundRateLimiter, type LocalBudgetRules } from './local-outbound-rate-limiter.js';
-import { OutboundRateLimitRefusal, type AcquireOptions } from './outbound-rate-limiter.js';
+import { OutboundRateLimitRefusal, type AcquireOptions, type SlotReadiness } from './outbound-rate-limiter.js';
 import type { SlotRules } from './slot-schedule.js';
 import type { Timers } from './slot-wait.js';
 
@@ -268,6 +268,60 @@ describe('LocalOutboundRateLimiter', () => {
       await time.advance(spacing);
       await Promise.all(callers.map((entry) => entry.promise));
       expect(callers.map((entry) => entry.releasedAt! - 10_000)).toEqual([0, 3 * spacing, 4 * spacing]);
+    });
+  });
+
+  describe('a caller not ready at its slot (no warm vendor connection)', () => {
+    /** Ready from `readyAt` on (manual clock); records what it was told. */
+    function readyFrom(time: ManualTime, readyAt: number): SlotReadiness & { expected: number[]; asked: number } {
+      const readiness = {
+        expected: [] as number[],
+        asked: 0,
+        expect: (slotAt: number) => void readiness.expected.push(slotAt),
+        ready: () => {
+          readiness.asked++;
+          return time.time >= readyAt;
+        },
+      };
+      return readiness;
+    }
+
+    it('keeps the slot free and lets the caller go once it is ready, counted as an unready slot', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const readiness = readyFrom(time, 10_040);
+      const caller = track(l, time, { ...NO_LIMIT_ON_WAIT, readiness });
+      await time.advance(100);
+      await caller.promise;
+      // Asked at the slot (now) and every few ms after, let go the first time it was ready.
+      expect(caller.releasedAt).toBeGreaterThanOrEqual(10_040);
+      expect(caller.releasedAt).toBeLessThan(10_050);
+      expect(l.unreadySlots()).toBeGreaterThanOrEqual(1);
+      expect(readiness.expected).toHaveLength(1);
+      // Its release is the one slot taken: the next caller goes one spacing after it.
+      const next = track(l, time, NO_LIMIT_ON_WAIT);
+      await time.advance(spacing);
+      await next.promise;
+      expect(next.releasedAt! - caller.releasedAt!).toBe(spacing);
+    });
+
+    it('takes nothing from the callers behind it, and is refused when it is not ready within its wait', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const never = readyFrom(time, Number.POSITIVE_INFINITY);
+      const stuck = track(l, time, { maxWaitMs: 300, readiness: never });
+      await time.advance(400);
+      await stuck.promise;
+      expect(stuck.error).toBeInstanceOf(OutboundRateLimitRefusal);
+      // No slot was spent on it.
+      expect(l.recentReleases()).toEqual([]);
+      expect(await settledState(l.acquire(NO_LIMIT_ON_WAIT))).toBe('resolved');
+    });
+
+    it('goes at once when it is ready and nothing waits', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const readiness = readyFrom(time, 0);
+      expect(await settledState(l.acquire({ ...NO_LIMIT_ON_WAIT, readiness }))).toBe('resolved');
+      expect(readiness.asked).toBe(1);
+      expect(l.unreadySlots()).toBe(0);
     });
   });
 

@@ -1,6 +1,12 @@
 import { FairQueue, type FairTicket } from './fair-queue.js';
 import { fairShares } from './fair-shares.js';
-import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions, type FairShare } from './outbound-rate-limiter.js';
+import {
+  OutboundRateLimiter,
+  OutboundRateLimitRefusal,
+  type AcquireOptions,
+  type FairShare,
+  type SlotReadiness,
+} from './outbound-rate-limiter.js';
 import { lateToleranceMs, nextSlot, spacingMs, type SlotRules } from './slot-schedule.js';
 import { abortError, monotonicNow, realTimers, type Timers } from './slot-wait.js';
 import type { Priority } from './rate-limit.settings.js';
@@ -20,8 +26,13 @@ export const ANONYMOUS_CLIENT = '-';
 
 /** Timers fire up to about a millisecond after their time even on an idle process. */
 const TIMER_GRANULARITY_MS = 2;
+/** A caller not ready at its slot is asked again this much later (the slot stays free meanwhile). */
+const UNREADY_RETRY_MS = 5;
 
 interface Waiter {
+  /** Its place in the queue (a new one when its slot is traded). */
+  ticket?: FairTicket<Waiter>;
+  readiness?: SlotReadiness;
   resolve(): void;
   /** Removes the caller's deadline timer and abort listener once it is served or gives up. */
   settle(): void;
@@ -47,6 +58,9 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   /** When the armed timer should have fired: a dispatch much later than that counts as late. */
   private timerDue = 0;
   private lateDispatches = 0;
+  private unreadyDispatches = 0;
+  /** No dispatch before this: the next caller was not ready at its slot. */
+  private retryAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     rules: LocalBudgetRules,
@@ -62,27 +76,31 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     return this.lateDispatches;
   }
 
+  override unreadySlots(): number {
+    return this.unreadyDispatches;
+  }
+
   override fairShares(): Promise<FairShare[]> {
     const waiting = this.queue.waitingClients().map((entry) => ({ ...entry, weight: this.rules.weightOf(entry.client) }));
     return Promise.resolve(fairShares(waiting, this.rules));
   }
 
-  acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive' }: AcquireOptions): Promise<void> {
+  acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const now = this.now();
     this.prune(now);
     const slot = this.nextFreeSlot(now);
-    if (this.queue.size === 0 && slot <= now) {
+    if (this.queue.size === 0 && slot <= now && (readiness?.ready() ?? true)) {
       this.releases.push(now);
       return Promise.resolve();
     }
     const request = { client, weight: this.rules.weightOf(client), priority };
     const estimate = slot - now + this.queue.slotsBefore(request) * spacingMs(this.rules);
     if (estimate > maxWaitMs) return Promise.reject(this.refusal(estimate, client, priority));
+    readiness?.expect(now + estimate);
     return new Promise<void>((resolve, reject) => {
-      let ticket: FairTicket<Waiter> | undefined;
       const giveUp = (error: unknown): void => {
-        if (ticket && this.queue.remove(ticket)) {
+        if (waiter.ticket && this.queue.remove(waiter.ticket)) {
           waiter.settle();
           reject(error);
           this.disarmWhenIdle();
@@ -95,6 +113,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
         maxWaitMs + TIMER_GRANULARITY_MS,
       );
       const waiter: Waiter = {
+        readiness,
         resolve,
         settle: () => {
           this.timers.clearTimeout(deadline);
@@ -102,7 +121,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      ticket = this.queue.push(request, waiter);
+      waiter.ticket = this.queue.push(request, waiter);
       this.arm(now);
     });
   }
@@ -138,7 +157,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   /** Wakes the dispatcher when the next slot comes (one timer for all waiting callers). */
   private arm(now: number): void {
     if (this.timer !== undefined || this.queue.size === 0) return;
-    this.timerDue = this.nextFreeSlot(now);
+    this.timerDue = Math.max(this.nextFreeSlot(now), this.retryAt);
     // Whole milliseconds, rounded up: a timer must not fire before its slot.
     this.timer = this.timers.setTimeout(() => this.dispatch(), Math.max(0, Math.ceil(this.timerDue - now)));
   }
@@ -159,6 +178,15 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     this.prune(now);
     while (this.queue.size > 0 && this.nextFreeSlot(now) <= now) {
       const ticket = this.queue.shift()!;
+      if (ticket.value.readiness && !ticket.value.readiness.ready()) {
+        // It would reach the vendor late (no warm connection): the slot stays free, the caller
+        // keeps the front of its line, and is asked again shortly, within its wait.
+        this.unreadyDispatches++;
+        const { client, priority } = ticket;
+        ticket.value.ticket = this.queue.push({ client, priority, weight: this.rules.weightOf(client), front: true }, ticket.value);
+        this.retryAt = now + UNREADY_RETRY_MS;
+        break;
+      }
       this.releases.push(now);
       ticket.value.settle();
       ticket.value.resolve();

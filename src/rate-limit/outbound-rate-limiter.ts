@@ -11,6 +11,20 @@ export interface AcquireOptions {
   client?: string;
   /** `interactive` unless said otherwise. */
   priority?: Priority;
+  /** What the call needs ready at its slot (a warm vendor connection); without it, any slot is used as it comes. */
+  readiness?: SlotReadiness;
+}
+
+/**
+ * The caller's side of a slot: told when its slot is, so it can get ready ahead (open a vendor
+ * connection), and asked at the slot whether it can leave at once. A call that cannot would reach
+ * the vendor late and crowd the next window, so it trades its slot for a later one instead.
+ */
+export interface SlotReadiness {
+  /** The caller's slot, on this replica's monotonic clock (told again when the slot is traded). */
+  expect(slotAt: number): void;
+  /** At the slot: true when the call can leave now. */
+  ready(): boolean;
 }
 
 /**
@@ -30,6 +44,11 @@ export abstract class OutboundRateLimiter {
    * none for a limiter that does not place calls in slots.
    */
   lateSlots(): number {
+    return 0;
+  }
+
+  /** Slots traded because their caller was not ready at them (no warm vendor connection idle). */
+  unreadySlots(): number {
     return 0;
   }
 

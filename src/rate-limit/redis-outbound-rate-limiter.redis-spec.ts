@@ -282,6 +282,22 @@ describe('RedisOutboundRateLimiter', () => {
     expect(a.fleetView()).toMatchObject({ active: 1, lapsed: 0 });
   });
 
+  it('trades the slot of a caller not ready at it (no warm connection) for a later one, told of each slot', async () => {
+    const budget = freshBudget();
+    const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget, RULES, 'unready');
+    const told: number[] = [];
+    let asked = 0;
+    // Not ready at its first slot, ready at the next.
+    const readiness = { expect: (slotAt: number) => void told.push(slotAt), ready: () => ++asked > 1 };
+    await limiter.acquire({ maxWaitMs: 1000, client: 'x', readiness });
+    expect(limiter.unreadySlots()).toBe(1);
+    expect(limiter.lateSlots()).toBe(0);
+    expect(told).toHaveLength(2);
+    expect(told[1]! - told[0]!).toBeGreaterThan(0);
+    // The slot it could not use left the log: one call, one slot.
+    expect((await slotScores(budget)).length).toBe(1);
+  });
+
   it('trades the slot of a caller that woke too late for one at the front of the queue', async () => {
     const budget = freshBudget();
     let oversleep = 0;

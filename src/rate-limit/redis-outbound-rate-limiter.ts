@@ -27,7 +27,7 @@ export interface SchedulerRules extends SlotRules {
 }
 
 /** Who asks for a slot, and until when it would rather wait than be refused. */
-interface Ask {
+export interface Ask {
   client: string;
   priority: Priority;
   /** The local time after which the caller would rather be refused than get a slot. */
@@ -128,11 +128,11 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     };
   }
 
-  async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive' }: AcquireOptions): Promise<void> {
+  async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
     signal?.throwIfAborted();
     const answer = await this.request({ client, priority, giveUpAt: this.now() + maxWaitMs }, signal);
     if (answer instanceof OutboundRateLimitRefusal) throw answer;
-    await this.waitFor(answer, signal);
+    await this.waitFor(answer, signal, readiness);
   }
 
   /** Lets the replica's way back from its own share ride with the next call (FailoverOutboundRateLimiter). */

@@ -1,4 +1,4 @@
-import { OutboundRateLimiter } from './outbound-rate-limiter.js';
+import { OutboundRateLimiter, type SlotReadiness } from './outbound-rate-limiter.js';
 import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
 import type { SlotWait } from './slot-wait.js';
 
@@ -13,11 +13,13 @@ export interface HeldSlot {
 /**
  * What every limiter that hands out slots does with one, once reserved: wait for it, give it back
  * when the caller stops waiting, and trade it for a new one when the caller woke too late to use
- * it (a stalled event loop wakes every waiting timer at once, which would release a burst). The
+ * it (a stalled event loop wakes every waiting timer at once, which would release a burst) or
+ * was not ready at it (no warm vendor connection: the call would arrive a handshake late). The
  * limiters differ only in where slots are kept: `replace` and `release`.
  */
 export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimiter {
   private lateSlotCount = 0;
+  private unreadySlotCount = 0;
   private readonly lateToleranceMs: number;
 
   protected constructor(
@@ -33,13 +35,18 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
     return this.lateSlotCount;
   }
 
+  override unreadySlots(): number {
+    return this.unreadySlotCount;
+  }
+
   /**
    * Waits until the slot. The first wait starts before this returns (callers reserve in order).
    * May throw what `replace` throws: a refusal when no new slot fits in the wait that is left.
    */
-  async waitFor(slot: S, signal?: AbortSignal): Promise<void> {
+  async waitFor(slot: S, signal?: AbortSignal, readiness?: SlotReadiness): Promise<void> {
     let current = slot;
     for (;;) {
+      readiness?.expect(current.slotAt);
       const waitMs = current.slotAt - this.now();
       if (waitMs > 0) {
         try {
@@ -49,13 +56,14 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
           throw error;
         }
       }
-      if (this.now() - current.slotAt <= this.lateToleranceMs) return;
-      this.lateSlotCount++;
+      if (this.now() - current.slotAt > this.lateToleranceMs) this.lateSlotCount++;
+      else if (readiness && !readiness.ready()) this.unreadySlotCount++;
+      else return;
       current = await this.replace(current);
     }
   }
 
-  /** Gives a slot its caller woke too late for back and takes the next free one, within the wait left. */
+  /** Gives a slot its caller could not use back and takes the next free one, within the wait left. */
   protected abstract replace(slot: S): S | Promise<S>;
 
   /** Gives back the slot of a caller that stopped waiting, so it does not count against the window. */

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { VendorConnectionPool } from './vendor-connection-pool.js';
+import { vendorConnectionPoolProvider } from './vendor-connection-pool.provider.js';
 import { ZegoSecret } from './zego-secret.js';
 import { ZegoSecretFileRotation } from './zego-secret-file-rotation.js';
 import { ZegoSigner } from './zego-signer.js';
@@ -6,7 +8,7 @@ import { ZimCallEvents } from './zim-call-events.js';
 import { ZimClient } from './zim-client.js';
 
 @Module({
-  providers: [ZegoSecret, ZegoSecretFileRotation, ZegoSigner, ZimClient, ZimCallEvents],
-  exports: [ZimClient, ZimCallEvents, ZegoSecret],
+  providers: [ZegoSecret, ZegoSecretFileRotation, ZegoSigner, vendorConnectionPoolProvider, ZimClient, ZimCallEvents],
+  exports: [ZimClient, ZimCallEvents, ZegoSecret, VendorConnectionPool],
 })
 export class ZegoModule {}

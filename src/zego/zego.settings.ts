@@ -12,6 +12,10 @@ export interface ZegoSettings {
   /** Total time one vendor call may take, retries and limiter waits included. */
   readonly callDeadlineMs: number;
   readonly maxAttempts: number;
+  /** A vendor connection idle this long is closed by the gateway, below the vendor's own keep-alive. */
+  readonly keepAliveIdleMs: number;
+  /** Vendor connections are opened ahead of the calls that need them (false: on a call's path). */
+  readonly warmConnections: boolean;
   readonly defaultFromUserId?: string;
   readonly maxRoomAttributes: number;
 }
@@ -30,6 +34,8 @@ export function readZegoSettings(read: EnvReader): ZegoSettings {
     read.problem('ZEGO_CALL_DEADLINE_MS', 'must be at least ZEGO_TIMEOUT_MS');
   }
   const maxAttempts = read.int('ZEGO_MAX_ATTEMPTS', { default: 3, min: 1, max: 10 });
+  const keepAliveIdleMs = read.int('ZEGO_KEEPALIVE_IDLE_MS', { default: 4000, min: 100, max: 600_000 });
+  const warmConnections = read.bool('ZEGO_WARM_CONNECTIONS', true);
   const defaultFromUserId = read.optional('ZEGO_DEFAULT_FROM_USER_ID');
   if (defaultFromUserId !== undefined && !ZIM_LIMITS.idPattern.test(defaultFromUserId)) {
     read.problem('ZEGO_DEFAULT_FROM_USER_ID', `must be ${ZIM_LIMITS.idAllowedDescription}`);
@@ -48,6 +54,8 @@ export function readZegoSettings(read: EnvReader): ZegoSettings {
     timeoutMs,
     callDeadlineMs,
     maxAttempts,
+    keepAliveIdleMs,
+    warmConnections,
     defaultFromUserId,
     maxRoomAttributes,
   };

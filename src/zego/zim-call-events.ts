@@ -27,6 +27,17 @@ export interface ZimSlotEvent {
   priority: Priority;
 }
 
+/** One measurement of the way to the vendor, as the connection pool takes it. */
+export type ZimTransportEvent =
+  /** A vendor connection was set up (TCP, and TLS for https): ahead of need, or on a call's path. */
+  | { kind: 'connected'; ms: number; when: 'ahead' | 'on-path' }
+  /** A call's request was on the wire this long after its slot. */
+  | { kind: 'wired'; ms: number }
+  /** The vendor's answer began this long after the request was on the wire. */
+  | { kind: 'answered'; ms: number }
+  /** A request written on a connection the vendor had just closed, sent again on the same slot. */
+  | { kind: 'resent'; ms: number };
+
 type Listener<T> = (event: T) => void;
 
 /**
@@ -37,6 +48,7 @@ type Listener<T> = (event: T) => void;
 export class ZimCallEvents {
   private readonly attemptListeners = new Set<Listener<ZimAttemptEvent>>();
   private readonly slotListeners = new Set<Listener<ZimSlotEvent>>();
+  private readonly transportListeners = new Set<Listener<ZimTransportEvent>>();
 
   onAttempt(listener: Listener<ZimAttemptEvent>): void {
     this.attemptListeners.add(listener);
@@ -44,6 +56,14 @@ export class ZimCallEvents {
 
   onSlot(listener: Listener<ZimSlotEvent>): void {
     this.slotListeners.add(listener);
+  }
+
+  onTransport(listener: Listener<ZimTransportEvent>): void {
+    this.transportListeners.add(listener);
+  }
+
+  transport(event: ZimTransportEvent): void {
+    notify(this.transportListeners, event);
   }
 
   attempt(event: ZimAttemptEvent): void {

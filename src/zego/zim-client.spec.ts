@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { FakeZimServer, type FaultSpec, type ReceivedCall } from '../../test/fake-zim/fake-zim-server.js';
+import { until } from '../../test/support/async-probes.js';
 import { loadConfig, type AppConfig } from '../app-config.js';
 import type { Env } from '../config/env-reader.js';
 import { Secret } from '../config/secret.js';
@@ -18,6 +19,8 @@ import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from './zim-call-events.js';
+import type { VendorConnectionPool } from './vendor-connection-pool.js';
+import { createVendorConnectionPool } from './vendor-connection-pool.provider.js';
 import { ZimClient, type ZimReply } from './zim-client.js';
 
 const APP_ID = 246813579;
@@ -54,7 +57,7 @@ const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex
 
 let fake: FakeZimServer;
 const logs = new CapturingLogger();
-const clients: ZimClient[] = [];
+const pools: VendorConnectionPool[] = [];
 
 beforeAll(async () => {
   Logger.overrideLogger(logs);
@@ -73,7 +76,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const client of clients.splice(0)) client.onModuleDestroy();
+  for (const pool of pools.splice(0)) pool.onModuleDestroy();
 });
 
 interface Setup {
@@ -98,9 +101,12 @@ function setup({ env = {}, limiter }: Setup = {}) {
   const slots: ZimSlotEvent[] = [];
   events.onAttempt((event) => attempts.push(event));
   events.onSlot((event) => slots.push(event));
-  const client = new ZimClient(config, new ZegoSigner(config, new ZegoSecret(config)), counting, events);
-  clients.push(client);
-  return { client, config, limiter: counting, attempts, slots };
+  const pool = createVendorConnectionPool(config, events);
+  pools.push(pool);
+  // As Nest starts it: one connection opened at once, warm after its settling time.
+  pool.onApplicationBootstrap();
+  const client = new ZimClient(config, new ZegoSigner(config, new ZegoSecret(config)), counting, events, pool);
+  return { client, config, limiter: counting, attempts, slots, pool };
 }
 
 let roomCounter = 0;
@@ -289,8 +295,10 @@ describe('ZimClient against the fake vendor', () => {
     it('reports a wrong secret, which the fake vendor refuses, as a misconfiguration without retry', async () => {
       const loaded = setup().config;
       const wrong = { ...loaded, zego: { ...loaded.zego, serverSecret: new Secret('SENTINEL-wrong-secret') } };
-      const client = new ZimClient(wrong, new ZegoSigner(wrong, new ZegoSecret(wrong)), new CountingLimiter(), new ZimCallEvents());
-      clients.push(client);
+      const events = new ZimCallEvents();
+      const pool = createVendorConnectionPool(wrong, events);
+      pools.push(pool);
+      const client = new ZimClient(wrong, new ZegoSigner(wrong, new ZegoSecret(wrong)), new CountingLimiter(), events, pool);
       const error = await failure(client.call('CreateRoom', body()));
       expect(fake.calls.map((c) => c.code)).toEqual([100000005]);
       expect(error.status).toBe(502);
@@ -408,9 +416,11 @@ describe('ZimClient against the fake vendor', () => {
     it('stops retries when the next attempt would not fit', async () => {
       // The first backoff is at least 50 ms; with the 100 ms timeout a retry needs 150 ms of the
       // 150 ms deadline after the first attempt took some time: it never fits.
-      const { client } = setup({
+      const { client, pool } = setup({
         env: { ZEGO_TIMEOUT_MS: '100', ZEGO_CALL_DEADLINE_MS: '150', ZEGO_MAX_ATTEMPTS: '10' },
       });
+      // A deadline this short leaves no wait for a connection: the gateway has been up a while.
+      await until(() => pool.stats().idle > 0, 'a warm vendor connection');
       inject({ kind: 'code', code: 1 });
       const error = await failure(client.call('CreateRoom', body()));
       expect(error.status).toBe(503);
@@ -420,9 +430,10 @@ describe('ZimClient against the fake vendor', () => {
     it('bounds the number of attempts below ZEGO_MAX_ATTEMPTS', async () => {
       // Backoffs of at least 50, 100 and 200 ms: after the third attempt (at 150 ms or later)
       // a fourth would need 200 + 100 ms more, past the 300 ms deadline.
-      const { client } = setup({
+      const { client, pool } = setup({
         env: { ZEGO_TIMEOUT_MS: '100', ZEGO_CALL_DEADLINE_MS: '300', ZEGO_MAX_ATTEMPTS: '10' },
       });
+      await until(() => pool.stats().idle > 0, 'a warm vendor connection');
       inject({ kind: 'code', code: 7 });
       const error = await failure(client.call('CreateRoom', body()));
       expect(error.status).toBe(429);
@@ -534,6 +545,73 @@ describe('ZimClient against the fake vendor', () => {
         client.call('CreateRoom', body(), { signal: AbortSignal.abort() }),
       ).rejects.toMatchObject({ name: 'AbortError' });
       expect(fake.calls).toHaveLength(0);
+    });
+  });
+
+  describe('the keep-alive race', () => {
+    /**
+     * A vendor that ends every kept-alive connection when a second request arrives on it, without
+     * reading it: what a vendor closing an idle connection looks like to a request written on it
+     * just then. Requests on new connections are answered.
+     */
+    async function vendorClosingReusedConnections(): Promise<{ url: string; answered: string[]; close: () => Promise<void> }> {
+      const answered: string[] = [];
+      const sockets = new Set<import('node:net').Socket>();
+      const server = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        let requests = 0;
+        let buffer = '';
+        socket.on('data', (chunk) => {
+          buffer += chunk.toString('latin1');
+          const end = buffer.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const length = Number(/content-length: *(\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+          if (buffer.length < end + 4 + length) return;
+          const body = buffer.slice(end + 4, end + 4 + length);
+          buffer = buffer.slice(end + 4 + length);
+          if (++requests > 1) {
+            socket.end();
+            return;
+          }
+          answered.push(JSON.parse(body).RoomId);
+          const reply = JSON.stringify({ Code: 0, Message: 'success', RequestId: `r-${answered.length}` });
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${reply.length}\r\nConnection: keep-alive\r\n\r\n${reply}`);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as import('node:net').AddressInfo;
+      return {
+        url: `http://127.0.0.1:${port}/`,
+        answered,
+        close: () => {
+          for (const socket of sockets) socket.destroy();
+          return new Promise((resolve) => server.close(() => resolve()));
+        },
+      };
+    }
+
+    it('sends a request the vendor closed its connection on, unread, again on the same slot: no failure, nothing done twice', async () => {
+      const vendor = await vendorClosingReusedConnections();
+      try {
+        const { client, pool, attempts } = setup({ env: { ZEGO_API_BASE_URL: vendor.url } });
+        const resent: number[] = [];
+        (client as unknown as { events: ZimCallEvents }).events.onTransport((event) => {
+          if (event.kind === 'resent') resent.push(event.ms);
+        });
+        await until(() => pool.stats().idle > 0, 'a warm vendor connection');
+        const rooms = Array.from({ length: 6 }, (_, i) => `race-${i}`);
+        for (const roomId of rooms) {
+          const reply = await client.call('CreateRoom', { FromUserId: 'alice', RoomId: roomId });
+          expect(reply.Code).toBe(0);
+        }
+        // Each room reached the vendor once; the requests it closed a connection on were sent again, not retried as failures.
+        expect(vendor.answered).toEqual(rooms);
+        expect(resent.length).toBeGreaterThan(0);
+        expect(attempts.map((a) => a.outcome)).toEqual(rooms.map(() => 'success'));
+      } finally {
+        await vendor.close();
+      }
     });
   });
 });

@@ -1,8 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { APP_CONFIG } from '../config/config.module.js';
 import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions } from '../rate-limit/outbound-rate-limiter.js';
@@ -12,6 +10,7 @@ import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
+import { VendorConnectionPool, type Departure } from './vendor-connection-pool.js';
 import { ZimCallEvents, type ZimSlotEvent } from './zim-call-events.js';
 import type { ZegoSettings } from './zego.settings.js';
 
@@ -49,33 +48,43 @@ const MAYBE_DELIVERED_NETWORK_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/** Requests of one call sent again after the vendor closed their connection unread (each on a warm connection). */
+const MAX_UNREAD_RESENDS = 2;
+
 type Attempt =
   | { ok: true; reply: ZimReply }
-  | { ok: false; retryable: boolean; error: ZimCallError; mayHaveActed?: boolean };
+  | {
+      ok: false;
+      retryable: boolean;
+      error: ZimCallError;
+      mayHaveActed?: boolean;
+      /** Written on a kept-alive connection the vendor had just closed as idle: it never read it. */
+      unread?: boolean;
+    };
 
 /**
  * Sends one ZIM server API action: waits for an outbound slot, signs, posts, classifies the
  * answer through the vendor code table, and retries only what the vendor most likely did not do
- * (remembering when it might have).
+ * (remembering when it might have). Each call leaves at its slot on a warm connection of the
+ * VendorConnectionPool, or trades the slot for a later one.
  * Knows nothing about rooms.
  */
 @Injectable()
-export class ZimClient implements OnModuleDestroy {
+export class ZimClient {
   private readonly logger = new Logger(ZimClient.name);
   private readonly http: AxiosInstance;
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64 });
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings; readonly outbound: OutboundSettings },
     private readonly signer: ZegoSigner,
     private readonly limiter: OutboundRateLimiter,
     private readonly events: ZimCallEvents,
+    private readonly connections: VendorConnectionPool,
   ) {
     this.http = axios.create({
       baseURL: config.zego.apiBaseUrl,
-      httpAgent: this.httpAgent,
-      httpsAgent: this.httpsAgent,
+      httpAgent: connections.agent,
+      httpsAgent: connections.agent,
       headers: { 'Content-Type': 'application/json' },
       // We classify every status and parse the body ourselves: a non-JSON body is an answer too.
       validateStatus: () => true,
@@ -87,17 +96,43 @@ export class ZimClient implements OnModuleDestroy {
   }
 
   async call(action: string, body: object, options: ZimCallOptions = {}): Promise<ZimReply> {
+    const departure = this.connections.departure();
+    try {
+      return await this.attempts(action, body, options, departure);
+    } finally {
+      departure.done();
+    }
+  }
+
+  private async attempts(action: string, body: object, options: ZimCallOptions, departure: Departure): Promise<ZimReply> {
     const { timeoutMs, callDeadlineMs, maxAttempts } = this.config.zego;
     const { client, priority = 'interactive' } = options;
     const maxWaitMs = priority === 'batch' ? this.config.outbound.maxWaitMsBatch : this.config.outbound.maxWaitMs;
     const deadline = performance.now() + callDeadlineMs;
     let earlierAttemptMayHaveActed = options.earlierAttemptMayHaveActed === true;
+    // The wait never eats into the time a full attempt needs before the deadline.
+    const slot = (): Promise<void> =>
+      this.waitForSlot(action, {
+        maxWaitMs: Math.max(0, Math.min(maxWaitMs, deadline - performance.now() - timeoutMs)),
+        signal: options.signal,
+        client,
+        priority,
+        readiness: departure,
+      });
+    let unreadResends = 0;
     for (let attempt = 1; ; attempt++) {
-      // The wait never eats into the time a full attempt needs before the deadline.
-      const slack = deadline - performance.now() - timeoutMs;
-      await this.waitForSlot(action, { maxWaitMs: Math.max(0, Math.min(maxWaitMs, slack)), signal: options.signal, client, priority });
+      await slot();
       const sentAt = performance.now();
-      const result = await this.send(action, body);
+      let result = await this.send(action, body, departure);
+      while (!result.ok && result.unread && unreadResends < MAX_UNREAD_RESENDS) {
+        // The vendor closed that connection as idle before it read the request: nothing was done
+        // and no slot spent at its door. Sent again on a warm connection while the slot still
+        // holds, or on a new slot; either way not a failed attempt.
+        unreadResends++;
+        this.events.transport({ kind: 'resent', ms: performance.now() - sentAt });
+        if (!(this.stillOnSlot(departure) && departure.ready())) await slot();
+        result = await this.send(action, body, departure);
+      }
       const durationMs = performance.now() - sentAt;
       if (result.ok) {
         this.events.attempt({
@@ -135,7 +170,7 @@ export class ZimClient implements OnModuleDestroy {
         error.earlierAttemptMayHaveActed = earlierAttemptMayHaveActed;
         throw error;
       }
-      earlierAttemptMayHaveActed ||= result.mayHaveActed === true;
+      earlierAttemptMayHaveActed ||= result.mayHaveActed === true && result.unread !== true;
       this.logger.warn(
         `${action} attempt ${attempt} failed (${error.details.zegoCode ?? error.outcome}); retrying in ${Math.round(delay)} ms`,
       );
@@ -159,20 +194,23 @@ export class ZimClient implements OnModuleDestroy {
     report('granted');
   }
 
-  onModuleDestroy(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+  /** A resent request still reaches the vendor within its slot's tolerance (half the safety margin). */
+  private stillOnSlot(departure: Departure): boolean {
+    const slotAt = departure.slotAt ?? performance.now();
+    return performance.now() - slotAt <= this.config.outbound.safetyMarginMs / 2;
   }
 
-  private async send(action: string, body: object): Promise<Attempt> {
+  private async send(action: string, body: object, departure: Departure): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.config.zego.timeoutMs);
     let status: number;
     let text: string;
     try {
-      const response = await this.http.post<string>('/', JSON.stringify(body), {
-        params: { Action: action, ...this.signer.sign() },
-        signal: timeout,
-      });
+      const response = await departure.send(() =>
+        this.http.post<string>('/', JSON.stringify(body), {
+          params: { Action: action, ...this.signer.sign() },
+          signal: timeout,
+        }),
+      );
       status = response.status;
       text = typeof response.data === 'string' ? response.data : '';
     } catch (error) {
@@ -232,9 +270,22 @@ export class ZimClient implements OnModuleDestroy {
       ok: false,
       retryable: mayHaveActed || UNSENT_NETWORK_ERRORS.has(code),
       mayHaveActed,
+      unread: closedAsIdle(error),
       error: new ZimCallError('unreachable', 502, `The vendor could not be reached (${code})`),
     };
   }
+}
+
+/**
+ * The keep-alive race: a request written on a reused connection that the vendor ended (FIN, Node's
+ * "socket hang up") before any byte of an answer. A server closes a connection so only while it is
+ * idle, between requests, so it never read this one. A reset (RST) after a request may come from
+ * a vendor that read it and then failed, so it is not taken as unread.
+ */
+function closedAsIdle(error: unknown): boolean {
+  if (!isAxiosError(error) || error.response !== undefined) return false;
+  const request = error.request as { reusedSocket?: boolean } | undefined;
+  return request?.reusedSocket === true && error.code === 'ECONNRESET' && error.message === 'socket hang up';
 }
 
 function upstream(message: string): Attempt {

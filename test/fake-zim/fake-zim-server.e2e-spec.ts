@@ -1,8 +1,13 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { ConnectionOptions } from 'node:tls';
 import { waitFor } from '../support/async-probes.js';
 import { maxCallsInAnyWindow } from '../support/call-windows.js';
+import { createTestCertificate, type TestCertificate } from '../support/test-certificate.js';
 import {
   FakeZimServer,
   zimSignature,
@@ -85,6 +90,115 @@ async function startServer(options: Partial<FakeZimOptions> = {}): Promise<FakeZ
   return server;
 }
 
+/** Agents made by a single test; destroyed after it. */
+const agents: Array<http.Agent | https.Agent> = [];
+function keepAliveAgent(): http.Agent {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  agents.push(agent);
+  return agent;
+}
+
+/** Node's timers may fire up to 1 ms before their delay by performance.now(). */
+const TIMER_SLACK_MS = 2;
+
+interface NodeRequestInit {
+  method?: string;
+  body?: string;
+  /** Which connection to use: an agent that keeps one, or false for a fresh one. */
+  agent?: http.Agent | false;
+  /** HTTPS: the certificate to trust, and a TLS session to resume. */
+  ca?: string;
+  session?: Buffer;
+}
+
+interface NodeExchange {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  /** The latest TLS session the server sent on this connection (HTTPS only). */
+  tlsSession(): Buffer | undefined;
+}
+
+/** One request through node:http(s), where fetch would hide the connection and the TLS session. */
+function nodeRequest(url: string, init: NodeRequestInit = {}): Promise<NodeExchange> {
+  const options: https.RequestOptions & Pick<ConnectionOptions, 'session'> = {
+    method: init.method ?? 'GET',
+    agent: init.agent,
+    ca: init.ca,
+    session: init.session,
+    headers: init.body === undefined ? {} : { 'Content-Type': 'application/json' },
+  };
+  return new Promise((resolve, reject) => {
+    let tlsSession: Buffer | undefined;
+    const onResponse = (response: http.IncomingMessage): void => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, text, tlsSession: () => tlsSession }),
+      );
+    };
+    const request = url.startsWith('https:')
+      ? https.request(url, options, onResponse)
+      : http.request(url, options, onResponse);
+    request.on('socket', (socket: Socket) => socket.on('session', (session: Buffer) => (tlsSession = session)));
+    request.on('error', reject);
+    request.end(init.body);
+  });
+}
+
+/** A signed CreateRoom through node:http(s). */
+function nodeCall(baseUrl: string, init: NodeRequestInit = {}, opts: CallOptions = {}): Promise<NodeExchange> {
+  const body = JSON.stringify(opts.body ?? { FromUserId: 'alice', RoomId: newRoomId() });
+  return nodeRequest(vendorUrl(baseUrl, opts), { method: 'POST', body, ...init });
+}
+
+interface IdleConnection {
+  /** The raw HTTP answer to the one request. */
+  response: string;
+  /** performance.now() just before the request was written. */
+  sentAt: number;
+  /** performance.now() when the socket closed; undefined while open. */
+  closedAt(): number | undefined;
+  /** True once the server ended the connection (its FIN came). */
+  endedByServer(): boolean;
+}
+
+/**
+ * A TCP connection of the test's own that sends one GET /_fake/health, reads the answer and then
+ * stays idle: no agent that could close it first (Node's closes sockets announced as `timeout=0`
+ * or `timeout=1` itself), so only the server can end it.
+ */
+function idleAfterOneRequest(server: FakeZimServer): Promise<IdleConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(server.port, '127.0.0.1');
+    let received = '';
+    let sentAt = 0;
+    let closedAt: number | undefined;
+    let ended = false;
+    let answered = false;
+    socket.setEncoding('utf8');
+    socket.on('connect', () => {
+      sentAt = performance.now();
+      socket.write('GET /_fake/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    });
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      const headEnd = received.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: *(\d+)/i.exec(received);
+      if (answered || headEnd === -1 || !length || received.length < headEnd + 4 + Number(length[1])) return;
+      answered = true;
+      resolve({ response: received, sentAt, closedAt: () => closedAt, endedByServer: () => ended });
+    });
+    socket.on('end', () => (ended = true));
+    socket.on('close', () => {
+      closedAt = performance.now();
+      if (!answered) reject(new Error(`connection closed before the answer: ${JSON.stringify(received)}`));
+    });
+    socket.on('error', () => undefined); // 'close' follows and tells
+  });
+}
+
 describe('FakeZimServer', () => {
   let fake: FakeZimServer;
   let base: string;
@@ -99,6 +213,7 @@ describe('FakeZimServer', () => {
   });
   beforeEach(() => fake.reset());
   afterEach(async () => {
+    for (const agent of agents.splice(0)) agent.destroy();
     await Promise.all(extraServers.splice(0).map((s) => s.stop()));
   });
 
@@ -517,6 +632,285 @@ describe('FakeZimServer', () => {
       expect((await control('faults', { method: 'POST', body: 'not json' })).status).toBe(400);
       expect((await control('nothing')).status).toBe(404);
       expect(fake.pendingFaults).toEqual([]);
+    });
+  });
+
+  describe('answer time', () => {
+    interface TimedCall {
+      roomId: string;
+      sentHr: number;
+      answeredHr: number;
+      code: number;
+    }
+    /** Calls in flight at once, each with its send and answer times (performance.now()). */
+    function timedCalls(server: FakeZimServer, count: number): Promise<TimedCall[]> {
+      return Promise.all(
+        Array.from({ length: count }, async () => {
+          const roomId = newRoomId();
+          const sentHr = performance.now();
+          const { Code } = await call(server.url, { body: { FromUserId: 'alice', RoomId: roomId } });
+          return { roomId, sentHr, answeredHr: performance.now(), code: Code };
+        }),
+      );
+    }
+    const recordOf = (server: FakeZimServer, roomId: string): ReceivedCall =>
+      server.calls.find((c) => (c.body as { RoomId?: string } | undefined)?.RoomId === roomId)!;
+
+    it('waits a random time in [minMs, maxMs] per call, counted from the arrival it records', async () => {
+      const server = await startServer({ qpsLimit: 1000, answerTimeMs: { minMs: 40, maxMs: 120 } });
+      const timed = await timedCalls(server, 12);
+      const drawn: number[] = [];
+      for (const { roomId, sentHr, answeredHr, code } of timed) {
+        const record = recordOf(server, roomId);
+        expect(code).toBe(0);
+        expect(record.answerTimeMs).toBeGreaterThanOrEqual(40);
+        expect(record.answerTimeMs).toBeLessThanOrEqual(120);
+        // The arrival is when the request came, not when it was answered.
+        expect(record.atHr).toBeGreaterThanOrEqual(sentHr);
+        expect(answeredHr - record.atHr).toBeGreaterThanOrEqual(record.answerTimeMs! - TIMER_SLACK_MS);
+        drawn.push(record.answerTimeMs!);
+      }
+      expect(new Set(drawn).size).toBeGreaterThan(1);
+    });
+
+    it('is exactly minMs when minMs = maxMs, and none without the option', async () => {
+      const fixed = await startServer({ answerTimeMs: { minMs: 50, maxMs: 50 } });
+      const [timed] = await timedCalls(fixed, 1);
+      expect(recordOf(fixed, timed!.roomId).answerTimeMs).toBe(50);
+      expect(timed!.answeredHr - timed!.sentHr).toBeGreaterThanOrEqual(50 - TIMER_SLACK_MS);
+      await call(base);
+      expect(fake.calls[0]).toMatchObject({ answerTimeMs: null, code: 0 });
+    });
+
+    it('counts a call for QPS at its arrival, not when it is answered', async () => {
+      // Counted when answered instead, the slow call would leave the window before it enters it.
+      const server = await startServer({ qpsLimit: 1, qpsWindowMs: 500, answerTimeMs: { minMs: 600, maxMs: 600 } });
+      const slow = call(server.url, { body: { FromUserId: 'a', RoomId: 'slow' } });
+      await waitFor(() => server.calls.length === 1);
+      server.setAnswerTime(null);
+      // Arrives within the window after the slow call, which is still waiting for its answer.
+      expect((await call(server.url, { body: { FromUserId: 'a', RoomId: 'quick' } })).Code).toBe(660300005);
+      expect(server.calls.map((c) => c.code)).toEqual([null, 660300005]);
+      expect((await slow).Code).toBe(0);
+      expect(server.createdRooms).toEqual(['slow']);
+    });
+
+    it('comes before every fault, and a delay fault waits on top of it', async () => {
+      const server = await startServer({ answerTimeMs: { minMs: 60, maxMs: 60 } });
+      server.injectFault({ kind: 'http500', times: 1 });
+      server.injectFault({ kind: 'code', code: 660300014, times: 1 });
+      server.injectFault({ kind: 'reset', times: 1 });
+      server.injectFault({ kind: 'delay', delayMs: 50, times: 1 });
+      const timed = async <T>(send: () => Promise<T>): Promise<{ result: T; elapsed: number }> => {
+        const started = performance.now();
+        const result = await send();
+        return { result, elapsed: performance.now() - started };
+      };
+
+      const http500 = await timed(() => post(server.url));
+      expect(http500.result.status).toBe(500);
+      expect(http500.elapsed).toBeGreaterThanOrEqual(60 - TIMER_SLACK_MS);
+      const code = await timed(() => call(server.url));
+      expect(code.result.Code).toBe(660300014);
+      expect(code.elapsed).toBeGreaterThanOrEqual(60 - TIMER_SLACK_MS);
+      const reset = await timed(() => post(server.url).then(() => 'answered', () => 'failed'));
+      expect(reset.result).toBe('failed');
+      expect(reset.elapsed).toBeGreaterThanOrEqual(60 - TIMER_SLACK_MS);
+      const delayed = await timed(() => call(server.url));
+      expect(delayed.result.Code).toBe(0);
+      expect(delayed.elapsed).toBeGreaterThanOrEqual(60 + 50 - TIMER_SLACK_MS);
+
+      expect(server.calls.map((c) => [c.fault, c.answerTimeMs])).toEqual([
+        ['http500', 60],
+        ['code', 60],
+        ['reset', 60],
+        ['delay', 60],
+      ]);
+    });
+
+    it('PUT /_fake/answer-time sets it for the calls that arrive afterwards; {} and null clear it', async () => {
+      const server = await startServer();
+      const put = (body: string): Promise<Response> =>
+        fetch(`${server.url}/_fake/answer-time`, { method: 'PUT', body });
+      const current = async (): Promise<unknown> => (await fetch(`${server.url}/_fake/answer-time`)).json();
+      expect(await current()).toBeNull();
+
+      const set = await put(JSON.stringify({ minMs: 30, maxMs: 30 }));
+      expect(set.status).toBe(200);
+      expect(await set.json()).toEqual({ ok: true, answerTimeMs: { minMs: 30, maxMs: 30 } });
+      expect(await current()).toEqual({ minMs: 30, maxMs: 30 });
+      await call(server.url);
+      expect((await put('{}')).status).toBe(200);
+      expect(await current()).toBeNull();
+      await call(server.url);
+      expect(server.calls.map((c) => c.answerTimeMs)).toEqual([30, null]);
+
+      expect((await put(JSON.stringify({ minMs: 5, maxMs: 10 }))).status).toBe(200);
+      expect((await put('null')).status).toBe(200);
+      expect(await current()).toBeNull();
+
+      const malformed = ['{"minMs":10,"maxMs":5}', '{"minMs":-1,"maxMs":5}', '{"minMs":"1","maxMs":2}', '{"minMs":1}', 'not json'];
+      for (const body of malformed) expect((await put(body)).status).toBe(400);
+      expect(await current()).toBeNull();
+      const backwards = { minMs: 5, maxMs: 1 };
+      expect(() => new FakeZimServer({ appId: APP_ID, serverSecret: SECRET, answerTimeMs: backwards })).toThrow();
+    });
+  });
+
+  describe('keep-alive', () => {
+    it('closes an idle connection after keepAliveTimeoutMs, as its Keep-Alive header announces', async () => {
+      const server = await startServer({ keepAliveTimeoutMs: 1000 });
+      const connection = await idleAfterOneRequest(server);
+      expect(connection.response).toMatch(/\r\nKeep-Alive: timeout=1\r\n/i);
+      expect(server.connections).toEqual({ opened: 1, open: 1, tlsSessionsReused: null });
+      // Node 20 closes it 1000 ms after the announced time; with its default it would take 6000 ms.
+      await waitFor(() => connection.closedAt() !== undefined, { what: 'the idle connection closed', timeoutMs: 4000 });
+      expect(connection.endedByServer()).toBe(true);
+      // Never before the announced time, which a client may rely on.
+      expect(connection.closedAt()! - connection.sentAt).toBeGreaterThanOrEqual(1000 - TIMER_SLACK_MS);
+      await waitFor(() => server.connections.open === 0, { what: 'the server saw it close' });
+    });
+
+    it('PUT /_fake/keep-alive changes it from each connection\'s next answer on', async () => {
+      const server = await startServer();
+      const control = (init?: RequestInit): Promise<Response> => fetch(`${server.url}/_fake/keep-alive`, init);
+      expect(await (await control()).json()).toEqual({ timeoutMs: 5000 }); // Node's default
+      const before = await idleAfterOneRequest(server);
+      expect(before.response).toMatch(/\r\nKeep-Alive: timeout=5\r\n/i);
+
+      const set = await control({ method: 'PUT', body: JSON.stringify({ timeoutMs: 300 }) });
+      expect(await set.json()).toEqual({ ok: true, timeoutMs: 300 });
+      expect(server.keepAliveTimeoutMs).toBe(300);
+      const after = await idleAfterOneRequest(server);
+      expect(after.response).toMatch(/\r\nKeep-Alive: timeout=0\r\n/i);
+      await waitFor(() => after.closedAt() !== undefined, { what: 'the idle connection closed', timeoutMs: 3000 });
+      expect(after.endedByServer()).toBe(true);
+      expect(after.closedAt()! - after.sentAt).toBeGreaterThanOrEqual(300 - TIMER_SLACK_MS);
+      // Its idle timer was armed with the old timeout at its answer.
+      expect(before.closedAt()).toBeUndefined();
+
+      for (const malformed of ['{"timeoutMs":-1}', '{"timeoutMs":1.5}', '{}', 'not json']) {
+        expect((await control({ method: 'PUT', body: malformed })).status).toBe(400);
+      }
+      expect(server.keepAliveTimeoutMs).toBe(300);
+    });
+  });
+
+  describe('connections', () => {
+    it('records the connection each call came on and its place there, control requests included', async () => {
+      const server = await startServer();
+      const first = keepAliveAgent();
+      const second = keepAliveAgent();
+      for (let i = 0; i < 3; i++) expect((await nodeCall(server.url, { agent: first })).status).toBe(200);
+      expect((await nodeCall(server.url, { agent: second })).status).toBe(200);
+
+      const calls = server.calls;
+      const [a, b] = [calls[0]!.connection, calls[3]!.connection];
+      expect(a).not.toBe(b);
+      expect(calls.map((c) => [c.connection, c.requestOnConnection, c.tlsSessionReused])).toEqual([
+        [a, 1, null],
+        [a, 2, null],
+        [a, 3, null],
+        [b, 1, null],
+      ]);
+      expect(server.connections).toEqual({ opened: 2, open: 2, tlsSessionsReused: null });
+
+      first.destroy();
+      await waitFor(() => server.connections.open === 1, { what: 'the first connection closed' });
+      const counts = await nodeRequest(`${server.url}/_fake/connections`, { agent: second });
+      expect(JSON.parse(counts.text)).toEqual({ opened: 2, open: 1, tlsSessionsReused: null });
+      const recorded = await nodeRequest(`${server.url}/_fake/calls`, { agent: second });
+      const recordedCalls = JSON.parse(recorded.text) as ReceivedCall[];
+      expect(recordedCalls.map((c) => [c.connection, c.requestOnConnection])).toEqual([
+        [a, 1],
+        [a, 2],
+        [a, 3],
+        [b, 1],
+      ]);
+
+      // The two control requests came on the second connection too; reset() keeps counting.
+      server.reset();
+      await nodeCall(server.url, { agent: second });
+      expect(server.calls.map((c) => [c.connection, c.requestOnConnection])).toEqual([[b, 4]]);
+    });
+  });
+
+  describe('HTTPS', () => {
+    let certificate: TestCertificate;
+    beforeAll(async () => {
+      certificate = await createTestCertificate();
+    });
+    afterAll(async () => {
+      await certificate?.remove();
+    });
+    const startTlsServer = (options: Partial<FakeZimOptions> = {}): Promise<FakeZimServer> =>
+      startServer({ tls: { cert: certificate.certPem, key: certificate.keyPem }, ...options });
+
+    it('serves the vendor endpoint and the control API over HTTPS with the given certificate', async () => {
+      const server = await startTlsServer();
+      expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const trusted = { ca: certificate.certPem, agent: false as const };
+      const created = await nodeCall(server.url, trusted, { body: { FromUserId: 'a', RoomId: 'tls' } });
+      expect(JSON.parse(created.text)).toMatchObject({ Code: 0 });
+      const health = await nodeRequest(`${server.url}/_fake/health`, trusted);
+      expect(JSON.parse(health.text)).toEqual({ ok: true, appId: APP_ID });
+      expect(server.createdRooms).toEqual(['tls']);
+      // Without the certificate trusted, a client refuses the server.
+      const untrusted = nodeRequest(`${server.url}/_fake/health`, { agent: false });
+      await expect(untrusted).rejects.toThrow(/self-signed|certificate/i);
+    });
+
+    it('resumes the TLS session of a client that passes it, and records that', async () => {
+      const server = await startTlsServer();
+      // No session cache in the agent: the test decides which request passes the session.
+      const agent = new https.Agent({ keepAlive: false, maxCachedSessions: 0 });
+      agents.push(agent);
+      const init = { ca: certificate.certPem, agent };
+      const full = await nodeCall(server.url, init);
+      await waitFor(() => full.tlsSession() !== undefined, { what: 'a TLS session from the server' });
+      const resumed = await nodeCall(server.url, { ...init, session: full.tlsSession() });
+      const again = await nodeCall(server.url, init);
+      expect([full.status, resumed.status, again.status]).toEqual([200, 200, 200]);
+
+      const calls = server.calls;
+      expect(new Set(calls.map((c) => c.connection)).size).toBe(3);
+      expect(calls.map((c) => [c.requestOnConnection, c.tlsSessionReused])).toEqual([
+        [1, false],
+        [1, true],
+        [1, false],
+      ]);
+      expect(server.connections).toMatchObject({ opened: 3, tlsSessionsReused: 1 });
+      const counts = await nodeRequest(`${server.url}/_fake/connections`, init);
+      expect(JSON.parse(counts.text)).toMatchObject({ opened: 4, tlsSessionsReused: 1 });
+    });
+
+    it('reset faults reset the TCP connection under TLS too', async () => {
+      const server = await startTlsServer();
+      server.injectFault({ kind: 'reset', times: 1 });
+      server.injectFault({ kind: 'resetAfterCreate', times: 1 });
+      const init = { ca: certificate.certPem, agent: false as const };
+      await expect(nodeCall(server.url, init)).rejects.toMatchObject({ code: 'ECONNRESET' });
+      await expect(nodeCall(server.url, init, { body: { FromUserId: 'a', RoomId: 'acted' } })).rejects.toMatchObject({
+        code: 'ECONNRESET',
+      });
+      expect(JSON.parse((await nodeCall(server.url, init)).text)).toMatchObject({ Code: 0 });
+      expect(server.calls.map((c) => [c.fault, c.code])).toEqual([
+        ['reset', null],
+        ['resetAfterCreate', 0],
+        [null, 0],
+      ]);
+      expect(server.createdRooms).toContain('acted');
+    });
+
+    it('stop() closes kept-alive TLS connections promptly', async () => {
+      const server = await startTlsServer();
+      const agent = new https.Agent({ keepAlive: true, ca: certificate.certPem });
+      agents.push(agent);
+      expect((await nodeCall(server.url, { agent })).status).toBe(200);
+      expect(server.connections.open).toBe(1);
+      const started = performance.now();
+      await server.stop();
+      expect(performance.now() - started).toBeLessThan(1000);
     });
   });
 

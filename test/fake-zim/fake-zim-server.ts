@@ -1,8 +1,9 @@
 /**
  * A fake of the ZEGOCLOUD ZIM server API (only `CreateRoom` today) that behaves as the vendor
  * documents it (see /work/shared/reference/zim-createroom.md and zim-server-api-facts.md), plus
- * on-demand faults and a recording of every call, so gateway tests can assert what reached the
- * vendor's door. Node built-ins only, so it also runs as a standalone process (see main.ts).
+ * on-demand faults, a network-like answer time and connection lifetime, and a recording of every
+ * call, so gateway tests can assert what reached the vendor's door and on which connection.
+ * Node built-ins only, so it also runs as a standalone process (see main.ts).
  *
  * Decisions where the vendor's pages are silent (stricter is better for a fake: it catches
  * gateway bugs early):
@@ -19,6 +20,24 @@
  *   `resetAfterCreate` runs it (the room is created) and resets the connection instead of answering.
  * - Only `POST /` is the vendor endpoint; other methods on `/` are recorded and answered 405;
  *   other paths outside `/_fake/` get 404 and are not recorded.
+ *
+ * The network between gateway and vendor (what a pool of warm vendor connections has to live with):
+ * - Answer time (`answerTimeMs`): the vendor's processing plus the round trip, drawn per call
+ *   uniformly in [minMs, maxMs] at arrival and waited after recording, QPS counting and reading
+ *   the body, before the fault or the normal answer; the vendor acts (creates the room) at its
+ *   end. A `delay` fault waits on top of it. Changing it affects the calls that arrive afterwards.
+ * - Idle keep-alive timeout (`keepAliveTimeoutMs`): the vendor's (or its load balancer's) closing
+ *   of idle connections, which kills pooled sockets under a client. Node's
+ *   `server.keepAliveTimeout`, announced as `Keep-Alive: timeout=<whole seconds, rounded down>`;
+ *   Node 20 closes the idle socket a fixed 1000 ms after that (its margin against a client reusing
+ *   it as it closes). A change applies from each connection's next answer on. Node's own
+ *   http.Agent does not reuse a socket announced with `timeout=0` or `timeout=1` (below 2000 ms).
+ * - Connections: every connection (for HTTPS: every completed TLS handshake) gets an id in the
+ *   order they open, control API ones included; every request on it is counted, so a call's
+ *   record tells whether it came on a fresh or a reused connection, and for TLS whether the
+ *   session was resumed (an abbreviated handshake). reset() leaves these counts alone.
+ * - HTTPS (`tls`): the vendor serves HTTPS only. Node's server issues session tickets by default,
+ *   so a client that keeps its session resumes it. The control API is on the same server.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import {
@@ -28,7 +47,9 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 
 export interface FakeZimOptions {
@@ -46,6 +67,29 @@ export interface FakeZimOptions {
   registeredUsers?: string[] | 'any';
   /** Maximum attributes per room. Default 20 (the CreateRoom page). */
   maxAttributes?: number;
+  /** How long every vendor call waits before it is answered. Default: none (answers at once). */
+  answerTimeMs?: AnswerTimeRange;
+  /**
+   * Idle time announced for keep-alive connections (`server.keepAliveTimeout`; Node closes them a
+   * second later). Default: Node's (5000).
+   */
+  keepAliveTimeoutMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string; key: string };
+}
+
+/** Bounds (ms) of the uniformly random time a vendor call waits before it is answered. */
+export interface AnswerTimeRange {
+  minMs: number;
+  maxMs: number;
+}
+
+/** The connections the server accepted (for HTTPS: completed the TLS handshake on). */
+export interface ConnectionCounts {
+  opened: number;
+  open: number;
+  /** Connections whose TLS session was resumed; null over plain HTTP. */
+  tlsSessionsReused: number | null;
 }
 
 export type FaultKind =
@@ -85,6 +129,14 @@ export interface ReceivedCall {
   /** The `Code` answered; null while pending, and for answers that carried no JSON Code. */
   code: number | null;
   fault: FaultKind | null;
+  /** Id of the connection it came on: 1, 2, ... in the order the server's connections opened. */
+  connection: number;
+  /** Its place among the requests on that connection (1: the first), control requests included. */
+  requestOnConnection: number;
+  /** Whether that connection's TLS session was resumed; null over plain HTTP. */
+  tlsSessionReused: boolean | null;
+  /** The answer time drawn for this call (ms after arrival); null when none was set. */
+  answerTimeMs: number | null;
 }
 
 /** Vendor return codes used by the fake. */
@@ -176,10 +228,45 @@ export function assertFaultSpec(value: unknown): asserts value is FaultSpec {
   }
 }
 
+/** The longest delay setTimeout honours (ms); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function isTimerMs(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_TIMER_MS;
+}
+
+/** Throws when an answer time range (e.g. one received as JSON) is malformed. */
+export function assertAnswerTimeRange(value: unknown): asserts value is AnswerTimeRange {
+  if (!isPlainObject(value)) throw new Error('answer time must be an object {minMs, maxMs}');
+  const { minMs, maxMs } = value;
+  if (!isTimerMs(minMs) || !isTimerMs(maxMs) || minMs > maxMs) {
+    throw new Error(`answer time minMs and maxMs must be numbers with 0 <= minMs <= maxMs <= ${MAX_TIMER_MS}`);
+  }
+}
+
+/** Throws unless `value` is a keep-alive timeout Node accepts (0 turns the timeout off). */
+export function assertKeepAliveTimeout(value: unknown): asserts value is number {
+  if (!(isTimerMs(value) && Number.isInteger(value))) {
+    throw new Error(`keep-alive timeoutMs must be an integer between 0 and ${MAX_TIMER_MS}`);
+  }
+}
+
 interface QueuedFault {
   spec: FaultSpec;
   remaining: number;
 }
+
+/** What the server knows of one connection. */
+interface ConnectionRecord {
+  id: number;
+  requests: number;
+  tlsSessionReused: boolean | null;
+  /** The TCP socket under it (for TLS, the one under the TLSSocket): only that one can send a reset. */
+  tcpSocket: Socket;
+}
+
+/** Where a request came from (see ReceivedCall). */
+type RequestOrigin = Pick<ReceivedCall, 'connection' | 'requestOnConnection' | 'tlsSessionReused'>;
 
 /** What the vendor would decide about a call from its query alone, at arrival. */
 interface ArrivalVerdict {
@@ -205,9 +292,19 @@ export class FakeZimServer {
   private readonly timestampToleranceSec: number;
   private readonly registeredUsers: ReadonlySet<string> | 'any';
   private readonly maxAttributes: number;
+  private readonly tls: { cert: string; key: string } | null;
+  private answerTime: AnswerTimeRange | null = null;
+  /** Undefined: Node's default. */
+  private keepAliveTimeout: number | undefined;
 
-  private server: Server | null = null;
+  private server: Server | HttpsServer | null = null;
   private readonly sockets = new Set<Socket>();
+  private readonly connectionRecords = new WeakMap<Socket, ConnectionRecord>();
+  /** TLS only: TCP sockets by peer address, until their TLS handshake completes. */
+  private readonly tcpSocketsByPeer = new Map<string, Socket>();
+  private connectionsOpened = 0;
+  private connectionsOpen = 0;
+  private tlsSessionsReused = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly received: ReceivedCall[] = [];
   private readonly rooms = new Set<string>();
@@ -225,17 +322,24 @@ export class FakeZimServer {
     const users = options.registeredUsers ?? 'any';
     this.registeredUsers = users === 'any' ? 'any' : new Set(users);
     this.maxAttributes = options.maxAttributes ?? 20;
+    this.tls = options.tls ? { cert: options.tls.cert, key: options.tls.key } : null;
+    if (options.answerTimeMs) this.setAnswerTime(options.answerTimeMs);
+    if (options.keepAliveTimeoutMs !== undefined) this.setKeepAliveTimeout(options.keepAliveTimeoutMs);
   }
 
   // ---------------------------------------------------------------- lifecycle
 
   start(port = 0, host = '127.0.0.1'): Promise<void> {
     if (this.server) return Promise.reject(new Error('FakeZimServer already started'));
-    const server = createServer((req, res) => this.route(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.route(req, res);
+    const server = this.tls ? createHttpsServer({ ...this.tls }, handler) : createServer(handler);
+    if (this.keepAliveTimeout !== undefined) server.keepAliveTimeout = this.keepAliveTimeout;
     server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      this.trackSocket(socket);
+      if (this.tls) this.awaitHandshake(socket);
     });
+    // A TLS connection carries requests once its handshake is done, on a TLSSocket of its own.
+    server.on(this.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.openConnection(socket));
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       server.once('error', onError);
@@ -271,7 +375,48 @@ export class FakeZimServer {
     const address = this.server?.address() as AddressInfo | null | undefined;
     if (!address) throw new Error('FakeZimServer is not listening');
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return `${this.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  }
+
+  private trackSocket(socket: Socket): void {
+    if (this.sockets.has(socket)) return;
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  private awaitHandshake(tcpSocket: Socket): void {
+    const peer = peerAddress(tcpSocket);
+    this.tcpSocketsByPeer.set(peer, tcpSocket);
+    tcpSocket.on('close', () => {
+      if (this.tcpSocketsByPeer.get(peer) === tcpSocket) this.tcpSocketsByPeer.delete(peer);
+    });
+  }
+
+  private openConnection(socket: Socket): void {
+    this.trackSocket(socket);
+    let tcpSocket = socket;
+    let tlsSessionReused: boolean | null = null;
+    if (socket instanceof TLSSocket) {
+      // Node offers no public link from a TLSSocket to its TCP socket; the peer address is one.
+      const peer = peerAddress(socket);
+      tcpSocket = this.tcpSocketsByPeer.get(peer) ?? socket;
+      this.tcpSocketsByPeer.delete(peer);
+      tlsSessionReused = socket.isSessionReused();
+      if (tlsSessionReused) this.tlsSessionsReused += 1;
+    }
+    this.connectionRecords.set(socket, { id: ++this.connectionsOpened, requests: 0, tlsSessionReused, tcpSocket });
+    this.connectionsOpen += 1;
+    socket.on('close', () => {
+      this.connectionsOpen -= 1;
+    });
+  }
+
+  /** Counts the request on its connection and says where it came from. */
+  private noteRequest(req: IncomingMessage): RequestOrigin {
+    // Set on 'connection' (or 'secureConnection'), which comes before any request on the socket.
+    const record = this.connectionRecords.get(req.socket)!;
+    record.requests += 1;
+    return { connection: record.id, requestOnConnection: record.requests, tlsSessionReused: record.tlsSessionReused };
   }
 
   // ---------------------------------------------------------------- state
@@ -284,7 +429,15 @@ export class FakeZimServer {
     return [...this.rooms];
   }
 
-  /** Clears calls, rooms, QPS history and faults. */
+  get connections(): ConnectionCounts {
+    return {
+      opened: this.connectionsOpened,
+      open: this.connectionsOpen,
+      tlsSessionsReused: this.tls ? this.tlsSessionsReused : null,
+    };
+  }
+
+  /** Clears calls, rooms, QPS history and faults; the answer time, keep-alive and connection counts stay. */
   reset(): void {
     this.received.length = 0;
     this.rooms.clear();
@@ -307,9 +460,37 @@ export class FakeZimServer {
     return this.faults.map((f) => ({ ...f.spec, times: f.remaining }));
   }
 
+  /** Sets the answer time for the calls that arrive from now on; null answers at once. */
+  setAnswerTime(range: AnswerTimeRange | null): void {
+    if (range === null) {
+      this.answerTime = null;
+      return;
+    }
+    assertAnswerTimeRange(range);
+    this.answerTime = { minMs: range.minMs, maxMs: range.maxMs };
+  }
+
+  get answerTimeMs(): AnswerTimeRange | null {
+    return this.answerTime ? { ...this.answerTime } : null;
+  }
+
+  /** Sets the idle keep-alive timeout (0: never close idle connections); each connection's next answer on. */
+  setKeepAliveTimeout(ms: number): void {
+    assertKeepAliveTimeout(ms);
+    this.keepAliveTimeout = ms;
+    if (this.server) this.server.keepAliveTimeout = ms;
+  }
+
+  /** The idle keep-alive timeout in effect (ms). */
+  get keepAliveTimeoutMs(): number {
+    if (!this.server) throw new Error('FakeZimServer is not listening');
+    return this.server.keepAliveTimeout;
+  }
+
   // ---------------------------------------------------------------- routing
 
   private route(req: IncomingMessage, res: ServerResponse): void {
+    const origin = this.noteRequest(req);
     const url = new URL(req.url ?? '/', 'http://fake-zim.invalid');
     if (url.pathname === '/_fake' || url.pathname.startsWith('/_fake/')) {
       void this.handleControl(req, res, url).catch((err: unknown) => this.internalError(res, err));
@@ -319,7 +500,7 @@ export class FakeZimServer {
       sendJson(res, 404, { error: 'not found' });
       return;
     }
-    void this.handleVendor(req, res, url).catch((err: unknown) => this.internalError(res, err));
+    void this.handleVendor(req, res, url, origin).catch((err: unknown) => this.internalError(res, err));
   }
 
   private internalError(res: ServerResponse, err: unknown): void {
@@ -329,7 +510,12 @@ export class FakeZimServer {
 
   // ---------------------------------------------------------------- vendor endpoint
 
-  private async handleVendor(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  private async handleVendor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    origin: RequestOrigin,
+  ): Promise<void> {
     // Everything that must reflect arrival order happens synchronously here, before any await.
     const query = firstValues(url.searchParams);
     const call: ReceivedCall = {
@@ -343,6 +529,8 @@ export class FakeZimServer {
       body: undefined,
       code: null,
       fault: null,
+      ...origin,
+      answerTimeMs: null,
     };
     this.received.push(call);
 
@@ -356,11 +544,17 @@ export class FakeZimServer {
     const verdict = this.judgeArrival(query, call.atHr);
     const fault = this.takeFault();
     if (fault) call.fault = fault.kind;
+    call.answerTimeMs = this.drawAnswerTime();
 
     const body = await readBody(req, BODY_LIMIT_BYTES);
     call.rawBody = body.text;
     call.body = body.json;
 
+    if (call.answerTimeMs !== null) {
+      // Counted from arrival: reading the body is part of the answer time.
+      await this.wait(Math.max(0, call.atHr + call.answerTimeMs - performance.now()));
+      if (res.destroyed) return; // stopped or client gone meanwhile
+    }
     if (fault && fault.kind !== 'delay' && fault.kind !== 'resetAfterCreate') {
       this.applyFault(fault, req, res, call);
       return;
@@ -373,7 +567,7 @@ export class FakeZimServer {
     const answer = this.decide(verdict, body);
     call.code = answer.Code;
     // The vendor acted on the call, and the answer is lost on the way back.
-    if (fault?.kind === 'resetAfterCreate') resetConnection(req);
+    if (fault?.kind === 'resetAfterCreate') this.resetConnection(req);
     else sendJson(res, 200, answer);
   }
 
@@ -440,6 +634,13 @@ export class FakeZimServer {
     return { ...answer(ZimCode.success), AttributeSeq: request.attributeCount };
   }
 
+  /** A uniformly random time in the answer time range, or null when none is set. */
+  private drawAnswerTime(): number | null {
+    if (!this.answerTime) return null;
+    const { minMs, maxMs } = this.answerTime;
+    return minMs + Math.random() * (maxMs - minMs);
+  }
+
   // ---------------------------------------------------------------- faults
 
   private takeFault(): FaultSpec | null {
@@ -465,7 +666,7 @@ export class FakeZimServer {
         );
         return;
       case 'reset':
-        resetConnection(req);
+        this.resetConnection(req);
         return;
       case 'garbage':
         // Labelled as JSON on purpose: clients must not trust the content type alone.
@@ -490,6 +691,14 @@ export class FakeZimServer {
       case 'resetAfterCreate':
         throw new Error(`${fault.kind} is applied around the normal answer`);
     }
+  }
+
+  /** A TCP RST where the platform allows it, a plain close otherwise. */
+  private resetConnection(req: IncomingMessage): void {
+    const tcpSocket = this.connectionRecords.get(req.socket)?.tcpSocket ?? req.socket;
+    if (typeof tcpSocket.resetAndDestroy === 'function') tcpSocket.resetAndDestroy();
+    else tcpSocket.destroy();
+    if (tcpSocket !== req.socket) req.socket.destroy();
   }
 
   private wait(ms: number): Promise<void> {
@@ -546,6 +755,42 @@ export class FakeZimServer {
       case 'DELETE /_fake/faults':
         this.clearFaults();
         sendJson(res, 200, { ok: true });
+        return;
+      case 'GET /_fake/answer-time':
+        sendJson(res, 200, this.answerTimeMs);
+        return;
+      case 'PUT /_fake/answer-time': {
+        if (!body.ok) {
+          sendJson(res, 400, { error: 'body must be JSON {minMs, maxMs}, or {} or null to answer at once' });
+          return;
+        }
+        // {} and null clear it, like leaving the option out.
+        const cleared = body.json === null || (isPlainObject(body.json) && Object.keys(body.json).length === 0);
+        try {
+          this.setAnswerTime(cleared ? null : (body.json as AnswerTimeRange));
+        } catch (err) {
+          sendJson(res, 400, { error: (err as Error).message });
+          return;
+        }
+        sendJson(res, 200, { ok: true, answerTimeMs: this.answerTimeMs });
+        return;
+      }
+      case 'GET /_fake/keep-alive':
+        sendJson(res, 200, { timeoutMs: this.keepAliveTimeoutMs });
+        return;
+      case 'PUT /_fake/keep-alive': {
+        const timeoutMs = body.ok && isPlainObject(body.json) ? body.json.timeoutMs : undefined;
+        try {
+          this.setKeepAliveTimeout(timeoutMs as number);
+        } catch (err) {
+          sendJson(res, 400, { error: `body must be JSON {timeoutMs}: ${(err as Error).message}` });
+          return;
+        }
+        sendJson(res, 200, { ok: true, timeoutMs: this.keepAliveTimeoutMs });
+        return;
+      }
+      case 'GET /_fake/connections':
+        sendJson(res, 200, this.connections);
         return;
       default:
         sendJson(res, 404, { error: `no control route ${route}` });
@@ -669,9 +914,6 @@ function parseCreateRoom(body: unknown, maxAttributes: number): CreateRoomReques
   return { fromUserId: FromUserId, roomId: RoomId, attributeCount };
 }
 
-/** A TCP RST where the platform allows it, a plain close otherwise. */
-function resetConnection(req: IncomingMessage): void {
-  const socket = req.socket;
-  if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
-  else socket.destroy();
+function peerAddress(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
 }

@@ -8,10 +8,27 @@
  *   FAKE_ZIM_PORT (8089), FAKE_ZIM_HOST (127.0.0.1), ZEGO_APP_ID (required),
  *   ZEGO_SERVER_SECRET or ZEGO_SERVER_SECRET_FILE (required), FAKE_ZIM_QPS_LIMIT (20),
  *   FAKE_ZIM_ROOM_QUOTA (unlimited).
- * The secret is never printed.
+ *   FAKE_ZIM_ANSWER_MS (none): every vendor call waits this long before its answer, the vendor's
+ *     work plus the round trip of a real network; `50`, or `100-300` for a uniformly random time
+ *     in that range per call.
+ *   FAKE_ZIM_KEEPALIVE_MS (Node's, 5000): idle connections are closed after this long (Node adds
+ *     a fixed second), as a vendor or its load balancer does to the sockets a client keeps warm;
+ *     0 never closes them.
+ *   FAKE_ZIM_TLS_CERT_FILE and FAKE_ZIM_TLS_KEY_FILE (both or neither; plain HTTP): PEM files to
+ *     serve HTTPS with, as the vendor does (the TLS handshake and its resumption are part of what a
+ *     connection costs). A client trusts a self-signed one with NODE_EXTRA_CA_CERTS.
+ *   The answer time and the keep-alive timeout can be changed at run time through the control API
+ *   (PUT /_fake/answer-time, PUT /_fake/keep-alive; see fake-zim-server.ts).
+ * The secret and the key are never printed.
  */
 import { readFileSync } from 'node:fs';
-import { FakeZimServer } from './fake-zim-server.js';
+import {
+  assertAnswerTimeRange,
+  FakeZimServer,
+  MAX_TIMER_MS,
+  type AnswerTimeRange,
+  type FakeZimOptions,
+} from './fake-zim-server.js';
 
 function fail(message: string): never {
   process.stderr.write(`fake ZIM: ${message}\n`);
@@ -26,6 +43,45 @@ function intFromEnv(name: string, fallback: number, min: number, max: number): n
     fail(`${name} must be an integer between ${min} and ${max}`);
   }
   return value;
+}
+
+function answerTimeFromEnv(): AnswerTimeRange | undefined {
+  const raw = (process.env.FAKE_ZIM_ANSWER_MS ?? '').trim();
+  if (raw === '') return undefined;
+  const match = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(raw);
+  const range = match ? { minMs: Number(match[1]), maxMs: Number(match[2] ?? match[1]) } : null;
+  try {
+    assertAnswerTimeRange(range);
+    return range;
+  } catch {
+    fail(
+      'FAKE_ZIM_ANSWER_MS must be a time in ms (e.g. 50) or a range min-max (e.g. 100-300), ' +
+        `with min <= max <= ${MAX_TIMER_MS}`,
+    );
+  }
+}
+
+function keepAliveFromEnv(): number | undefined {
+  const raw = process.env.FAKE_ZIM_KEEPALIVE_MS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return intFromEnv('FAKE_ZIM_KEEPALIVE_MS', 0, 0, MAX_TIMER_MS);
+}
+
+function readTlsFile(name: string): string {
+  try {
+    return readFileSync(process.env[name]!, 'utf8');
+  } catch (err) {
+    // The error names the variable, not the content.
+    fail(`cannot read ${name}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function tlsFromEnv(): FakeZimOptions['tls'] {
+  const certSet = (process.env.FAKE_ZIM_TLS_CERT_FILE ?? '') !== '';
+  const keySet = (process.env.FAKE_ZIM_TLS_KEY_FILE ?? '') !== '';
+  if (certSet !== keySet) fail('set both FAKE_ZIM_TLS_CERT_FILE and FAKE_ZIM_TLS_KEY_FILE, or neither');
+  if (!certSet) return undefined;
+  return { cert: readTlsFile('FAKE_ZIM_TLS_CERT_FILE'), key: readTlsFile('FAKE_ZIM_TLS_KEY_FILE') };
 }
 
 function readSecret(): string {
@@ -55,7 +111,15 @@ async function main(): Promise<void> {
     ? intFromEnv('FAKE_ZIM_ROOM_QUOTA', 0, 0, Number.MAX_SAFE_INTEGER)
     : Infinity;
 
-  const server = new FakeZimServer({ appId, serverSecret: readSecret(), qpsLimit, roomQuota });
+  const server = new FakeZimServer({
+    appId,
+    serverSecret: readSecret(),
+    qpsLimit,
+    roomQuota,
+    answerTimeMs: answerTimeFromEnv(),
+    keepAliveTimeoutMs: keepAliveFromEnv(),
+    tls: tlsFromEnv(),
+  });
   await server.start(port, host);
   // The same "listening on port N" line as the gateway's, so one launcher starts both.
   process.stdout.write(`fake ZIM listening on port ${server.port} (${server.url})\n`);

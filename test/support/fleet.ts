@@ -7,9 +7,11 @@
  * The fake runs in its own process (not in the test's) so that the callers' work cannot delay
  * the fake's record of arrival times.
  */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ZimCode } from '../fake-zim/fake-zim-server.js';
+import { ZimCode, type AnswerTimeRange, type ConnectionCounts } from '../fake-zim/fake-zim-server.js';
 import { waitFor } from './async-probes.js';
 import { maxCallsInAnyWindow } from './call-windows.js';
 import { gatewayEnv } from './gateway-env.js';
@@ -30,6 +32,12 @@ export interface VendorCall {
   code: number | null;
   /** The JSON body the fake received (CreateRoom's `RoomId` tells whose call it was). */
   body?: unknown;
+  /** The fake's id of the connection the call came on, its place on it (1: first), TLS resumption. */
+  connection?: number;
+  requestOnConnection?: number;
+  tlsSessionReused?: boolean | null;
+  /** The answer time the fake drew for the call (ms), null when none was set. */
+  answerTimeMs?: number | null;
 }
 
 /** The room a vendor call asked for, or undefined when its body carried none. */
@@ -41,33 +49,112 @@ export function vendorCallRoomId(call: VendorCall): string | undefined {
 }
 
 export interface FakeZimProcess {
+  /** `http://127.0.0.1:<port>`, or `https://` when started with `tls`. */
   readonly url: string;
   readonly process: GatewayProcess;
   calls(): Promise<VendorCall[]>;
   createdRooms(): Promise<string[]>;
+  /** Every connection the fake accepted, this handle's own control connection included. */
+  connections(): Promise<ConnectionCounts>;
+  /** For the calls that arrive from now on; null answers at once. */
+  setAnswerTime(range: AnswerTimeRange | null): Promise<void>;
+  /** From each connection's next answer on; 0 never closes idle connections. */
+  setKeepAliveTimeout(timeoutMs: number): Promise<void>;
 }
 
-/** Starts the fake's entry (`dist-dev/fake-zim/main.js`, from `npm run build:dev`) on a free port. */
+/** How the fake process behaves on the network (passed as its environment, see main.ts). */
+export interface FakeZimProcessOptions {
+  /** Entry point, relative to the repository root. Default dist-dev/fake-zim/main.js. */
+  script?: string;
+  /** FAKE_ZIM_ANSWER_MS (whole ms). Default: answers at once. */
+  answerTimeMs?: AnswerTimeRange;
+  /** FAKE_ZIM_KEEPALIVE_MS. Default: Node's. */
+  keepAliveTimeoutMs?: number;
+  /** FAKE_ZIM_TLS_CERT_FILE and FAKE_ZIM_TLS_KEY_FILE (e.g. from createTestCertificate()): serve HTTPS. */
+  tls?: { certFile: string; keyFile: string };
+}
+
+/**
+ * Starts the fake's entry (`dist-dev/fake-zim/main.js`, from `npm run build:dev`) on a free port.
+ * The third argument is the options, or (as the benchmarks pass it) the script alone.
+ */
 export async function startFakeZimProcess(
   appId: number,
   secret: string,
-  script = FAKE_ZIM_SCRIPT,
+  scriptOrOptions: string | FakeZimProcessOptions = {},
 ): Promise<FakeZimProcess> {
-  const child = await startGateway(
-    { FAKE_ZIM_PORT: '0', ZEGO_APP_ID: String(appId), ZEGO_SERVER_SECRET: secret },
-    { script },
-  );
-  const getJson = async <T>(path: string): Promise<T> => {
-    const response = await fetch(`${child.url}${path}`);
-    if (!response.ok) throw new Error(`fake ZIM ${path} answered ${response.status}`);
-    return (await response.json()) as T;
-  };
+  const options = typeof scriptOrOptions === 'string' ? { script: scriptOrOptions } : scriptOrOptions;
+  const env: Record<string, string> = { FAKE_ZIM_PORT: '0', ZEGO_APP_ID: String(appId), ZEGO_SERVER_SECRET: secret };
+  if (options.answerTimeMs) {
+    env.FAKE_ZIM_ANSWER_MS = `${options.answerTimeMs.minMs}-${options.answerTimeMs.maxMs}`;
+  }
+  if (options.keepAliveTimeoutMs !== undefined) env.FAKE_ZIM_KEEPALIVE_MS = String(options.keepAliveTimeoutMs);
+  if (options.tls) {
+    env.FAKE_ZIM_TLS_CERT_FILE = options.tls.certFile;
+    env.FAKE_ZIM_TLS_KEY_FILE = options.tls.keyFile;
+  }
+  const child = await startGateway(env, { script: options.script ?? FAKE_ZIM_SCRIPT });
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${child.port}`;
+  const control = controlClient(url, options.tls ? readFileSync(options.tls.certFile, 'utf8') : undefined);
   return {
-    url: child.url,
+    url,
     process: child,
-    calls: () => getJson<VendorCall[]>('/_fake/calls'),
-    createdRooms: () => getJson<string[]>('/_fake/rooms'),
+    calls: () => control<VendorCall[]>('GET', '/_fake/calls'),
+    createdRooms: () => control<string[]>('GET', '/_fake/rooms'),
+    connections: () => control<ConnectionCounts>('GET', '/_fake/connections'),
+    setAnswerTime: async (range) => {
+      await control('PUT', '/_fake/answer-time', range);
+    },
+    setKeepAliveTimeout: async (timeoutMs) => {
+      await control('PUT', '/_fake/keep-alive', { timeoutMs });
+    },
   };
+}
+
+type ControlRequest = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+
+/**
+ * Requests to the fake's control API. Over HTTPS through node:https with the fake's certificate
+ * as the CA (fetch takes no CA of its own without undici's dispatcher, not a dependency here),
+ * reusing one connection while the fake's Keep-Alive lets Node's agent.
+ */
+function controlClient(baseUrl: string, ca: string | undefined): ControlRequest {
+  const failure = (method: string, path: string, status: number): Error =>
+    new Error(`fake ZIM ${method} ${path} answered ${status}`);
+  if (ca === undefined) {
+    return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const response = await fetch(`${baseUrl}${path}`, {
+        method,
+        ...(body === undefined ? {} : { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }),
+      });
+      if (!response.ok) throw failure(method, path, response.status);
+      return (await response.json()) as T;
+    };
+  }
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca });
+  return <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const request = httpsRequest(
+        `${baseUrl}${path}`,
+        { method, agent, headers: body === undefined ? {} : { 'Content-Type': 'application/json' } },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () => {
+            const status = response.statusCode ?? 0;
+            if (status < 200 || status > 299) return reject(failure(method, path, status));
+            try {
+              resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as T);
+            } catch (error) {
+              reject(error as Error);
+            }
+          });
+        },
+      );
+      request.on('error', reject);
+      request.end(body === undefined ? undefined : JSON.stringify(body));
+    });
 }
 
 export interface FleetOptions {
