@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { RedisSettings } from './redis.settings.js';
 
 /**
@@ -29,7 +29,7 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
     lazyConnect: false,
   };
   const { connection } = settings;
-  if (connection.kind === 'url') return common;
+  if (connection.kind !== 'sentinel') return common;
   return {
     ...common,
     sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
@@ -42,3 +42,42 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
     ...(connection.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
   };
 }
+
+/**
+ * ioredis Cluster options with the same promise per node: no offline queue, a timeout on every
+ * command, nothing re-sent after a node's connection closed. Redirections (MOVED, ASK) are
+ * followed, as are the few retries a failover or a resharding needs (TRYAGAIN, CLUSTERDOWN), each
+ * within the command's timeout; reads go to primaries, which own the slots the scripts write.
+ */
+export function clusterOptions(settings: RedisSettings): ClusterOptions {
+  const { connection } = settings;
+  if (connection.kind !== 'cluster') throw new Error('clusterOptions needs REDIS_CLUSTER_NODES');
+  const { retryStrategy: _reconnect, enableOfflineQueue: _queue, ...perNode } = redisOptions(settings);
+  return {
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    scaleReads: 'master',
+    clusterRetryStrategy: reconnectDelayMs,
+    maxRedirections: CLUSTER_MAX_REDIRECTIONS,
+    retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnMoved: 0,
+    slotsRefreshTimeout: settings.connectTimeoutMs,
+    slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
+    lazyConnect: false,
+    redisOptions: {
+      ...perNode,
+      username: connection.username,
+      password: connection.password?.reveal(),
+      ...(connection.tls ? { tls: {} } : {}),
+    },
+  };
+}
+
+/** Redirections one command may follow (a resharding moves a slot once, a failover once more). */
+const CLUSTER_MAX_REDIRECTIONS = 4;
+/** Between the retries of a command during a failover: a node timeout is one to a few seconds. */
+const CLUSTER_RETRY_DELAY_MS = 50;
+/** How often the slot map is read again, besides after every MOVED. */
+const CLUSTER_SLOTS_REFRESH_MS = 5000;
