@@ -171,11 +171,14 @@ describe('clusterOptions', () => {
     expect(options.redisOptions).not.toHaveProperty('enableOfflineQueue');
   });
 
-  it('follows redirections and the short retries of a failover, and keeps reconnecting quickly', () => {
+  it('follows redirections at once, delays no retry (it would be sent after the timeout), and keeps reconnecting quickly', () => {
     const options = clusterOptions(cluster());
     expect(options.maxRedirections).toBeGreaterThanOrEqual(2);
-    expect(options.retryDelayOnFailover).toBeLessThanOrEqual(100);
-    expect(options.retryDelayOnClusterDown).toBeLessThanOrEqual(100);
+    expect(options.retryDelayOnMoved).toBe(0);
+    expect(options.retryDelayOnFailover).toBe(0);
+    expect(options.retryDelayOnClusterDown).toBe(0);
+    expect(options.retryDelayOnTryAgain).toBe(0);
+    expect(options.slotsRefreshInterval).toBeGreaterThan(0);
     expect(options.clusterRetryStrategy).toBe(reconnectDelayMs);
     expect(options.slotsRefreshTimeout).toBe(4321);
     expect(options.scaleReads).toBe('master');

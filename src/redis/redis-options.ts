@@ -44,10 +44,14 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
 }
 
 /**
- * ioredis Cluster options with the same promise per node: no offline queue, a timeout on every
- * command, nothing re-sent after a node's connection closed. Redirections (MOVED, ASK) are
- * followed, as are the few retries a failover or a resharding needs (TRYAGAIN, CLUSTERDOWN), each
- * within the command's timeout; reads go to primaries, which own the slots the scripts write.
+ * ioredis Cluster options with the same promise as one connection: no offline queue (a command
+ * while the cluster, or the node of its slot, is not ready fails at once), a timeout on every
+ * command, and nothing sent after its caller was answered. A redirection (MOVED, ASK) is followed
+ * at once: the node that sent it did not run the command. The retries a failover or a resharding
+ * would want (TRYAGAIN, CLUSTERDOWN, a connection closed) are not delayed: a delayed retry is
+ * still sent after the command timed out, so a script its caller gave up on could run later (a
+ * reservation nobody waits for, a quota hit counted twice). Such a command fails within a few
+ * milliseconds instead, which is Redis down for its store, under the policy. Reads go to primaries.
  */
 export function clusterOptions(settings: RedisSettings): ClusterOptions {
   const { connection } = settings;
@@ -59,9 +63,9 @@ export function clusterOptions(settings: RedisSettings): ClusterOptions {
     scaleReads: 'master',
     clusterRetryStrategy: reconnectDelayMs,
     maxRedirections: CLUSTER_MAX_REDIRECTIONS,
-    retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
-    retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
-    retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    retryDelayOnTryAgain: 0,
     retryDelayOnMoved: 0,
     slotsRefreshTimeout: settings.connectTimeoutMs,
     slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
@@ -77,7 +81,5 @@ export function clusterOptions(settings: RedisSettings): ClusterOptions {
 
 /** Redirections one command may follow (a resharding moves a slot once, a failover once more). */
 const CLUSTER_MAX_REDIRECTIONS = 4;
-/** Between the retries of a command during a failover: a node timeout is one to a few seconds. */
-const CLUSTER_RETRY_DELAY_MS = 50;
-/** How often the slot map is read again, besides after every MOVED. */
+/** How often the slot map is read again, besides after every MOVED (ioredis reads it only then unless told). */
 const CLUSTER_SLOTS_REFRESH_MS = 5000;
