@@ -13,12 +13,13 @@ import { keySlot, startRedisCluster, stopAllRedisClusters, type ClusterNode, typ
 import { metricSum, scrapeMetrics } from './support/prometheus-text.js';
 import { scenario } from './support/scenario.js';
 import { RedisKeys } from '../src/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX } from '../src/redis/redis.settings.js';
 
 const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-cluster-e2e-3f9a1c7e5b20d846';
 const KEY = 'sk-SENTINEL-cluster-e2e-7b2d9f04c61e3a58';
 const CLIENT = 'svc-cluster';
-const keys = new RedisKeys('zim-room-gateway');
+const keys = new RedisKeys(DEFAULT_KEY_PREFIX);
 const budget = keys.outboundBudget(APP_ID);
 
 const s = scenario({

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import type { RedisClient } from '../redis/redis-connection.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { MountedFileWatcher } from '../config/mounted-file-watcher.js';
 import { GracefulShutdown } from '../lifecycle/graceful-shutdown.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { describeRedisFailure } from '../redis/redis-call-failed.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
-import { APP_CONFIG } from '../config/config.module.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 import { REDIS } from '../redis/redis.module.js';
 

@@ -10,6 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisKeys } from '../../src/redis/redis-keys.js';
+import { DEFAULT_KEY_PREFIX } from '../../src/redis/redis.settings.js';
 import { criterion, milliseconds, percent, unmet, type Criterion } from '../support/criteria.js';
 import { FLEET_APP_ID, startFakeZimProcess, startReplicas, waitForLimiterMode, warmUp, type FakeZimProcess } from '../support/fleet.js';
 import { stopAllGateways, type GatewayProcess } from '../support/gateway-process.js';
@@ -37,8 +39,8 @@ const QPS = 20;
 const WINDOW_MS = 1000;
 const CALL_DEADLINE_MS = 10_000;
 const RUN_MS = 12_000;
-/** The key the scheduler's script is given first: its slot is the budget's slot. */
-const BUDGET_KEY = `zim-room-gateway:{outbound:${FLEET_APP_ID}}:slots`;
+/** A key of the vendor budget's scheduler: its slot is the budget's slot. */
+const BUDGET_KEY = new RedisKeys(DEFAULT_KEY_PREFIX).outboundBudget(FLEET_APP_ID).slots;
 
 interface Fleet {
   cluster: TestRedisCluster;
