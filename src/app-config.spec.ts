@@ -526,7 +526,7 @@ describe('loadConfig with a bad environment', () => {
     it('names REDIS_URL, naming REDIS_SENTINELS too, when both are set', () => {
       const error = configError({ ...SENTINEL_ENV, REDIS_URL: 'redis://cache:6379' });
       expect(error.problems).toEqual([
-        { variable: 'REDIS_URL', reason: 'set either REDIS_URL or REDIS_SENTINELS, not both' },
+        { variable: 'REDIS_URL', reason: 'set exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES (REDIS_URL and REDIS_SENTINELS are set)' },
       ]);
     });
 

@@ -164,6 +164,20 @@ describe('bad configuration: exit 78, every bad variable named, no secret printe
   );
 
   it(
+    'more than one way to reach Redis (REDIS_URL and REDIS_CLUSTER_NODES)',
+    async () => {
+      const result = await refuse('two ways to Redis', {
+        ...good(),
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001',
+      });
+      expect(namedVariables(result.stderr)).toEqual(['REDIS_URL']);
+      expect(result.stderr).toContain('set exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES');
+    },
+    TIMEOUT,
+  );
+
+  it(
     'ZEGO_CALL_DEADLINE_MS shorter than ZEGO_TIMEOUT_MS',
     async () => {
       const result = await refuse('deadline below timeout', {

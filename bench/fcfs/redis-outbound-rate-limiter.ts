@@ -1,7 +1,7 @@
 // The first-come-first-served limiter's src/rate-limit/redis-outbound-rate-limiter.ts as of a8dab26, kept as the baseline of
 // npm run bench:fairness and npm run bench; only its imports differ (see bench/fcfs-gateway.ts).
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-connection.js';
 import { LuaScript } from '../../src/redis/lua-script.js';
 import { RedisCallFailed } from '../../src/redis/redis-call-failed.js';
 import { OutboundRateLimitRefusal, type AcquireOptions } from '../../src/rate-limit/outbound-rate-limiter.js';
@@ -71,7 +71,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   private readonly clock = new RedisClock();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: OutboundBudgetKeys,
     private readonly rules: SharedSlotRules,
     now: () => number = monotonicNow,

@@ -1,15 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import type { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module.js';
 import { MountedFileWatcher } from '../config/mounted-file-watcher.js';
 import { GracefulShutdown } from '../lifecycle/graceful-shutdown.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { describeRedisFailure } from '../redis/redis-call-failed.js';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
+import { RedisKeys } from '../redis/redis-keys.js';
 import { REDIS } from '../redis/redis.module.js';
 
-/** PING must answer within this, or Redis counts as unreachable for readiness. */
-const REDIS_PING_TIMEOUT_MS = 1000;
+/** Redis must answer within this, or it counts as unreachable for readiness. */
+const REDIS_PROBE_TIMEOUT_MS = 1000;
 
 /**
  * What readiness is made of. A replica is ready while it can create rooms within the vendor's
@@ -22,7 +24,9 @@ const REDIS_PING_TIMEOUT_MS = 1000;
 export class ReadinessIndicators {
   constructor(
     private readonly indicators: HealthIndicatorService,
-    @Inject(REDIS) private readonly redis: Redis | null,
+    @Inject(REDIS) private readonly redis: RedisClient | null,
+    private readonly keys: RedisKeys,
+    @Inject(APP_CONFIG) private readonly config: { readonly zego: { readonly appId: number } },
     private readonly limiter: OutboundRateLimiter,
     private readonly policy: RedisDownPolicy,
     private readonly shutdown: GracefulShutdown,
@@ -51,20 +55,24 @@ export class ReadinessIndicators {
     const check = this.indicators.check('outboundLimiter');
     const { mode } = this.limiter;
     if (!this.redis) return check.up({ mode, scope: 'this process only (no Redis configured)' });
-    const redis = await this.pingRedis();
-    const details = { mode, redis: redis.ok ? 'answers PING' : `unreachable: ${redis.reason}` };
+    const redis = await this.probeRedis();
+    const details = { mode, redis: redis.ok ? 'answers for the vendor budget' : `unreachable: ${redis.reason}` };
     if (redis.ok && mode === 'shared') return check.up(details);
     if (this.policy.fallback === 'local') return check.degraded(details);
     return check.down(details);
   }
 
-  private async pingRedis(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  /**
+   * Asks the node that holds the vendor budget's keys (on a Cluster, the primary of its slot; a
+   * PING could be answered by any node), with a read that changes nothing.
+   */
+  private async probeRedis(): Promise<{ ok: true } | { ok: false; reason: string }> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_PING_TIMEOUT_MS} ms`)), REDIS_PING_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_PROBE_TIMEOUT_MS} ms`)), REDIS_PROBE_TIMEOUT_MS);
     });
     try {
-      await Promise.race([this.redis!.ping(), timeout]);
+      await Promise.race([this.redis!.exists(this.keys.outboundBudget(this.config.zego.appId).slots), timeout]);
       return { ok: true };
     } catch (error) {
       return { ok: false, reason: describeRedisFailure(error) };

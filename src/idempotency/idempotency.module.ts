@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { REDIS } from '../redis/redis.module.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { FailoverIdempotencyStore } from './failover-idempotency-store.js';
@@ -8,8 +8,8 @@ import { IdempotencyService } from './idempotency.service.js';
 import { InProcessIdempotencyStore } from './in-process-idempotency-store.js';
 import { RedisIdempotencyStore } from './redis-idempotency-store.js';
 
-/** Which store holds the keys: Redis (with the Redis-down policy's fallback) when configured, else this process. */
-export function createIdempotencyStore(redis: Redis | null, policy: RedisDownPolicy): IdempotencyStore {
+/** Which store holds the keys: RedisClient (with the Redis-down policy's fallback) when configured, else this process. */
+export function createIdempotencyStore(redis: RedisClient | null, policy: RedisDownPolicy): IdempotencyStore {
   if (!redis) return new InProcessIdempotencyStore();
   return new FailoverIdempotencyStore(new RedisIdempotencyStore(redis), new InProcessIdempotencyStore(), policy);
 }

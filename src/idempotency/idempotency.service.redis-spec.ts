@@ -1,5 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { waitFor } from '../../test/support/async-probes.js';
 import { startPrivateRedis, stopAllRedis } from '../../test/support/redis-server.js';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
@@ -215,7 +215,7 @@ describe('IdempotencyService with the in-process store', () => {
 });
 
 describe('IdempotencyService while Redis is down', () => {
-  const opened: Redis[] = [];
+  const opened: RedisClient[] = [];
   afterAll(async () => {
     for (const redis of opened) redis.disconnect();
     await stopAllRedis();

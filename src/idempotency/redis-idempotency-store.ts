@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { LuaScript } from '../redis/lua-script.js';
 import {
   storedAnswerJson,
@@ -19,7 +19,7 @@ const FINISH = LuaScript.load(new URL('./lua/idempotency-finish.lua', import.met
  * decides what then happens.
  */
 export class RedisIdempotencyStore implements IdempotencyStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async claim(key: string, fingerprint: string, pendingTtlMs: number): Promise<ClaimResult> {
     const token = randomUUID();

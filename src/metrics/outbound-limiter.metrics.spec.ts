@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from '@jest/globals';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { Registry } from 'prom-client';
 import { LocalOutboundRateLimiter } from '../rate-limit/local-outbound-rate-limiter.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
@@ -58,7 +58,7 @@ describe('registerSharedStoreMetrics', () => {
   it('counts each change of the Redis-down policy by the mode entered, from zero', async () => {
     const connection = Object.assign(new EventEmitter(), { status: 'connecting' });
     const silent = { log: () => undefined, warn: () => undefined, error: () => undefined };
-    const policy = new RedisDownPolicy(connection as unknown as Redis, { fallback: 'local', assumedReplicas: 3 }, silent);
+    const policy = new RedisDownPolicy(connection as unknown as RedisClient, { fallback: 'local', assumedReplicas: 3 }, silent);
     const registry = new Registry();
     registerSharedStoreMetrics(registry, policy);
     expect(await scrape(registry)).toMatch(/^zim_gateway_shared_store_mode_changes_total\{mode="local"\} 0$/m);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoggerService } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { settledState, until } from '../../test/support/async-probes.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
@@ -108,11 +108,11 @@ function replica({
 }
 
 /** A separate plain client to look at the budget with. */
-function observer(server: TestRedis): Redis {
+function observer(server: TestRedis): RedisClient {
   return clients.plain(server.url);
 }
 
-async function carriedMembers(redis: Redis, budget: OutboundBudgetKeys): Promise<string[]> {
+async function carriedMembers(redis: RedisClient, budget: OutboundBudgetKeys): Promise<string[]> {
   return (await redis.zrange(budget.slots, '0', '-1')).filter((member) => member.includes(':carried:'));
 }
 
@@ -296,7 +296,7 @@ describe('FailoverOutboundRateLimiter', () => {
   });
 
   describe('when Redis hangs (paused server, command timeout)', () => {
-    it('falls back on the timed-out request, warns once, and is shared again as soon as Redis answers', async () => {
+    it('falls back on the timed-out request, warns once, and is shared again as soon as RedisClient answers', async () => {
       const server = await startPrivateRedis();
       const r = replica({ server, commandTimeoutMs: 200, sharedRules: LONG_WINDOW_RULES });
       await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
@@ -326,7 +326,7 @@ describe('FailoverOutboundRateLimiter', () => {
   describe('when Redis goes away while a caller that woke too late takes a new slot', () => {
     it('serves that caller from its own share instead of failing it', async () => {
       const server = await startPrivateRedis();
-      let connection: Redis | undefined;
+      let connection: RedisClient | undefined;
       let late = false;
       // The shared timer fires 30 ms after the slot (a stall, beyond the 20 ms tolerance), and
       // Redis is gone by then.

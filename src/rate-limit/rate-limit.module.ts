@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type DynamicModule, Global, Logger, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { REDIS } from '../redis/redis.module.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
@@ -29,7 +29,7 @@ export interface OutboundLimiterContext {
     readonly zego: { readonly appId: number };
   };
   /** Null without any Redis configured. */
-  redis: Redis | null;
+  redis: RedisClient | null;
   keys: RedisKeys;
   policy: RedisDownPolicy;
 }
@@ -49,7 +49,7 @@ export class RateLimitModule {
           inject: [APP_CONFIG, REDIS, RedisKeys, RedisDownPolicy],
           useFactory: (
             config: { readonly clientQuota: ClientQuotaSettings },
-            redis: Redis | null,
+            redis: RedisClient | null,
             keys: RedisKeys,
             policy: RedisDownPolicy,
           ) => ({
@@ -62,7 +62,7 @@ export class RateLimitModule {
         {
           provide: OutboundRateLimiter,
           inject: [APP_CONFIG, REDIS, RedisKeys, RedisDownPolicy],
-          useFactory: (config: OutboundLimiterContext['config'], redis: Redis | null, keys: RedisKeys, policy: RedisDownPolicy) =>
+          useFactory: (config: OutboundLimiterContext['config'], redis: RedisClient | null, keys: RedisKeys, policy: RedisDownPolicy) =>
             outboundFactory({ config, redis, keys, policy }),
         },
         ClientQuotaGuard,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { RedisCallFailed } from '../redis/redis-call-failed.js';
 import type { OutboundBudgetKeys } from '../redis/redis-keys.js';
@@ -105,7 +105,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   private notes?: ReturnNotesSource;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keys: OutboundBudgetKeys,
     private readonly rules: SchedulerRules,
     /** This replica's name in the fleet's membership. */
@@ -187,7 +187,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 
   /**
-   * The fleet as Redis last showed it, with the end of this replica's lease (local time) and the
+   * The fleet as RedisClient last showed it, with the end of this replica's lease (local time) and the
    * share it may send on its own when cut off; undefined before the first answer.
    */
   override fleetView(): (FleetView & { leaseExpiresAt: number; members: ReadonlyArray<readonly [string, number]> }) | undefined {

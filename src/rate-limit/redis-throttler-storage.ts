@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { callRedis } from '../redis/redis-call-failed.js';
 import type { RedisDownPolicy } from '../redis/redis-down-policy.js';
@@ -28,7 +28,7 @@ const QUOTA_STORE = 'the client quota store';
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly policy: RedisDownPolicy,
     private readonly local = new InProcessThrottlerStorage(),

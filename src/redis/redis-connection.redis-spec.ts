@@ -19,8 +19,14 @@ function recordingLogger() {
 }
 
 const opened: Redis[] = [];
+/** A connection from a URL: always one Redis, never a Cluster. */
+function fromUrl(url: string, logger: LoggerService, overrides: Partial<RedisSettings> = {}): Redis {
+  const redis = connectRedis({ ...settings(url), ...overrides }, logger);
+  if (!(redis instanceof Redis)) throw new Error('a URL must give one Redis connection');
+  return redis;
+}
 function open(url: string, logger: LoggerService): Redis {
-  const redis = connectRedis(settings(url), logger);
+  const redis = fromUrl(url, logger);
   opened.push(redis);
   return redis;
 }
@@ -44,10 +50,7 @@ describe('connectRedis', () => {
 
   it('takes user, password, database and TLS from a rediss:// URL, keeping our timeouts', () => {
     const { logger } = recordingLogger();
-    const redis = connectRedis(
-      { ...settings('rediss://gateway:pa%24%24word@127.0.0.1:1/3'), commandTimeoutMs: 321 },
-      logger,
-    );
+    const redis = fromUrl('rediss://gateway:pa%24%24word@127.0.0.1:1/3', logger, { commandTimeoutMs: 321 });
     redis.disconnect();
     expect(redis.options).toMatchObject({ username: 'gateway', password: 'pa$$word', db: 3, commandTimeout: 321 });
     expect(redis.options.tls).toBeTruthy();

@@ -1,19 +1,27 @@
 import { Logger, type LoggerService } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { RedisSettings } from './redis.settings.js';
 import { describeRedisFailure } from './redis-call-failed.js';
-import { redisOptions } from './redis-options.js';
+import { clusterOptions, redisOptions } from './redis-options.js';
+
+/** One Redis, found through Sentinel, or a Cluster: the stores send the same commands to each. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * Opens the process's Redis connection in the background: start-up never waits for Redis, and
  * until it answers the limiter runs in its fallback mode.
  */
-export function connectRedis(settings: RedisSettings, logger: LoggerService = new Logger('Redis')): Redis {
-  const options = redisOptions(settings);
-  const redis =
-    settings.connection.kind === 'url'
-      ? new Redis(settings.connection.url.reveal(), options)
-      : new Redis(options);
+export function connectRedis(settings: RedisSettings, logger: LoggerService = new Logger('Redis')): RedisClient {
+  const { connection } = settings;
+  const redis: RedisClient =
+    connection.kind === 'url'
+      ? new Redis(connection.url.reveal(), redisOptions(settings))
+      : connection.kind === 'cluster'
+        ? new Cluster(
+            connection.nodes.map(({ host, port }) => ({ host, port })),
+            clusterOptions(settings),
+          )
+        : new Redis(redisOptions(settings));
   let lastError = '';
   // Without a listener ioredis prints every failed reconnect; one line per distinct error is enough.
   redis.on('error', (error: unknown) => {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it, jest } from '@jest/globals';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { settledState } from '../../test/support/async-probes.js';
 import { RedisCallFailed } from './redis-call-failed.js';
 import { RedisDownPolicy, type SharedStoreMode } from './redis-down-policy.js';
@@ -28,7 +28,7 @@ function setUp(fallback: RedisDownFallback = 'local') {
   const log = jest.fn();
   const warn = jest.fn();
   const policy = new RedisDownPolicy(
-    connection as unknown as Redis,
+    connection as unknown as RedisClient,
     { fallback, assumedReplicas: 3 },
     { log, warn, error: jest.fn() },
     () => time,

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Logger, type LoggerService } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { describeRedisFailure, RedisCallFailed } from './redis-call-failed.js';
 import type { RedisDownSettings } from './redis.settings.js';
 import { SharedStoreUnavailable } from './shared-store-unavailable.js';
@@ -36,7 +36,7 @@ export class RedisDownPolicy {
 
   constructor(
     /** Null without any Redis configured: every store then runs in process, for good. */
-    private readonly redis: Redis | null,
+    private readonly redis: RedisClient | null,
     private readonly settings: RedisDownSettings,
     private readonly logger: LoggerService = new Logger('RedisDownPolicy'),
     private readonly now: () => number = () => performance.now(),

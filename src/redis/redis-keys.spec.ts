@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { keySlot } from '../../test/support/redis-cluster.js';
 import { RedisKeys } from './redis-keys.js';
 
 describe('RedisKeys', () => {
@@ -22,6 +23,29 @@ describe('RedisKeys', () => {
       expect(key).toMatch(/^gw:idem:\{team-a\}:[0-9a-f]{64}$/);
       expect(key).not.toContain('braces');
       expect(keys.idempotencyRecord('team-b', 'k')).not.toBe(keys.idempotencyRecord('team-a', 'k'));
+    });
+  });
+
+  describe('on a Redis Cluster, every key one script is given lies in one slot', () => {
+    const slotsOf = (names: readonly string[]): Set<number> => new Set(names.map((name) => keySlot(name)));
+
+    it.each([1, 42, 2718281828, 4294967295])("the scheduler's keys of AppId %p", (appId) => {
+      const budget = Object.values(keys.outboundBudget(appId));
+      expect(budget).toHaveLength(10);
+      expect(slotsOf(budget).size).toBe(1);
+    });
+
+    it.each(['team-a', 'orders.v2', 'ops_bot-1', 'x'])("a client's quota log and its idempotency records, for %p", (client) => {
+      const names = [keys.clientQuota(client), ...['k1', 'another key', '{braces} in the key'].map((k) => keys.idempotencyRecord(client, k))];
+      expect(slotsOf(names).size).toBe(1);
+    });
+
+    it('whatever REDIS_KEY_PREFIX says (it holds no braces)', () => {
+      for (const prefix of ['zim-room-gateway', 'staging:zim-gw', 'a.b_c-d']) {
+        const prefixed = new RedisKeys(prefix);
+        expect(slotsOf(Object.values(prefixed.outboundBudget(7))).size).toBe(1);
+        expect(keySlot(prefixed.outboundBudget(7).slots)).toBe(keySlot(keys.outboundBudget(7).slots));
+      }
     });
   });
 });

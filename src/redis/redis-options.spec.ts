@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { RedisConnectionSettings, RedisSettings } from './redis.settings.js';
 import { Secret } from '../config/secret.js';
-import { reconnectDelayMs, redisOptions } from './redis-options.js';
+import { clusterOptions, reconnectDelayMs, redisOptions } from './redis-options.js';
 
 const PASSWORD = 'CANARY-redis-password-71be';
 const SENTINEL_PASSWORD = 'CANARY-sentinel-password-0a3d';
@@ -140,5 +140,57 @@ describe('redisOptions', () => {
       expect(secure.tls).toEqual({});
       expect(secure.enableTLSForSentinelMode).toBe(true);
     });
+  });
+});
+
+describe('clusterOptions', () => {
+  const cluster = (overrides: Partial<Extract<RedisConnectionSettings, { kind: 'cluster' }>> = {}) =>
+    settingsWith({
+      kind: 'cluster',
+      nodes: [
+        { host: 'redis-0.cluster', port: 7000 },
+        { host: 'redis-1.cluster', port: 7001 },
+      ],
+      username: 'gateway',
+      password: new Secret(PASSWORD),
+      tls: false,
+      ...overrides,
+    });
+
+  it('never holds a request up: no offline queue on the cluster or its nodes, no retries, nothing re-sent', () => {
+    const options = clusterOptions(cluster());
+    expect(options.enableOfflineQueue).toBe(false);
+    expect(options.redisOptions).toMatchObject({
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: 321,
+      connectTimeout: 4321,
+    });
+    // The cluster decides how its nodes reconnect; a node's own options cannot.
+    expect(options.redisOptions).not.toHaveProperty('retryStrategy');
+    expect(options.redisOptions).not.toHaveProperty('enableOfflineQueue');
+  });
+
+  it('follows redirections at once, delays no retry (it would be sent after the timeout), and keeps reconnecting quickly', () => {
+    const options = clusterOptions(cluster());
+    expect(options.maxRedirections).toBeGreaterThanOrEqual(2);
+    expect(options.retryDelayOnMoved).toBe(0);
+    expect(options.retryDelayOnFailover).toBe(0);
+    expect(options.retryDelayOnClusterDown).toBe(0);
+    expect(options.retryDelayOnTryAgain).toBe(0);
+    expect(options.slotsRefreshInterval).toBeGreaterThan(0);
+    expect(options.clusterRetryStrategy).toBe(reconnectDelayMs);
+    expect(options.slotsRefreshTimeout).toBe(4321);
+    expect(options.scaleReads).toBe('master');
+  });
+
+  it('gives every node the credentials, revealed into the options only, and TLS only when asked', () => {
+    const plain = clusterOptions(cluster());
+    expect(plain.redisOptions).toMatchObject({ username: 'gateway', password: PASSWORD });
+    expect(plain.redisOptions).not.toHaveProperty('tls');
+    expect(clusterOptions(cluster({ tls: true })).redisOptions).toMatchObject({ tls: {} });
+    const bare = clusterOptions(cluster({ username: undefined, password: undefined }));
+    expect(bare.redisOptions?.username).toBeUndefined();
+    expect(bare.redisOptions?.password).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import type { RedisOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { RedisSettings } from './redis.settings.js';
 
 /**
@@ -29,7 +29,7 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
     lazyConnect: false,
   };
   const { connection } = settings;
-  if (connection.kind === 'url') return common;
+  if (connection.kind !== 'sentinel') return common;
   return {
     ...common,
     sentinels: connection.sentinels.map(({ host, port }) => ({ host, port })),
@@ -42,3 +42,44 @@ export function redisOptions(settings: RedisSettings): RedisOptions {
     ...(connection.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
   };
 }
+
+/**
+ * ioredis Cluster options with the same promise as one connection: no offline queue (a command
+ * while the cluster, or the node of its slot, is not ready fails at once), a timeout on every
+ * command, and nothing sent after its caller was answered. A redirection (MOVED, ASK) is followed
+ * at once: the node that sent it did not run the command. The retries a failover or a resharding
+ * would want (TRYAGAIN, CLUSTERDOWN, a connection closed) are not delayed: a delayed retry is
+ * still sent after the command timed out, so a script its caller gave up on could run later (a
+ * reservation nobody waits for, a quota hit counted twice). Such a command fails within a few
+ * milliseconds instead, which is Redis down for its store, under the policy. Reads go to primaries.
+ */
+export function clusterOptions(settings: RedisSettings): ClusterOptions {
+  const { connection } = settings;
+  if (connection.kind !== 'cluster') throw new Error('clusterOptions needs REDIS_CLUSTER_NODES');
+  const { retryStrategy: _reconnect, enableOfflineQueue: _queue, ...perNode } = redisOptions(settings);
+  return {
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    scaleReads: 'master',
+    clusterRetryStrategy: reconnectDelayMs,
+    maxRedirections: CLUSTER_MAX_REDIRECTIONS,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    retryDelayOnTryAgain: 0,
+    retryDelayOnMoved: 0,
+    slotsRefreshTimeout: settings.connectTimeoutMs,
+    slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
+    lazyConnect: false,
+    redisOptions: {
+      ...perNode,
+      username: connection.username,
+      password: connection.password?.reveal(),
+      ...(connection.tls ? { tls: {} } : {}),
+    },
+  };
+}
+
+/** Redirections one command may follow (a resharding moves a slot once, a failover once more). */
+const CLUSTER_MAX_REDIRECTIONS = 4;
+/** How often the slot map is read again, besides after every MOVED (ioredis reads it only then unless told). */
+const CLUSTER_SLOTS_REFRESH_MS = 5000;

@@ -1,5 +1,5 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { connectRedis } from './redis-connection.js';
 import { RedisDownPolicy } from './redis-down-policy.js';
@@ -34,13 +34,13 @@ interface RedisConfig {
     {
       provide: RedisDownPolicy,
       inject: [REDIS, APP_CONFIG],
-      useFactory: (redis: Redis | null, config: RedisConfig) => new RedisDownPolicy(redis, config.redisDown),
+      useFactory: (redis: RedisClient | null, config: RedisConfig) => new RedisDownPolicy(redis, config.redisDown),
     },
   ],
   exports: [REDIS, RedisKeys, RedisDownPolicy],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis | null) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient | null) {}
 
   async onApplicationShutdown(): Promise<void> {
     if (!this.redis) return;

@@ -211,7 +211,7 @@ describe('readRedisSettings', () => {
 
     it('refuses a list without any sentinel', () => {
       expect(read({ ...SENTINELS, REDIS_SENTINELS: ' , ' }).problems).toEqual([
-        { variable: 'REDIS_SENTINELS', reason: 'holds no sentinels' },
+        { variable: 'REDIS_SENTINELS', reason: 'holds no host:port' },
       ]);
     });
 
@@ -236,18 +236,79 @@ describe('readRedisSettings', () => {
       const { settings: result, problems } = read({ ...SENTINELS, REDIS_URL: 'redis://cache:6379' });
       expect(result).toBeUndefined();
       expect(problems).toEqual([
-        { variable: 'REDIS_URL', reason: 'set either REDIS_URL or REDIS_SENTINELS, not both' },
+        { variable: 'REDIS_URL', reason: 'set exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES (REDIS_URL and REDIS_SENTINELS are set)' },
       ]);
+    });
+
+    it.each([
+      ['REDIS_SENTINEL_MASTER', 'mymaster', 'applies only with REDIS_SENTINELS'],
+      ['REDIS_SENTINEL_PASSWORD', SENTINEL_PASSWORD, 'applies only with REDIS_SENTINELS'],
+      ['REDIS_USERNAME', 'gateway', 'applies only with REDIS_SENTINELS or REDIS_CLUSTER_NODES'],
+      ['REDIS_PASSWORD', PASSWORD, 'applies only with REDIS_SENTINELS or REDIS_CLUSTER_NODES'],
+      ['REDIS_TLS', 'true', 'applies only with REDIS_SENTINELS or REDIS_CLUSTER_NODES'],
+    ])('names %s set without any Redis to reach, rather than running in process', (variable, value, reason) => {
+      expect(read({ [variable]: value }).problems).toEqual([{ variable, reason }]);
+    });
+
+    it.each([
+      [{ REDIS_URL: 'redis://cache:6379', REDIS_CLUSTER_NODES: 'a:7000' }, 'REDIS_URL and REDIS_CLUSTER_NODES'],
+      [{ ...SENTINELS, REDIS_CLUSTER_NODES: 'a:7000' }, 'REDIS_SENTINELS and REDIS_CLUSTER_NODES'],
+      [{ ...SENTINELS, REDIS_URL: 'redis://cache', REDIS_CLUSTER_NODES: 'a:7000' }, 'REDIS_URL and REDIS_SENTINELS and REDIS_CLUSTER_NODES'],
+    ])('names the first of the ways to reach Redis when more than one is set (%#)', (env, which) => {
+      const { settings: result, problems } = read(env);
+      expect(result).toBeUndefined();
+      expect(problems).toHaveLength(1);
+      expect(problems[0]!.reason).toBe(`set exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES (${which} are set)`);
+    });
+  });
+
+  describe('REDIS_CLUSTER_NODES', () => {
+    function clusterConnection(env: Env): Extract<RedisConnectionSettings, { kind: 'cluster' }> {
+      const { connection } = settings(env);
+      if (connection.kind !== 'cluster') throw new Error(`expected a cluster connection, got ${connection.kind}`);
+      return connection;
+    }
+
+    it('reads the seed nodes, IPv6 included, with the credentials and TLS for every node', () => {
+      const connection = clusterConnection({
+        REDIS_CLUSTER_NODES: 'redis-0.cluster:6379, 10.0.0.7:7001\n[fd00::1]:7002',
+        REDIS_USERNAME: 'gateway',
+        REDIS_PASSWORD: PASSWORD,
+        REDIS_TLS: 'true',
+      });
+      expect(connection.nodes).toEqual([
+        { host: 'redis-0.cluster', port: 6379 },
+        { host: '10.0.0.7', port: 7001 },
+        { host: 'fd00::1', port: 7002 },
+      ]);
+      expect(connection.username).toBe('gateway');
+      expect(connection.password).toBeInstanceOf(Secret);
+      expect(connection.password!.reveal()).toBe(PASSWORD);
+      expect(connection.tls).toBe(true);
+      expect(inspect(connection)).not.toContain(PASSWORD);
+    });
+
+    it('needs no credentials, and is plain TCP by default', () => {
+      const connection = clusterConnection({ REDIS_CLUSTER_NODES: 'a:7000' });
+      expect(connection).toEqual({ kind: 'cluster', nodes: [{ host: 'a', port: 7000 }], username: undefined, password: undefined, tls: false });
+    });
+
+    it.each(['a', 'a:0', 'a:65536', '::1:7000', 'a:7000,A:7000', ' , '])('names REDIS_CLUSTER_NODES %j', (nodes) => {
+      expect(badVariables({ REDIS_CLUSTER_NODES: nodes })).toEqual(['REDIS_CLUSTER_NODES']);
     });
 
     it.each([
       ['REDIS_SENTINEL_MASTER', 'mymaster'],
       ['REDIS_SENTINEL_PASSWORD', SENTINEL_PASSWORD],
-      ['REDIS_USERNAME', 'gateway'],
-      ['REDIS_PASSWORD', PASSWORD],
-      ['REDIS_TLS', 'true'],
-    ])('names %s set without REDIS_URL or REDIS_SENTINELS, rather than running in process', (variable, value) => {
-      expect(read({ [variable]: value }).problems).toEqual([{ variable, reason: 'applies only with REDIS_SENTINELS' }]);
+    ])('names %s beside REDIS_CLUSTER_NODES', (variable, value) => {
+      expect(read({ REDIS_CLUSTER_NODES: 'a:7000', [variable]: value }).problems).toEqual([
+        { variable, reason: 'applies only with REDIS_SENTINELS' },
+      ]);
+    });
+
+    it('counts as Redis configured for RATE_LIMIT_STANDALONE', () => {
+      expect(badVariables({ REDIS_CLUSTER_NODES: 'a:7000', RATE_LIMIT_STANDALONE: 'true' })).toEqual(['RATE_LIMIT_STANDALONE']);
+      expect(read({ REDIS_CLUSTER_NODES: 'a:7000', NODE_ENV: 'production' }).problems).toEqual([]);
     });
   });
 

@@ -19,6 +19,17 @@ export type RedisConnectionSettings =
       readonly sentinelPassword?: Secret;
       /** REDIS_TLS=true|false. */
       readonly tls: boolean;
+    }
+  | {
+      readonly kind: 'cluster';
+      /** REDIS_CLUSTER_NODES=host:port,host:port: some of the cluster's nodes, to discover the rest from. */
+      readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+      /** REDIS_USERNAME, for every node. */
+      readonly username?: string;
+      /** REDIS_PASSWORD, for every node. */
+      readonly password?: Secret;
+      /** REDIS_TLS=true|false. */
+      readonly tls: boolean;
     };
 
 export interface RedisSettings {
@@ -84,39 +95,46 @@ export function readRedisSettings(read: EnvReader): RedisSettings | undefined {
  */
 function checkStandalone(read: EnvReader): void {
   const standalone = read.bool('RATE_LIMIT_STANDALONE', false);
-  const redisConfigured = read.optional('REDIS_URL') !== undefined || read.optional('REDIS_SENTINELS') !== undefined;
+  const redisConfigured = CONNECTION_VARIABLES.some((name) => read.optional(name) !== undefined);
   if (redisConfigured && standalone) {
-    read.problem('RATE_LIMIT_STANDALONE', 'applies only when no Redis is configured (REDIS_URL unset)');
+    read.problem('RATE_LIMIT_STANDALONE', `applies only when no Redis is configured (${CONNECTION_VARIABLES.join(', ')} unset)`);
   } else if (!redisConfigured && !standalone && read.optional('NODE_ENV') === 'production') {
     read.problem(
       'RATE_LIMIT_STANDALONE',
-      'must be true to run without Redis with NODE_ENV=production: set REDIS_URL (or the Sentinel ' +
-        'variables) so that the replicas share the vendor budget, or RATE_LIMIT_STANDALONE=true if this ' +
-        'is the only replica',
+      'must be true to run without Redis with NODE_ENV=production: set REDIS_URL (or the Sentinel or ' +
+        'Cluster variables) so that the replicas share the vendor budget, or RATE_LIMIT_STANDALONE=true if ' +
+        'this is the only replica',
     );
   }
 }
 
+/** The three ways to reach Redis; exactly one may be set. */
+const CONNECTION_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const;
+
 function readConnection(read: EnvReader): RedisConnectionSettings | undefined {
-  const url = read.optional('REDIS_URL');
-  const sentinels = read.optional('REDIS_SENTINELS');
-  if (url !== undefined && sentinels !== undefined) {
-    read.problem('REDIS_URL', 'set either REDIS_URL or REDIS_SENTINELS, not both');
+  const set = CONNECTION_VARIABLES.filter((name) => read.optional(name) !== undefined);
+  if (set.length > 1) {
+    read.problem(set[0]!, `set exactly one of ${CONNECTION_VARIABLES.join(', ')} (${set.join(' and ')} are set)`);
     return undefined;
   }
+  const url = read.optional('REDIS_URL');
+  const sentinels = read.optional('REDIS_SENTINELS');
+  const clusterNodes = read.optional('REDIS_CLUSTER_NODES');
   if (sentinels !== undefined) return readSentinelConnection(read, sentinels);
+  if (clusterNodes !== undefined) return readClusterConnection(read, clusterNodes);
 
-  // No sentinels: every sentinel-only variable is a mistake, most likely a half-made switch.
+  // Neither sentinels nor a cluster: their variables are a mistake, most likely a half-made switch.
   const sentinelOnly = 'applies only with REDIS_SENTINELS';
+  const withNodes = 'applies only with REDIS_SENTINELS or REDIS_CLUSTER_NODES';
   if (read.optional('REDIS_SENTINEL_MASTER') !== undefined) read.problem('REDIS_SENTINEL_MASTER', sentinelOnly);
   if (read.optional('REDIS_SENTINEL_PASSWORD') !== undefined) read.problem('REDIS_SENTINEL_PASSWORD', sentinelOnly);
   for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD']) {
     if (read.optional(name) !== undefined) {
-      read.problem(name, url === undefined ? sentinelOnly : `${sentinelOnly}; put credentials in REDIS_URL`);
+      read.problem(name, url === undefined ? withNodes : `${withNodes}; put credentials in REDIS_URL`);
     }
   }
   if (read.optional('REDIS_TLS') !== undefined) {
-    read.problem('REDIS_TLS', url === undefined ? sentinelOnly : `${sentinelOnly}; use rediss:// in REDIS_URL`);
+    read.problem('REDIS_TLS', url === undefined ? withNodes : `${withNodes}; use rediss:// in REDIS_URL`);
   }
 
   if (url === undefined) return undefined;
@@ -126,6 +144,21 @@ function readConnection(read: EnvReader): RedisConnectionSettings | undefined {
     return undefined;
   }
   return { kind: 'url', url: new Secret(url) };
+}
+
+function readClusterConnection(read: EnvReader, text: string): RedisConnectionSettings {
+  const nodes = parseHostPorts(read, 'REDIS_CLUSTER_NODES', text, '[::1]:6379');
+  for (const name of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD']) {
+    if (read.optional(name) !== undefined) read.problem(name, 'applies only with REDIS_SENTINELS');
+  }
+  const password = read.optional('REDIS_PASSWORD');
+  return {
+    kind: 'cluster',
+    nodes,
+    username: read.optional('REDIS_USERNAME'),
+    password: password === undefined ? undefined : new Secret(password),
+    tls: read.bool('REDIS_TLS', false),
+  };
 }
 
 function redisUrlProblem(raw: string): string | undefined {
@@ -143,7 +176,7 @@ function redisUrlProblem(raw: string): string | undefined {
 }
 
 function readSentinelConnection(read: EnvReader, text: string): RedisConnectionSettings | undefined {
-  const sentinels = parseSentinels(read, text);
+  const sentinels = parseHostPorts(read, 'REDIS_SENTINELS', text, '[::1]:26379');
   const masterName = read.optional('REDIS_SENTINEL_MASTER');
   if (masterName === undefined) {
     read.problem('REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS');
@@ -167,9 +200,8 @@ function readSentinelConnection(read: EnvReader, text: string): RedisConnectionS
 }
 
 /** `host:port` entries separated by commas or newlines; problems point at the entry by position. */
-function parseSentinels(read: EnvReader, text: string): Array<{ host: string; port: number }> {
-  const variable = 'REDIS_SENTINELS';
-  const sentinels: Array<{ host: string; port: number }> = [];
+function parseHostPorts(read: EnvReader, variable: string, text: string, ipv6Example: string): Array<{ host: string; port: number }> {
+  const entries: Array<{ host: string; port: number }> = [];
   const firstEntryOf = new Map<string, number>();
   const items = text
     .split(/[,\n]/)
@@ -178,26 +210,23 @@ function parseSentinels(read: EnvReader, text: string): Array<{ host: string; po
 
   items.forEach((item, index) => {
     const position = index + 1;
-    const sentinel = parseHostPort(item);
-    if (sentinel === undefined) {
-      read.problem(
-        variable,
-        `entry ${position} must be host:port (an IPv6 address in brackets, as [::1]:26379; port 1-65535)`,
-      );
+    const entry = parseHostPort(item);
+    if (entry === undefined) {
+      read.problem(variable, `entry ${position} must be host:port (an IPv6 address in brackets, as ${ipv6Example}; port 1-65535)`);
       return;
     }
-    const key = `${sentinel.host.toLowerCase()}|${sentinel.port}`;
+    const key = `${entry.host.toLowerCase()}|${entry.port}`;
     const first = firstEntryOf.get(key);
     if (first !== undefined) {
       read.problem(variable, `entry ${position} repeats entry ${first}`);
       return;
     }
     firstEntryOf.set(key, position);
-    sentinels.push(sentinel);
+    entries.push(entry);
   });
 
-  if (items.length === 0) read.problem(variable, 'holds no sentinels');
-  return sentinels;
+  if (items.length === 0) read.problem(variable, 'holds no host:port');
+  return entries;
 }
 
 function parseHostPort(item: string): { host: string; port: number } | undefined {

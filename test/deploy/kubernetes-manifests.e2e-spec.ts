@@ -420,12 +420,18 @@ describe('the ConfigMap and the Secret template', () => {
     expect(env.filter((name) => !appReads.has(name))).toEqual([]);
   });
 
+  it('says in the ConfigMap how to reach Redis through Sentinel or a Cluster instead', () => {
+    const text = readFileSync(join(REPO_ROOT, 'deploy/kubernetes/configmap.yaml'), 'utf8');
+    for (const name of ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_CLUSTER_NODES']) expect(text).toContain(name);
+  });
+
   it('covers every non-secret variable of .env.example', () => {
     const example = readFileSync(join(REPO_ROOT, '.env.example'), 'utf8');
     const documented = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
     expect(documented).toContain('ZEGO_APP_ID');
-    // Secrets come from the Secret; the Sentinel variables replace REDIS_URL, which the Deployment sets.
-    const elsewhere = /SECRET|PASSWORD|^API_KEYS|^REDIS_URL$|^REDIS_SENTINEL|^REDIS_USERNAME$|^REDIS_TLS$/;
+    // Secrets come from the Secret; the Sentinel and Cluster variables replace REDIS_URL, which the
+    // Deployment sets (the ConfigMap says how to switch).
+    const elsewhere = /SECRET|PASSWORD|^API_KEYS|^REDIS_URL$|^REDIS_SENTINEL|^REDIS_CLUSTER_NODES$|^REDIS_USERNAME$|^REDIS_TLS$/;
     const data = one('ConfigMap')['data'] as Record<string, string>;
     expect(documented.filter((name) => !elsewhere.test(name) && !(name in data))).toEqual([]);
   });

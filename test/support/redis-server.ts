@@ -22,6 +22,8 @@
  *   deadline, then SIGKILL) and then polls until the port refuses connections.
  * - `redis-server` must be on PATH (`apt-get install -y redis-server`); otherwise every start
  *   throws an error saying so.
+ * - The process-level pieces (`launchRedisServer`, `stopChild`, `rawCommand`, …) are exported for
+ *   redis-cluster.ts, whose nodes are redis-servers too, tracked in that harness's own registry.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdtempSync, writeFileSync } from 'node:fs';
@@ -82,7 +84,7 @@ export async function stopAllRedis(): Promise<void> {
 
 // ------------------------------------------------------------------ child processes
 
-function hasExited(child: ChildProcess): boolean {
+export function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
@@ -94,7 +96,7 @@ function delay<T>(ms: number, value: T, abort?: AbortSignal): Promise<T> {
   });
 }
 
-async function stopChild(child: ChildProcess, timeoutMs: number): Promise<ExitStatus> {
+export async function stopChild(child: ChildProcess, timeoutMs = STOP_TIMEOUT_MS): Promise<ExitStatus> {
   const exited = exitPromise(child);
   if (hasExited(child)) return exited;
   // SIGTERM makes redis-server shut down (nothing to save: --save ''); the SIGCONT after it
@@ -133,11 +135,11 @@ class OutputCapture {
   }
 }
 
-/** The absolute path of `redis-server` on PATH; throws with an install hint when absent. */
-function findRedisServer(): string {
+/** The absolute path of `program` (redis-server, redis-cli) on PATH; throws with an install hint when absent. */
+export function findRedisProgram(program = 'redis-server'): string {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (dir === '') continue;
-    const candidate = path.join(dir, 'redis-server');
+    const candidate = path.join(dir, program);
     try {
       accessSync(candidate, fsConstants.X_OK);
       return candidate;
@@ -145,22 +147,39 @@ function findRedisServer(): string {
       // not here
     }
   }
+  if (program !== 'redis-server') throw new Error(`${program} is not on PATH: ${INSTALL_HINT}`);
   throw new Error(`redis-server is not on PATH: ${INSTALL_HINT}, or set REDIS_URL for suites that accept a shared Redis`);
 }
 
 // ------------------------------------------------------------------ raw RESP probes
 
-/** One RESP reply: its type byte ('+', '-', ':', '$') and text (null for a null bulk string). */
-interface RawReply {
+/**
+ * One RESP reply: its type byte ('+', '-', ':', '$', '*') and text (null for a null bulk string;
+ * the element count for an array), and an array's elements.
+ */
+export interface RawReply {
   type: string;
   value: string | null;
+  elements?: RawReply[];
+}
+
+/** RESP encoding of one command. */
+function encodeCommand(args: string[]): string {
+  const parts = [`*${args.length}\r\n`];
+  for (const arg of args) parts.push(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+  return parts.join('');
 }
 
 /**
- * Sends one command over a fresh TCP connection and resolves with the first reply; rejects when
- * the connection fails or closes, or nothing complete arrives within `timeoutMs`.
+ * Sends one command over a fresh TCP connection and resolves with its reply; rejects when the
+ * connection fails or closes, or nothing complete arrives within `timeoutMs`. With a password,
+ * AUTH goes first on the same connection, and a failed AUTH is the reply.
  */
-function rawCommand(port: number, args: string[], timeoutMs = PROBE_TIMEOUT_MS): Promise<RawReply> {
+export function rawCommand(
+  port: number,
+  args: string[],
+  { timeoutMs = PROBE_TIMEOUT_MS, password }: { timeoutMs?: number; password?: string } = {},
+): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: HOST, port });
     let buffer = Buffer.alloc(0);
@@ -174,33 +193,52 @@ function rawCommand(port: number, args: string[], timeoutMs = PROBE_TIMEOUT_MS):
       else resolve(outcome);
     };
     const timer = setTimeout(() => finish(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
+    let authPending = password !== undefined;
     socket.once('connect', () => {
-      const parts = [`*${args.length}\r\n`];
-      for (const arg of args) parts.push(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-      socket.write(parts.join(''));
+      socket.write((password === undefined ? '' : encodeCommand(['AUTH', password])) + encodeCommand(args));
     });
     socket.on('data', (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
-      const reply = parseReply(buffer);
-      if (reply) finish(reply);
+      let parsed = parseReply(buffer);
+      if (parsed && authPending) {
+        authPending = false;
+        if (parsed.reply.type === '-') return finish(parsed.reply);
+        buffer = buffer.subarray(parsed.end);
+        parsed = parseReply(buffer);
+      }
+      if (parsed) finish(parsed.reply);
     });
     socket.once('error', (error) => finish(error));
     socket.once('close', () => finish(new Error('connection closed without a reply')));
   });
 }
 
-/** The first complete reply in `buffer`, or undefined when more bytes are needed. */
-function parseReply(buffer: Buffer): RawReply | undefined {
-  const lineEnd = buffer.indexOf('\r\n');
+/**
+ * The complete reply at `offset` in `buffer` and the offset just past it, or undefined when more
+ * bytes are needed.
+ */
+function parseReply(buffer: Buffer, offset = 0): { reply: RawReply; end: number } | undefined {
+  const lineEnd = buffer.indexOf('\r\n', offset);
   if (lineEnd < 0) return undefined;
-  const type = String.fromCharCode(buffer[0]);
-  const header = buffer.subarray(1, lineEnd).toString('utf8');
-  if (type !== '$') return { type, value: header };
-  const length = Number(header);
-  if (length < 0) return { type, value: null };
+  const type = String.fromCharCode(buffer[offset]);
+  const header = buffer.subarray(offset + 1, lineEnd).toString('utf8');
   const start = lineEnd + 2;
+  if (type === '*') {
+    const elements: RawReply[] = [];
+    let end = start;
+    for (let index = 0; index < Number(header); index++) {
+      const element = parseReply(buffer, end);
+      if (!element) return undefined;
+      elements.push(element.reply);
+      end = element.end;
+    }
+    return { reply: { type, value: header, elements }, end };
+  }
+  if (type !== '$') return { reply: { type, value: header }, end: start };
+  const length = Number(header);
+  if (length < 0) return { reply: { type, value: null }, end: start };
   if (buffer.length < start + length + 2) return undefined;
-  return { type, value: buffer.subarray(start, start + length).toString('utf8') };
+  return { reply: { type, value: buffer.subarray(start, start + length).toString('utf8') }, end: start + length + 2 };
 }
 
 /** True when something accepts a TCP connection on the port (false when refused). */
@@ -220,11 +258,11 @@ function acceptsConnections(port: number, timeoutMs = PROBE_TIMEOUT_MS): Promise
 }
 
 /** 'ours' once the server on the port answers PONG and reports our child's pid. */
-async function probe(port: number, pid: number): Promise<'ours' | 'other' | 'not-ready'> {
+async function probe(port: number, pid: number, password?: string): Promise<'ours' | 'other' | 'not-ready'> {
   try {
-    const pong = await rawCommand(port, ['PING']);
+    const pong = await rawCommand(port, ['PING'], { password });
     if (pong.type !== '+' || pong.value !== 'PONG') return 'not-ready';
-    const info = await rawCommand(port, ['INFO', 'server']);
+    const info = await rawCommand(port, ['INFO', 'server'], { password });
     const match = /^process_id:(\d+)/m.exec(info.value ?? '');
     return match && Number(match[1]) === pid ? 'ours' : 'other';
   } catch {
@@ -235,9 +273,9 @@ async function probe(port: number, pid: number): Promise<'ours' | 'other' | 'not
 // ------------------------------------------------------------------ start one server
 
 /** redis-server could not listen on the port (it exits): the caller may retry on another. */
-class BindError extends Error {}
+export class BindError extends Error {}
 
-function serverArgs(port: number): string[] {
+export function serverArgs(port: number): string[] {
   return [
     '--port', String(port),
     '--bind', HOST,
@@ -249,12 +287,23 @@ function serverArgs(port: number): string[] {
   ];
 }
 
+export interface LaunchOptions {
+  /** The registry the child is tracked in (default: this harness's, which stopAllRedis() stops). */
+  registry?: ChildRegistry;
+  /** The server's `requirepass`, for the readiness probe. */
+  password?: string;
+}
+
 /** Spawns redis-server on `port` and resolves once it answers PING (and is our child). */
-async function launch(port: number, args = serverArgs(port)): Promise<ChildProcess> {
-  const binary = findRedisServer();
+export async function launchRedisServer(
+  port: number,
+  args = serverArgs(port),
+  { registry = children, password }: LaunchOptions = {},
+): Promise<ChildProcess> {
+  const binary = findRedisProgram();
   // cwd: a writable directory that is not the repository, should redis-server ever write a file.
   const child = spawn(binary, args, { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.track(child);
+  registry.track(child);
   const exited = exitPromise(child);
   const capture = new OutputCapture(child);
   let spawnError: Error | undefined;
@@ -276,7 +325,7 @@ async function launch(port: number, args = serverArgs(port)): Promise<ChildProce
       }
       throw new Error(reason);
     }
-    const outcome = await probe(port, child.pid!);
+    const outcome = await probe(port, child.pid!, password);
     if (outcome === 'ours' && !hasExited(child)) return child;
     lastProbe = outcome === 'other' ? 'another Redis answers on this port' : 'no PONG';
     if (performance.now() > deadline) {
@@ -292,7 +341,7 @@ async function launch(port: number, args = serverArgs(port)): Promise<ChildProce
   }
 }
 
-async function waitUntilRefused(port: number, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
+export async function waitUntilRefused(port: number, timeoutMs = STOP_TIMEOUT_MS): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (await acceptsConnections(port)) {
     if (performance.now() > deadline) {
@@ -323,7 +372,7 @@ class PrivateRedis implements TestRedis {
   async restart(): Promise<void> {
     if (this.isRunning()) await this.stop();
     try {
-      this.child = await launch(this.port);
+      this.child = await launchRedisServer(this.port);
     } catch (error) {
       const hint = error instanceof BindError ? ' (something else took the port meanwhile)' : '';
       throw new Error(`restart on port ${this.port} failed${hint}: ${(error as Error).message}`);
@@ -382,12 +431,12 @@ class ExternalRedis implements TestRedis {
 
 /** Always starts a private `redis-server` on a free loopback port: for tests that stop, restart or pause it. */
 export async function startPrivateRedis(): Promise<TestRedis> {
-  findRedisServer(); // fail fast with the install hint
+  findRedisProgram(); // fail fast with the install hint
   let lastBindError: BindError | undefined;
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
     const port = await closedPort();
     try {
-      return new PrivateRedis(port, await launch(port));
+      return new PrivateRedis(port, await launchRedisServer(port));
     } catch (error) {
       if (!(error instanceof BindError)) throw error;
       lastBindError = error;
@@ -448,6 +497,6 @@ export async function startPrivateSentinel(primaryPort: number, masterName: stri
     [`port ${port}`, 'bind 127.0.0.1', `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 1`, ''].join('\n'),
   );
   // It knows the primary from its configuration as soon as it answers PING.
-  const child = await launch(port, [config, '--sentinel']);
+  const child = await launchRedisServer(port, [config, '--sentinel']);
   return { port, stop: async () => void (await stopChild(child, STOP_TIMEOUT_MS)) };
 }
