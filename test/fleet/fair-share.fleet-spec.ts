@@ -106,7 +106,7 @@ interface Run {
 
 let runs = 0;
 
-/** One run of the teams, its figures printed (they are what the unfairness is measured by). */
+/** One run of the teams, its figures printed (who got what share, and how fast). */
 async function run(label: string, teams: readonly Team[]): Promise<Run> {
   const before = (await fake.calls()).length;
   const metricsBefore = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
