@@ -234,6 +234,24 @@ describe('FailoverOutboundRateLimiter', () => {
       await until(async () => (await carriedMembers(look, r.budget)).length === 2, 'the local calls carried in');
     });
 
+    it('cuts its own share, and tells the policy to cut client quotas, for the fleet Redis last counted', async () => {
+      const server = await startPrivateRedis();
+      const budget = freshBudget();
+      const r = replica({ server, budget });
+      await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
+      // Before any count: RATE_LIMIT_REPLICAS (3).
+      expect(r.policy.fleetSize).toBe(3);
+      const other = new RedisOutboundRateLimiter(clients.plain(server.url), budget, SHARED_RULES, 'the-other');
+      await other.renew();
+      await until(() => r.shared.fleetView()?.active === 2, 'both members seen');
+
+      await server.stop();
+      await until(() => r.limiter.mode === 'local', 'the limiter is local');
+      expect(r.sizes.at(-1)).toBe(2);
+      expect(r.policy.fleetSize).toBe(2);
+      expect(r.policy.ownShareOf(10)).toBe(5);
+    });
+
     it('coming back to a Redis that lost its data, leaves room for the members it last saw', async () => {
       const server = await startPrivateRedis();
       const budget = freshBudget();

@@ -207,7 +207,9 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     const view = this.shared.fleetView();
     this.lateBefore += this.local.lateSlots();
     this.unreadyBefore += this.local.unreadySlots();
-    this.local = this.localShare(view ? view.active + view.lapsed : this.policy.assumedReplicas);
+    // Client quotas fall back to their share of the same fleet.
+    if (view) this.policy.fleetCounted(view.active + view.lapsed);
+    this.local = this.localShare(this.policy.fleetSize);
     // Nothing of its own before the fleet's shared calls (granted at most a horizon past this
     // replica's lease) have left every window of the vendor's.
     const lastShared = this.shared.lastKnownSlot() ?? Number.NEGATIVE_INFINITY;

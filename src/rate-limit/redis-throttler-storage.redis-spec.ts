@@ -25,9 +25,15 @@ const silent = { log: () => undefined, warn: () => undefined, error: () => undef
 class QuotaStorage extends RedisThrottlerStorage {
   private readonly names: RedisKeys;
 
-  constructor(redis: Redis, prefix: string, fallback: QuotaFallback, local?: InProcessThrottlerStorage) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    fallback: QuotaFallback,
+    local?: InProcessThrottlerStorage,
+    readonly downPolicy = new RedisDownPolicy(redis, { fallback: fallback.policy, assumedReplicas: fallback.assumedReplicas }, silent),
+  ) {
     const names = new RedisKeys(prefix);
-    super(redis, names, new RedisDownPolicy(redis, { fallback: fallback.policy, assumedReplicas: fallback.assumedReplicas }, silent), local);
+    super(redis, names, downPolicy, local);
     this.names = names;
   }
 
@@ -211,6 +217,17 @@ describe('RedisThrottlerStorage with Redis down', () => {
     expect(records.slice(0, share).every((r) => !r.isBlocked)).toBe(true);
     expect(records[share]).toMatchObject({ isBlocked: true, totalHits: share });
     expect(records[share]!.timeToBlockExpire).toBeGreaterThanOrEqual(1);
+  });
+
+  it('splits the quota over the fleet Redis last counted, once the policy was told it', async () => {
+    const down = await stopped();
+    const storage = new QuotaStorage(down, 'test', { policy: 'local', assumedReplicas: 6 });
+    storage.downPolicy.fleetCounted(2);
+    const client = freshClient();
+    const records = [];
+    for (let i = 0; i < 4; i++) records.push(await storage.increment(client, 60_000, 6));
+    // floor(6 / 2) = 3, not floor(6 / 6) = 1.
+    expect(records.map((r) => r.isBlocked)).toEqual([false, false, false, true]);
   });
 
   it('counts the fallback on the in-process storage it was given', async () => {

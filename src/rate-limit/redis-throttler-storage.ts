@@ -24,7 +24,8 @@ const QUOTA_STORE = 'the client quota store';
  *
  * `blockDuration` is not used: a client over quota is admitted again as soon as a request of its
  * own leaves the window, which is what Retry-After announces. While Redis is down, RedisDownPolicy
- * decides, as for every shared store: this replica's share of the quota in process, or 503.
+ * decides, as for every shared store: this replica's share of the quota in process (split over
+ * the fleet Redis last counted), or 503.
  */
 export class RedisThrottlerStorage implements ThrottlerStorage {
   constructor(
@@ -41,7 +42,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
         callRedis(async () =>
           parseReply(await QUOTA_HIT.run(this.redis, [this.keys.clientQuota(key)], [limit, ttl, randomUUID()]), ttl),
         ),
-      () => this.local.increment(key, ttl, Math.max(1, Math.floor(limit / this.policy.assumedReplicas))),
+      () => this.local.increment(key, ttl, this.policy.ownShareOf(limit)),
     );
   }
 }

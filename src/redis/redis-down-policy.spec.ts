@@ -126,6 +126,20 @@ describe('RedisDownPolicy', () => {
     });
   });
 
+  it('cuts a replica\'s own share for RATE_LIMIT_REPLICAS until told the fleet Redis counted, at least 1', () => {
+    const { policy } = setUp();
+    expect(policy.fleetSize).toBe(3);
+    expect([policy.ownShareOf(10), policy.ownShareOf(3), policy.ownShareOf(2)]).toEqual([3, 1, 1]);
+    policy.fleetCounted(5);
+    expect(policy.fleetSize).toBe(5);
+    expect([policy.ownShareOf(10), policy.ownShareOf(4)]).toEqual([2, 1]);
+    // A count that is no fleet (nothing seen, a bad reading) leaves the last one.
+    for (const nonsense of [0, -1, 2.5, Number.NaN]) policy.fleetCounted(nonsense);
+    expect(policy.fleetSize).toBe(5);
+    policy.fleetCounted(1);
+    expect(policy.ownShareOf(7)).toBe(7);
+  });
+
   it('without any Redis configured is local for good, and never logs a change', async () => {
     const log = jest.fn();
     const policy = new RedisDownPolicy(null, { fallback: 'reject', assumedReplicas: 3 }, { log, warn: log, error: log });

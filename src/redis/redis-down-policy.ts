@@ -32,6 +32,7 @@ const FALLBACK_EFFECT: Record<Exclude<SharedStoreMode, 'shared'>, string> = {
 export class RedisDownPolicy {
   private current: SharedStoreMode;
   private probeAfter = 0;
+  private counted: number | undefined;
   private readonly listeners = new Set<(mode: SharedStoreMode) => void>();
 
   constructor(
@@ -64,9 +65,28 @@ export class RedisDownPolicy {
     return this.settings.fallback;
   }
 
-  /** RATE_LIMIT_REPLICAS: the fleet each replica's own share is cut for. */
+  /** RATE_LIMIT_REPLICAS: the fleet a replica assumes before Redis first counted it. */
   get assumedReplicas(): number {
     return this.settings.assumedReplicas;
+  }
+
+  /**
+   * The fleet each replica's own share is cut for while on its own: the members Redis last
+   * counted (told by the outbound scheduler, which holds the membership leases), else
+   * RATE_LIMIT_REPLICAS.
+   */
+  get fleetSize(): number {
+    return this.counted ?? this.settings.assumedReplicas;
+  }
+
+  /** The members Redis counted when this replica last heard from it. */
+  fleetCounted(members: number): void {
+    if (Number.isInteger(members) && members >= 1) this.counted = members;
+  }
+
+  /** This replica's part of a fleet-wide `limit` while on its own: an equal split, at least 1. */
+  ownShareOf(limit: number): number {
+    return Math.max(1, Math.floor(limit / this.fleetSize));
   }
 
   /** Called with the new mode at every change (before the caller that caused it continues). */
