@@ -31,12 +31,13 @@ async function main(): Promise<void> {
   const server = await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
-  process.stdout.write(`bare nest app listening on port ${port}\n`);
   const stop = (): void => {
     void app.close().then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Printed once the handlers are set: a launcher that reads it may stop the app at once.
+  process.stdout.write(`bare nest app listening on port ${port}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -121,8 +121,6 @@ async function main(): Promise<void> {
     tls: tlsFromEnv(),
   });
   await server.start(port, host);
-  // The same "listening on port N" line as the gateway's, so one launcher starts both.
-  process.stdout.write(`fake ZIM listening on port ${server.port} (${server.url})\n`);
 
   let stopping = false;
   const shutdown = (): void => {
@@ -135,6 +133,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // The same "listening on port N" line as the gateway's, so one launcher starts both; printed
+  // only once the handlers are set, since a launcher that reads it may stop the fake at once.
+  process.stdout.write(`fake ZIM listening on port ${server.port} (${server.url})\n`);
 }
 
 main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));

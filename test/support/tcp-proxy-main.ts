@@ -53,9 +53,6 @@ async function main(): Promise<void> {
     control.listen(portFromEnv('TCP_PROXY_CONTROL_PORT'), HOST, () => resolve());
   });
   const controlPort = (control.address() as AddressInfo).port;
-  process.stdout.write(
-    `tcp proxy listening on port ${port}, control port ${controlPort}, forwarding to ${target.host}:${target.port}\n`,
-  );
 
   let stopping = false;
   const shutdown = (): void => {
@@ -69,6 +66,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // Only now: a parent that reads this line may stop the proxy at once, and must find the handlers set.
+  process.stdout.write(
+    `tcp proxy listening on port ${port}, control port ${controlPort}, forwarding to ${target.host}:${target.port}\n`,
+  );
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
