@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Logger, type LoggerService } from '@nestjs/common';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../../test/support/async-probes.js';
 import { closedPort } from '../../test/support/ports.js';
@@ -108,6 +108,11 @@ describe('VendorConnectionPool', () => {
     const { pool, measured } = poolFor(url);
     pool.onApplicationBootstrap();
 
+    // The pool, the proxy and the vendor stand-in share this process: a stall of its event loop
+    // delays an arrival whatever the pool did, so the allowance is the margin plus the worst stall.
+    // A call sent on a connection the proxy still holds would be up to 250 ms late.
+    const stalls = monitorEventLoopDelay({ resolution: 5 });
+    stalls.enable();
     // A slot every 50 ms, each granted 60 ms ahead (the fleet's horizon); answers of 200 ms keep
     // four or five calls in flight, so new connections are needed as the calls come.
     const results = await Promise.all(
@@ -122,10 +127,12 @@ describe('VendorConnectionPool', () => {
         return { ready, slotAt, sentAt };
       }),
     );
+    stalls.disable();
     const sent = results.filter((r) => r.ready);
     // Each arrival against its own call's slot (arrivals come in the order the calls went).
     const lateness = fake.arrivals.map((arrival, i) => arrival - sent[i]!.slotAt);
-    expect(lateness.filter((ms) => ms > 30)).toEqual([]);
+    const worstStallMs = stalls.max / 1e6;
+    expect({ late: lateness.filter((ms) => ms > 30 + worstStallMs), worstStallMs }).toEqual({ late: [], worstStallMs });
     expect(fake.arrivals).toHaveLength(sent.length);
     // Once the pool is warm, calls go at their slots.
     expect(sent.length).toBeGreaterThanOrEqual(20);

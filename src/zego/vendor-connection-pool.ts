@@ -80,8 +80,8 @@ const ASSUMED_HIDDEN_SETUP_MS = 300;
 const MAX_HIDDEN_SETUP_MS = 5000;
 /** Kept-alive answers needed before a fresh connection's first answer is compared with them. */
 const MIN_REUSED_SAMPLES = 20;
-/** A connection opened this much before its slot at least (timers and scheduling on a busy node). */
-const MIN_LEAD_MS = 20;
+/** Slack on top of a connection's set-up, for timers and scheduling on a busy node: a connection may come up that much late. */
+const SCHEDULING_SLACK_MS = 20;
 /** After a failed connection attempt, no new one for this long (the vendor may be unreachable). */
 const FAILURE_PAUSE_MS = 250;
 /** A failed attempt to connect counts as "the vendor is unreachable" for this long. */
@@ -327,9 +327,9 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
    */
   private firstExchange(ageMs: number, answerMs: number): void {
     if (this.reusedAnswers.count < MIN_REUSED_SAMPLES || ageMs > 2 * this.hiddenSetupMs) return;
-    if (answerMs <= this.reusedAnswers.quantile(0.99, 0) + MIN_LEAD_MS / 4) return;
+    if (answerMs <= this.reusedAnswers.quantile(0.99, 0) + SCHEDULING_SLACK_MS / 4) return;
     const held = ageMs + answerMs - this.reusedAnswers.quantile(0.5, 0);
-    const raised = Math.min(held, 2 * Math.max(this.hiddenSetupMs, MIN_LEAD_MS), MAX_HIDDEN_SETUP_MS);
+    const raised = Math.min(held, 2 * Math.max(this.hiddenSetupMs, SCHEDULING_SLACK_MS), MAX_HIDDEN_SETUP_MS);
     this.hiddenSetupMs = Math.max(this.hiddenSetupMs, raised);
   }
 
@@ -359,9 +359,12 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     for (let i = 0; i < toOpen; i++) this.open();
   }
 
-  /** How far ahead of a call its connection must be opened: twice the set-up measured, and the hidden set-up. */
+  /**
+   * How far ahead of a call its connection must be opened: the hidden set-up, and twice the set-up
+   * measured or the scheduling slack, whichever is more (a fixed hidden set-up leaves no room else).
+   */
   private leadMs(): number {
-    return Math.max(MIN_LEAD_MS, 2 * this.setup.quantile(0.99, ASSUMED_SETUP_MS) + this.hiddenSetupMs);
+    return this.hiddenSetupMs + Math.max(SCHEDULING_SLACK_MS, 2 * this.setup.quantile(0.99, ASSUMED_SETUP_MS));
   }
 
   /** The calls that may be in flight at the whole budget: each holds a connection for its answer and its set-up. */
