@@ -3,11 +3,13 @@
 # resolver and allocator have surprised Node services in production.
 ARG NODE_IMAGE=node:26-trixie-slim
 
-# Production dependencies only, installed from the lock file.
+# Production dependencies only, installed from the lock file. `--omit=optional` as well: the only
+# package it drops is TypeScript, an optional peer of @nestjs/swagger that npm would otherwise
+# install (it is also a devDependency); nothing reads it at run time.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund
 
 # Full toolchain: compiles the gateway (dist/) and the local fake vendor (dist-dev/).
 FROM ${NODE_IMAGE} AS build
@@ -41,6 +43,7 @@ USER node
 EXPOSE 3000
 # Exec form: node is PID 1 (no shell in between) and receives SIGTERM itself. The gateway handles
 # it (src/lifecycle/graceful-shutdown.ts): readiness fails, SHUTDOWN_GRACE_MS, drain, exit 0.
-# It spawns no children, so no init process is needed to reap them.
+# It spawns no children, so no init process is needed to reap them. Stack traces point at the
+# TypeScript sources (dist/ carries its source maps).
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/main.js"]
+CMD ["node", "--enable-source-maps", "dist/main.js"]

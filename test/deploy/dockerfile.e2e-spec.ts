@@ -2,9 +2,10 @@
  * Checks the Dockerfile without a Docker engine: a small parser reads its stages, and the tests
  * hold it to what the image must be (Debian slim Node, one Node major, production-only
  * dependencies, non-root, node as PID 1 running what `npm start` runs, nothing secret in a layer,
- * a build context that has what the COPYs need). The last test mirrors the build stage: it copies
- * the files the stage COPYs into a temporary directory, runs the stage's build command there and
- * checks that everything the runtime stage copies out of it exists.
+ * a build context that has what the COPYs need). The last tests mirror the stages: the build
+ * stage's files and command in a temporary directory (everything the runtime copies out of it
+ * exists), the dependency stage's own `npm ci` (no TypeScript compiler in the image), and the
+ * runtime assembled from both, started with the image's command.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startGateway } from '../support/gateway-process.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -155,7 +157,11 @@ const isExcluded = dockerignore(readFileSync(join(REPO_ROOT, '.dockerignore'), '
 const packageJson = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   type?: string;
   scripts: Record<string, string>;
+  engines: { node: string };
+  dependencies: Record<string, string>;
 };
+/** The image's command: `node`, Node's own options, the script. */
+const imageCommand = (): string[] => JSON.parse(of(runtime, 'CMD')[0]!.args) as string[];
 
 /** Follows `FROM <stage>` to the image it ends at. */
 function imageOf(s: Stage): string {
@@ -198,9 +204,13 @@ describe('the Dockerfile', () => {
       majors.add(/^node:(\d+)/.exec(image)![1]!);
     }
     expect([...majors]).toHaveLength(1);
-    // A current LTS line: even majors are the LTS ones, and the engines field must allow it.
-    expect(Number([...majors][0]) % 2).toBe(0);
-    expect(Number([...majors][0])).toBeGreaterThanOrEqual(20);
+    // A current LTS line: even majors are the LTS ones. Development and CI use the same one
+    // (.nvmrc), and the engines field claims that line.
+    const major = [...majors][0]!;
+    expect(Number(major) % 2).toBe(0);
+    expect(Number(major)).toBeGreaterThanOrEqual(26);
+    expect(readFileSync(join(REPO_ROOT, '.nvmrc'), 'utf8').trim()).toBe(major);
+    expect(packageJson.engines.node).toBe(`^${major}.0.0`);
   });
 
   it('makes the runtime image the default target, running as a non-root user in production mode', () => {
@@ -220,8 +230,9 @@ describe('the Dockerfile', () => {
     const cmd = of(runtime, 'CMD');
     expect(cmd).toHaveLength(1);
     expect(cmd[0]!.args.startsWith('[')).toBe(true);
-    expect(JSON.parse(cmd[0]!.args)).toEqual(packageJson.scripts['start']!.split(/\s+/));
-    expect(JSON.parse(cmd[0]!.args)).toEqual(['node', 'dist/main.js']);
+    expect(imageCommand()).toEqual(packageJson.scripts['start']!.split(/\s+/));
+    // Stack traces in production point at the TypeScript sources.
+    expect(imageCommand()).toEqual(['node', '--enable-source-maps', 'dist/main.js']);
     expect(of(runtime, 'ENTRYPOINT')).toEqual([]);
     // The sources are ES modules: without package.json ("type": "module") node would load dist/ as CommonJS.
     expect(packageJson.type).toBe('module');
@@ -270,9 +281,41 @@ describe('the Dockerfile', () => {
   });
 });
 
-describe('the build stage, mirrored in a temporary directory', () => {
+/** Copies a stage's COPY instructions from the build context into `dir`, as Docker does. */
+function copyFromContext(s: Stage, dir: string): void {
+  const stageDir = workdir(s);
+  for (const copy of copies(s)) {
+    expect(copy.flags['from']).toBeUndefined();
+    const dest = posix.resolve(stageDir, copy.dest);
+    for (const source of copy.sources) {
+      expect(isExcluded(source)).toBe(false);
+      const from = join(REPO_ROOT, source);
+      // A directory's contents land in the destination.
+      const intoDir = copy.sources.length > 1 || copy.dest.endsWith('/');
+      const target = join(dir, posix.relative(stageDir, dest), intoDir && !statSync(from).isDirectory() ? basename(source) : '');
+      mkdirSync(dirname(target), { recursive: true });
+      cpSync(from, target, { recursive: true, filter: (path) => !isExcluded(posix.relative(REPO_ROOT, path)) });
+    }
+  }
+}
+
+function runStageCommands(commands: string[], dir: string, timeout: number): void {
+  for (const command of commands) {
+    execFileSync('/bin/sh', ['-c', command], {
+      cwd: dir,
+      stdio: 'pipe',
+      timeout,
+      // The packages come from npm's cache when it has them (CI's own `npm ci` just filled it).
+      env: { ...process.env, npm_config_update_notifier: 'false', npm_config_prefer_offline: 'true' },
+    });
+  }
+}
+
+describe('the stages, mirrored in temporary directories', () => {
   let dir: string;
   let build: Stage;
+  let depsDir: string | undefined;
+  let runtimeDir: string | undefined;
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'dockerfile-build-'));
@@ -282,40 +325,21 @@ describe('the build stage, mirrored in a temporary directory', () => {
   });
 
   afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, depsDir, runtimeDir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
   it(
     'produces everything the runtime stage copies out of it',
     () => {
       const stageDir = workdir(build);
-      // COPY from the context, as Docker does: a directory's contents land in the destination.
-      for (const copy of copies(build)) {
-        expect(copy.flags['from']).toBeUndefined();
-        const dest = posix.resolve(stageDir, copy.dest);
-        for (const source of copy.sources) {
-          expect(isExcluded(source)).toBe(false);
-          const from = join(REPO_ROOT, source);
-          const intoDir = copy.sources.length > 1 || copy.dest.endsWith('/');
-          const target = join(dir, posix.relative(stageDir, dest), intoDir && !statSync(from).isDirectory() ? basename(source) : '');
-          mkdirSync(dirname(target), { recursive: true });
-          cpSync(from, target, { recursive: true, filter: (path) => !isExcluded(posix.relative(REPO_ROOT, path)) });
-        }
-      }
-      // `npm ci` would need the registry: the repository's installed node_modules stand in for it.
+      copyFromContext(build, dir);
+      // The full toolchain's `npm ci`: the repository's installed node_modules stand in for it.
       symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
       const commands = of(build, 'RUN')
         .map((i) => i.args)
         .filter((cmd) => !/^npm ci\b/.test(cmd));
       expect(commands.some((cmd) => /\bnpm run build\b/.test(cmd))).toBe(true);
-      for (const command of commands) {
-        execFileSync('/bin/sh', ['-c', command], {
-          cwd: dir,
-          stdio: 'pipe',
-          timeout: 90_000,
-          env: { ...process.env, npm_config_update_notifier: 'false', npm_config_offline: 'true' },
-        });
-      }
+      runStageCommands(commands, dir, 90_000);
 
       const fromBuild = fromRuntime.filter((c) => c.flags['from'] === build.name).flatMap((c) => c.sources);
       expect(fromBuild.length).toBeGreaterThan(0);
@@ -328,5 +352,72 @@ describe('the build stage, mirrored in a temporary directory', () => {
       expect(lua.filter((f) => !existsSync(join(dir, 'dist', 'rate-limit', 'lua', f)))).toEqual([]);
     },
     120_000,
+  );
+  it(
+    'installs the production dependencies without the TypeScript compiler',
+    () => {
+      const nodeModules = fromRuntime.find((c) => c.sources.some((source) => posix.basename(source) === 'node_modules'));
+      const deps = stage(nodeModules!.flags['from']!);
+      depsDir = mkdtempSync(join(tmpdir(), 'dockerfile-deps-'));
+      copyFromContext(deps, depsDir);
+      runStageCommands(of(deps, 'RUN').map((i) => i.args), depsDir, 150_000);
+      const installed = (name: string) => existsSync(join(depsDir!, 'node_modules', name, 'package.json'));
+      expect(Object.keys(packageJson.dependencies).filter((name) => !installed(name))).toEqual([]);
+      // An optional peer of @nestjs/swagger, and a devDependency: nothing needs it at run time.
+      expect(installed('typescript')).toBe(false);
+      expect(existsSync(join(REPO_ROOT, 'node_modules', 'typescript', 'package.json'))).toBe(true);
+    },
+    180_000,
+  );
+
+  it(
+    'starts from what the runtime stage assembles, with the image\'s command, and stops cleanly',
+    async () => {
+      expect(depsDir).toBeDefined();
+      runtimeDir = mkdtempSync(join(tmpdir(), 'dockerfile-runtime-'));
+      const stageDirs: Record<string, string> = { [build.name]: dir, [stage('deps').name]: depsDir! };
+      for (const copy of fromRuntime) {
+        const from = stageDirs[copy.flags['from']!];
+        expect(from).toBeDefined();
+        const dest = join(runtimeDir, posix.relative(workdir(runtime), posix.resolve(workdir(runtime), copy.dest)));
+        for (const source of copy.sources) {
+          // `COPY --from=x /app/package.json ./` lands in the directory; `/app/dist ./dist` is the directory.
+          const target = copy.dest.endsWith('/') ? join(dest, posix.basename(source)) : dest;
+          const origin = join(from!, posix.relative(workdir(stage(copy.flags['from']!)), source));
+          if (posix.basename(source) === 'node_modules') symlinkSync(origin, target, 'dir');
+          else cpSync(origin, target, { recursive: true });
+        }
+      }
+      const [node, ...args] = imageCommand();
+      expect(node).toBe('node');
+      const gateway = await startGateway(
+        {
+          NODE_ENV: 'production',
+          RATE_LIMIT_STANDALONE: 'true',
+          ZEGO_APP_ID: '1234567890',
+          ZEGO_SERVER_SECRET: 'SENTINEL-dockerfile-secret-8a1f0c3e5b7d9a24',
+          ZEGO_API_BASE_URL: 'http://127.0.0.1:9',
+          API_KEYS: `svc:${'0'.repeat(64)}`,
+        },
+        { cwd: runtimeDir, script: args.at(-1)!, nodeOptions: args.slice(0, -1), startTimeoutMs: 30_000 },
+      );
+      expect((await fetch(`${gateway.url}/health/live`)).status).toBe(200);
+      expect(await gateway.stop()).toBe(0);
+
+      // A stack thrown in dist/ names the TypeScript file and line it came from.
+      const stack = execFileSync(
+        process.execPath,
+        [
+          ...args.slice(0, -1),
+          '--input-type=module',
+          '-e',
+          "const { loadConfig } = await import('./dist/app-config.js'); try { loadConfig({}); } catch (e) { console.log(e.stack); }",
+        ],
+        { cwd: runtimeDir, encoding: 'utf8' },
+      );
+      expect(stack).toMatch(/^ConfigError: Invalid configuration/);
+      expect(stack).toMatch(/\(.*\/src\/app-config\.ts:\d+:\d+\)/);
+    },
+    60_000,
   );
 });

@@ -82,6 +82,8 @@ export interface StartOptions {
   cwd?: string;
   /** Script to run, relative to cwd. Default dist/main.js. */
   script?: string;
+  /** Node's own options, before the script (the image's command has some). Default none. */
+  nodeOptions?: string[];
 }
 
 export interface ExitResult extends ExitStatus {
@@ -129,7 +131,7 @@ function spawnGateway(env: Record<string, string>, options: StartOptions): Child
   if (!existsSync(path.resolve(cwd, script))) {
     throw new Error(`${path.resolve(cwd, script)} does not exist: run \`npm run build\` first`);
   }
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), script], {
     cwd,
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
