@@ -32,7 +32,7 @@ export interface AppConfig {
   readonly clientQuota: ClientQuotaSettings;
   readonly idempotency: IdempotencySettings;
   readonly redisDown: RedisDownSettings;
-  /** Absent when REDIS_URL and REDIS_SENTINELS are both unset: everything then runs in process. */
+  /** Absent when none of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES is set: all runs in process. */
   readonly redis?: RedisSettings;
 }
 

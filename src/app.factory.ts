@@ -5,8 +5,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { useContainer } from 'class-validator';
 import { AppModule, type AppOptions } from './app.module.js';
 import type { AppConfig } from './app-config.js';
-import { setUpOpenApi } from './http/openapi.js';
 import { createLogger } from './logging/create-logger.js';
+import { setUpOpenApi } from './openapi.js';
 
 /** Builds the application without listening: bootstrap.ts sets the HTTP timeouts first, then listens. */
 export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<INestApplication> {

@@ -8,7 +8,7 @@ import { IdempotencyService } from './idempotency.service.js';
 import { InProcessIdempotencyStore } from './in-process-idempotency-store.js';
 import { RedisIdempotencyStore } from './redis-idempotency-store.js';
 
-/** Which store holds the keys: RedisClient (with the Redis-down policy's fallback) when configured, else this process. */
+/** Which store holds the keys: Redis (with the Redis-down policy's fallback) when configured, else this process. */
 export function createIdempotencyStore(redis: RedisClient | null, policy: RedisDownPolicy): IdempotencyStore {
   if (!redis) return new InProcessIdempotencyStore();
   return new FailoverIdempotencyStore(new RedisIdempotencyStore(redis), new InProcessIdempotencyStore(), policy);

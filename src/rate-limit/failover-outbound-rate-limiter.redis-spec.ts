@@ -314,7 +314,7 @@ describe('FailoverOutboundRateLimiter', () => {
   });
 
   describe('when Redis hangs (paused server, command timeout)', () => {
-    it('falls back on the timed-out request, warns once, and is shared again as soon as RedisClient answers', async () => {
+    it('falls back on the timed-out request, warns once, and is shared again as soon as Redis answers', async () => {
       const server = await startPrivateRedis();
       const r = replica({ server, commandTimeoutMs: 200, sharedRules: LONG_WINDOW_RULES });
       await until(() => r.limiter.mode === 'shared', 'the limiter is shared');

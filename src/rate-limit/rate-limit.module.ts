@@ -77,7 +77,7 @@ function createOutboundRateLimiter({ config, redis, keys, policy }: OutboundLimi
   const logger = new Logger('OutboundRateLimiter');
   if (!redis) {
     logger.warn(
-      // Says "Redis" whichever way it was to be reached (URL or Sentinel).
+      // Says "Redis" whichever way it was to be reached (URL, Sentinel or Cluster).
       'No Redis is configured: the outbound limiter runs in process, which is safe for one replica only',
     );
     return new LocalOutboundRateLimiter(standaloneRules(config));

@@ -4,7 +4,7 @@ import type { RedisSettings } from './redis.settings.js';
 import { describeRedisFailure } from './redis-call-failed.js';
 import { clusterOptions, redisOptions } from './redis-options.js';
 
-/** One Redis, found through Sentinel, or a Cluster: the stores send the same commands to each. */
+/** One Redis (by URL, or found through Sentinel) or a Cluster: the stores send the same commands to each. */
 export type RedisClient = Redis | Cluster;
 
 /**

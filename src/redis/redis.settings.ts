@@ -72,8 +72,8 @@ export function readRedisDownSettings(read: EnvReader): RedisDownSettings {
 }
 
 /**
- * Reads where Redis is, or undefined when neither REDIS_URL nor REDIS_SENTINELS is set (the
- * gateway then runs everything in process). The key prefix and timeouts are validated either way.
+ * Reads where Redis is, or undefined when none of REDIS_URL, REDIS_SENTINELS and
+ * REDIS_CLUSTER_NODES is set (the gateway then runs everything in process). The key prefix and timeouts are validated either way.
  * Problems name the variable and never quote a value: REDIS_URL may carry a password.
  */
 export function readRedisSettings(read: EnvReader): RedisSettings | undefined {

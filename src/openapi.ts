@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { APP_CONFIG } from '../config/config.module.js';
-import { RoomsModule } from '../rooms/rooms.module.js';
-import type { ZegoSettings } from '../zego/zego.settings.js';
+import { APP_CONFIG } from './config/config.module.js';
+import { RoomsModule } from './rooms/rooms.module.js';
+import type { ZegoSettings } from './zego/zego.settings.js';
 
 /** The security scheme POST /rooms names in @ApiBearerAuth. */
 export const API_KEY_SECURITY_SCHEME = 'api-key';
@@ -12,6 +12,8 @@ export const DOCS_JSON_PATH = 'docs-json';
 
 /**
  * Serves the OpenAPI document of the client API: the UI at GET /docs, the JSON at GET /docs-json.
+ * It is assembled here, where the application is wired, because it joins the documented modules
+ * (rooms) with the deployment's settings (zego); the http module stays below the features.
  * Neither needs an API key. The document says what this deployment enforces (the attribute
  * maximum, whether fromUserId may be left out) and holds no configuration value beyond that.
  */
@@ -61,10 +63,10 @@ function describeDeployment(document: OpenAPIObject, config: DeploymentConfig): 
   }
 }
 
-/** package.json sits two levels above this file both in src/http and in dist/http. */
+/** package.json sits one level above this file both in src and in dist. */
 function packageVersion(): string {
   try {
-    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       version?: unknown;
     };
     return typeof manifest.version === 'string' ? manifest.version : 'unknown';
