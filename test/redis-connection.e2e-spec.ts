@@ -32,7 +32,7 @@ const s = scenario({
 const { redis } = s;
 let counter = 0;
 
-const message = (line: { message?: unknown }): string => String(line.message ?? '');
+const message = (line: { message?: unknown }): string => (typeof line.message === 'string' ? line.message : '');
 
 async function expectSharedModeServing(gateway: GatewayProcess): Promise<void> {
   await waitForLimiterMode(gateway, 'shared');

@@ -36,7 +36,7 @@ export interface ClientValueRule<T> {
   /** `a whole number from 1 to 100000`. */
   rule: string;
   /** The value, or undefined when the text breaks the rule. */
-  parse(text: string): T | undefined;
+  parse: (text: string) => T | undefined;
 }
 
 /**

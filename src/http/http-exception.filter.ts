@@ -67,5 +67,8 @@ function httpExceptionMessage(exception: HttpException): string {
   const response = exception.getResponse();
   if (typeof response === 'string') return response;
   const message = (response as { message?: unknown }).message;
-  return Array.isArray(message) ? message.join('; ') : String(message ?? exception.message);
+  if (Array.isArray(message)) return message.join('; ');
+  // Whatever a handler put there, in its string form (never as JSON: it could carry anything).
+  const text: unknown = message ?? exception.message;
+  return String(text);
 }

@@ -63,7 +63,7 @@ function strippedKeyErrors(value: unknown, path: string, seen = new Set<object>(
   if (Array.isArray(value)) {
     return value.flatMap((item, index) => strippedKeyErrors(item, `${path}[${index}]`, seen));
   }
-  const prototype = Object.getPrototypeOf(value);
+  const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return [];
   return Object.keys(value).flatMap((key) => {
     const field = fieldPath(path, key);

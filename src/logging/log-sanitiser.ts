@@ -102,7 +102,7 @@ export class LogSanitiser {
     if (Array.isArray(value)) {
       return value.slice(0, MAX_ARRAY_ITEMS).map((item) => this.sanitiseValue(item, depth + 1));
     }
-    const prototype = Object.getPrototypeOf(value);
+    const prototype: unknown = Object.getPrototypeOf(value);
     if (prototype !== Object.prototype && prototype !== null) return value;
     const copy: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value)) {

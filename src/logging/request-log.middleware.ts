@@ -49,13 +49,16 @@ export function roomIdOf(body: unknown): string | undefined {
   return roomId.length > MAX_ROOM_ID_LENGTH ? `${roomId.slice(0, MAX_ROOM_ID_LENGTH)}…` : roomId;
 }
 
+/** The fields of one request line; its message repeats the first four (none when taking them failed). */
+type RequestLogFields = Record<string, unknown> & { method?: string; path?: string; status?: number; durationMs?: number };
+
 /** The fields of one request line (its requestId comes from the line's bindings). Undefined fields are left out. */
 export function requestLogFields(
   request: LoggedRequest,
   response: Response,
   context: RequestLogContext,
   durationMs: number,
-): Record<string, unknown> {
+): RequestLogFields {
   const finished = response.writableFinished;
   return {
     method: request.method,
@@ -80,7 +83,7 @@ interface InFlight {
   context: RequestLogContext;
   startedAt: number;
   /** The line's fields, once taken: its message says the same. */
-  fields?: Record<string, unknown>;
+  fields?: RequestLogFields;
 }
 
 /**
@@ -94,7 +97,7 @@ export class RequestLogMiddleware implements NestMiddleware {
   private readonly httpLogger: HttpLogger;
 
   constructor(logger: PinoLogger) {
-    const fields = (req: IncomingMessage, res: ServerResponse): Record<string, unknown> => {
+    const fields = (req: IncomingMessage, res: ServerResponse): RequestLogFields => {
       try {
         const request = req as LoggedRequest;
         const inFlight = this.inFlight.get(request)!;

@@ -344,7 +344,6 @@ describe('FailoverOutboundRateLimiter', () => {
   describe('when Redis goes away while a caller that woke too late takes a new slot', () => {
     it('serves that caller from its own share instead of failing it', async () => {
       const server = await startPrivateRedis();
-      let connection: RedisClient | undefined;
       let late = false;
       // The shared timer fires 30 ms after the slot (a stall, beyond the 20 ms tolerance), and
       // Redis is gone by then.
@@ -353,11 +352,11 @@ describe('FailoverOutboundRateLimiter', () => {
         if (!late) return;
         await sleep(30);
         await server.stop();
-        await until(() => connection?.status !== 'ready', 'the client noticed');
+        await until(() => connection.status !== 'ready', 'the client noticed');
       };
       // Slots 208 ms apart: the second caller has a wait of its own to oversleep.
       const r = replica({ server, sharedRules: { ...SHARED_RULES, limit: 5, windowMs: 1000, safetyMarginMs: 40 }, sharedWait: lateAndRedisGone });
-      connection = r.redis;
+      const connection = r.redis;
       await until(() => r.limiter.mode === 'shared', 'the limiter is shared');
       await r.limiter.acquire(ANY_WAIT);
       late = true;

@@ -161,7 +161,7 @@ describe('LuaScript.run error handling (no server needed)', () => {
     ['a timeout', new Error('Command timed out')],
     ['an error that mentions NOSCRIPT later on', new Error('ERR something NOSCRIPT')],
     ['a value that is not an Error', 'NOSCRIPT as a bare string'],
-  ])('rethrows %s as is, without trying EVAL', async (_what, failure) => {
+  ])('rethrows %s as is, without trying EVAL', async (_what, failure: unknown) => {
     const { redis, evalFn } = fakeRedis(() => Promise.reject(failure));
     await expect(script.run(redis, ['k'], [])).rejects.toBe(failure);
     expect(evalFn).not.toHaveBeenCalled();

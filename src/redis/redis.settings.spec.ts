@@ -343,7 +343,7 @@ describe('readRedisSettings', () => {
       settings({ REDIS_URL: url }),
       settings({ ...SENTINELS, REDIS_PASSWORD: PASSWORD, REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD }),
     ]
-      .map((s) => [JSON.stringify(s), inspect(s, { depth: Infinity, showHidden: true }), String(s.connection)])
+      .map((s) => [JSON.stringify(s), inspect(s, { depth: Infinity, showHidden: true }), String(s.connection as unknown)])
       .flat()
       .join('\n');
     expect(rendered).not.toContain('CANARY');

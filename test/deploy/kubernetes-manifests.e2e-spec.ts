@@ -18,7 +18,7 @@ const SECRET_TEMPLATE = 'secret.example.yaml';
 const PLACEHOLDER = /^REPLACE_ME/;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 interface Manifest {
   file: string;

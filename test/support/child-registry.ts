@@ -72,7 +72,8 @@ export class ChildRegistry {
 
   /** Registers a freshly spawned child until it exits (and its exitPromise). */
   track(child: ChildProcess): void {
-    exitPromise(child);
+    // Listens for 'close' from the start; the promise (it never rejects) is kept for exitPromise's callers.
+    void exitPromise(child);
     leaveRecord(child);
     this.live.add(child);
     child.once('exit', () => this.live.delete(child));

@@ -281,7 +281,7 @@ export async function startGateway(
     });
   } catch (error) {
     await stopChild(child, DEFAULT_STOP_TIMEOUT_MS);
-    throw new Error(`${(error as Error).message}${describeOutput(capture)}`);
+    throw new Error(`${(error as Error).message}${describeOutput(capture)}`, { cause: error });
   }
 
   const gateway: GatewayProcess = {

@@ -427,7 +427,7 @@ class RedisCluster implements TestRedisCluster {
       owned.child = await launchRedisServer(owned.port, owned.args, { registry: children, password: this.password });
     } catch (error) {
       const hint = error instanceof BindError ? ' (something else took the port meanwhile)' : '';
-      throw new Error(`restart of cluster node ${owned} failed${hint}: ${(error as Error).message}`);
+      throw new Error(`restart of cluster node ${owned} failed${hint}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -489,14 +489,13 @@ class RedisCluster implements TestRedisCluster {
   /** Polls until the cluster is ok and `also` holds for its topology; then applies the topology to the nodes. */
   private async pollState(what: string, timeoutMs: number, also: (entries: NodeEntry[]) => boolean): Promise<void> {
     const deadline = performance.now() + timeoutMs;
-    let lastSeen = 'nothing read yet';
     for (;;) {
       const state = await this.readState();
       if (state.ok && also(state.entries)) {
         this.applyTopology(state.entries);
         return;
       }
-      lastSeen = state.ok ? 'the cluster is ok, but not that' : state.reason;
+      const lastSeen = state.ok ? 'the cluster is ok, but not that' : state.reason;
       if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${lastSeen}`);
       await sleep(POLL_INTERVAL_MS);
     }

@@ -312,7 +312,6 @@ export async function launchRedisServer(
   });
 
   const deadline = performance.now() + START_TIMEOUT_MS;
-  let lastProbe = 'no probe yet';
   for (;;) {
     if (hasExited(child)) {
       const { code, signal } = await exited;
@@ -327,7 +326,7 @@ export async function launchRedisServer(
     }
     const outcome = await probe(port, child.pid!, password);
     if (outcome === 'ours' && !hasExited(child)) return child;
-    lastProbe = outcome === 'other' ? 'another Redis answers on this port' : 'no PONG';
+    const lastProbe = outcome === 'other' ? 'another Redis answers on this port' : 'no PONG';
     if (performance.now() > deadline) {
       await stopChild(child, STOP_TIMEOUT_MS);
       throw new Error(
@@ -375,7 +374,7 @@ class PrivateRedis implements TestRedis {
       this.child = await launchRedisServer(this.port);
     } catch (error) {
       const hint = error instanceof BindError ? ' (something else took the port meanwhile)' : '';
-      throw new Error(`restart on port ${this.port} failed${hint}: ${(error as Error).message}`);
+      throw new Error(`restart on port ${this.port} failed${hint}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -471,7 +470,9 @@ export async function startTestRedis(): Promise<TestRedis> {
     if (pong !== 'PONG') throw new Error(`PING answered ${String(pong)}`);
   } catch (error) {
     // The message names host and port only: REDIS_URL may carry a password.
-    throw new Error(`the Redis from REDIS_URL (${parsed.hostname}:${port}) does not answer PING: ${(error as Error).message}`);
+    throw new Error(`the Redis from REDIS_URL (${parsed.hostname}:${port}) does not answer PING: ${(error as Error).message}`, {
+      cause: error,
+    });
   } finally {
     if (client.status !== 'end') client.disconnect();
   }
