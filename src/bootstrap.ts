@@ -22,7 +22,8 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
   const app = await createApp(config, options);
   // Before listen(): Node starts its timeout checker, at the interval set here, on 'listening'.
   applyHttpTimeouts(app.getHttpServer() as Server, config.http);
-  const server = await app.listen(config.http.port);
+  // Nest types listen()'s answer as any; on Express it is Node's http.Server.
+  const server = (await app.listen(config.http.port)) as Server;
   // Our own SIGTERM sequence (readiness, grace, drain, then modules), not Nest's immediate close.
   app.get(GracefulShutdown).installSignalHandlers(app);
   const address = server.address();
