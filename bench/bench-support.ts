@@ -72,6 +72,8 @@ async function stopProcess(pid: number, exited: Promise<ExitStatus>): Promise<Ex
 export async function startService(options: {
   name: string;
   script: string;
+  /** Node's own options, before the script. */
+  nodeOptions?: string[];
   env: Record<string, string>;
   probe: Probe;
   logDir: string;
@@ -86,7 +88,7 @@ export async function startService(options: {
   if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
   if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [options.script], { env, stdio: ['ignore', logFd, logFd] });
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), options.script], { env, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd); // the child has its own copy
   children.track(child);
   const exited = exitPromise(child);

@@ -2,7 +2,8 @@
  * `npm run bench`: what the gateway costs, each figure beside a baseline measured in the same run.
  *
  * 1. Start-up: spawn → first 200 from GET /health/ready, median of several runs; baseline: a bare
- *    NestJS app (bench/bare-nest-app.ts), spawn → its first answer.
+ *    NestJS app (bench/bare-nest-app.ts), spawn → its first answer. Then the gateway as the image
+ *    runs it (--enable-source-maps) against the gateway without.
  * 2. Latency added: p50/p99 of POST /rooms through the gateway at a fixed rate (15/s, unique
  *    roomIds, open loop), against signed CreateRoom calls sent straight to the fake ZIM at the
  *    same rate. Gateway without Redis (in-process limiter and quotas); then, when redis-server is
@@ -139,10 +140,17 @@ function gatewayEnv(fakeUrl: string, extra: Record<string, string> = {}): Record
   };
 }
 
-function startGateway(name: string, fakeUrl: string, extra: Record<string, string> = {}, script = GATEWAY_SCRIPT): Promise<Service> {
+function startGateway(
+  name: string,
+  fakeUrl: string,
+  extra: Record<string, string> = {},
+  script = GATEWAY_SCRIPT,
+  nodeOptions: string[] = [],
+): Promise<Service> {
   return startService({
     name,
     script,
+    nodeOptions,
     env: gatewayEnv(fakeUrl, extra),
     probe: { method: 'GET', path: '/health/ready', ready: (status) => status === 200 },
     logDir: LOG_DIR,
@@ -167,26 +175,41 @@ async function startupFigures(fakeUrl: string): Promise<void> {
   say(`\n[1/4] start-up: ${STARTUP_RUNS} runs each, spawn → ready (polled every 5 ms)`);
   say(`  (${load()})`);
   const gateway: number[] = [];
+  const mapped: number[] = [];
   const bare: number[] = [];
   for (let run = 0; run < STARTUP_RUNS; run++) {
-    // Alternated, so drift on the machine touches both alike.
+    // Alternated, so drift on the machine touches all three alike.
     const g = await startGateway(`startup-gateway-${run}`, fakeUrl);
     gateway.push(g.spawnToReadyMs);
     await g.stop();
+    // As the image and `npm start` run it: source maps read for every module that names one.
+    const m = await startGateway(`startup-source-maps-${run}`, fakeUrl, {}, GATEWAY_SCRIPT, ['--enable-source-maps']);
+    mapped.push(m.spawnToReadyMs);
+    await m.stop();
     const b = await startBare(`startup-bare-${run}`);
     bare.push(b.spawnToReadyMs);
     await b.stop();
   }
   say(`  gateway ms: ${gateway.map(ms).join(', ')}`);
+  say(`  mapped  ms: ${mapped.map(ms).join(', ')}`);
   say(`  bare    ms: ${bare.map(ms).join(', ')}`);
+  const range = (values: number[]) => `${ms(Math.min(...values))}-${ms(Math.max(...values))}`;
   const g = median(gateway);
+  const m = median(mapped);
   const b = median(bare);
   rows.push({
     figure: `start → ready, median of ${STARTUP_RUNS} (ms)`,
     gateway: ms(g),
     baseline: ms(b),
     ratio: ratio(g, b),
-    note: `range ${ms(Math.min(...gateway))}-${ms(Math.max(...gateway))} vs ${ms(Math.min(...bare))}-${ms(Math.max(...bare))}`,
+    note: `range ${range(gateway)} vs ${range(bare)}`,
+  });
+  rows.push({
+    figure: `the same with --enable-source-maps (the image's command) vs without (ms)`,
+    gateway: ms(m),
+    baseline: ms(g),
+    ratio: ratio(m, g),
+    note: `range ${range(mapped)} vs ${range(gateway)}`,
   });
 }
 
