@@ -21,9 +21,9 @@ export class RecentDurations {
     this.sorted = undefined;
   }
 
-  /** The q-quantile (0..1) of the recent samples, or `fallback` before the first one. */
-  quantile(q: number, fallback: number): number {
-    if (this.samples.length === 0) return fallback;
+  /** The q-quantile (0..1) of the recent samples; undefined before the first one. */
+  quantile(q: number): number | undefined {
+    if (this.samples.length === 0) return undefined;
     this.sorted ??= [...this.samples].sort((a, b) => a - b);
     const index = Math.min(this.sorted.length - 1, Math.max(0, Math.ceil(q * this.sorted.length) - 1));
     return this.sorted[index]!;
