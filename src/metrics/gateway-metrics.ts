@@ -2,7 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
-import { VendorConnectionPool } from '../zego/vendor-connection-pool.js';
+import { VendorConnectionPool } from '../zego/connection-pool/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from '../zego/zim-call-events.js';
 import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
 import { registerVendorConnectionMetrics } from './vendor-connection.metrics.js';

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
-import type { VendorConnectionPool } from '../zego/vendor-connection-pool.js';
+import type { VendorConnectionPool } from '../zego/connection-pool/vendor-connection-pool.js';
 import type { ZimCallEvents } from '../zego/zim-call-events.js';
 
 /** Milliseconds to a few seconds: loopback set-ups and slot-to-wire times are sub-millisecond, WAN handshakes hundreds. */

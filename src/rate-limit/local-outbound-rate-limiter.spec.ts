@@ -322,6 +322,8 @@ describe('LocalOutboundRateLimiter', () => {
       expect(await settledState(l.acquire({ ...NO_LIMIT_ON_WAIT, readiness }))).toBe('resolved');
       expect(readiness.asked).toBe(1);
       expect(l.unreadySlots()).toBe(0);
+      // Told its slot (now), as every granted caller is.
+      expect(readiness.expected).toEqual([time.time]);
     });
   });
 

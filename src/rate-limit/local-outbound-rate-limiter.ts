@@ -91,6 +91,8 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     this.prune(now);
     const slot = this.nextFreeSlot(now);
     if (this.queue.size === 0 && slot <= now && (readiness?.ready() ?? true)) {
+      // Its slot is now: told like any other, so the call is timed from its slot to the wire.
+      readiness?.expect(now);
       this.releases.push(now);
       return Promise.resolve();
     }

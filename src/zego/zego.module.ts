@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { VendorConnectionPool } from './vendor-connection-pool.js';
-import { vendorConnectionPoolProvider } from './vendor-connection-pool.provider.js';
+import { VendorConnectionPool } from './connection-pool/vendor-connection-pool.js';
+import { vendorConnectionPoolProvider } from './connection-pool/vendor-connection-pool.provider.js';
 import { ZegoSecret } from './zego-secret.js';
 import { ZegoSecretFileRotation } from './zego-secret-file-rotation.js';
 import { ZegoSigner } from './zego-signer.js';

@@ -19,8 +19,8 @@ import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from './zim-call-events.js';
-import type { VendorConnectionPool } from './vendor-connection-pool.js';
-import { createVendorConnectionPool } from './vendor-connection-pool.provider.js';
+import type { VendorConnectionPool } from './connection-pool/vendor-connection-pool.js';
+import { createVendorConnectionPool } from './connection-pool/vendor-connection-pool.provider.js';
 import { ZimClient, type ZimReply } from './zim-client.js';
 
 const APP_ID = 246813579;

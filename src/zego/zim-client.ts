@@ -10,7 +10,7 @@ import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
-import { VendorConnectionPool, type Departure } from './vendor-connection-pool.js';
+import { VendorConnectionPool, type Departure } from './connection-pool/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimSlotEvent } from './zim-call-events.js';
 import type { ZegoSettings } from './zego.settings.js';
 

@@ -4,9 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { until } from '../../test/support/async-probes.js';
-import { closedPort } from '../../test/support/ports.js';
-import { TcpProxy } from '../../test/support/tcp-proxy.js';
+import { until } from '../../../test/support/async-probes.js';
+import { closedPort } from '../../../test/support/ports.js';
+import { TcpProxy } from '../../../test/support/tcp-proxy.js';
 import { VendorConnectionPool, type Departure, type VendorConnectionObserver } from './vendor-connection-pool.js';
 
 interface VendorStandIn {

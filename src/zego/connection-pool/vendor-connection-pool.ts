@@ -2,11 +2,11 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { ConnectionMeasurements, type VendorConnectionObserver } from './connection-pool/connection-measurements.js';
-import { ConnectionSupply } from './connection-pool/connection-supply.js';
-import * as sizing from './connection-pool/sizing-policy.js';
-import { SlotHandOff, type Departure } from './connection-pool/slot-hand-off.js';
-import { createWarmAgent, readyEventOf, type WarmAgent } from './connection-pool/warm-agent.js';
+import { ConnectionMeasurements, type VendorConnectionObserver } from './connection-measurements.js';
+import { ConnectionSupply } from './connection-supply.js';
+import * as sizing from './sizing-policy.js';
+import { SlotHandOff, type Departure } from './slot-hand-off.js';
+import { createWarmAgent, readyEventOf, type WarmAgent } from './warm-agent.js';
 
 export type { Departure, VendorConnectionObserver };
 

@@ -1,9 +1,9 @@
 import type { FactoryProvider } from '@nestjs/common';
-import { APP_CONFIG } from '../config/config.module.js';
-import type { OutboundSettings } from '../rate-limit/rate-limit.settings.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import type { OutboundSettings } from '../../rate-limit/rate-limit.settings.js';
 import { VendorConnectionPool } from './vendor-connection-pool.js';
-import { ZimCallEvents } from './zim-call-events.js';
-import type { ZegoSettings } from './zego.settings.js';
+import { ZimCallEvents } from '../zim-call-events.js';
+import type { ZegoSettings } from '../zego.settings.js';
 
 type PoolConfig = { readonly zego: ZegoSettings; readonly outbound: OutboundSettings };
 
