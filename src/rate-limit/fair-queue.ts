@@ -1,5 +1,13 @@
 import type { Priority } from './rate-limit.settings.js';
 
+/**
+ * How far below a whole number a sum of fractions may land from float rounding and still count as
+ * whole: tags times weights when counting slots, and batch's credit (0.1 added ten times is
+ * 0.9999999999999999, which would give batch its slot one turn late). lua/schedule-outbound.lua
+ * gets it in its rules, so that both count alike.
+ */
+export const FAIR_ROUNDING_TOLERANCE = 1e-9;
+
 /** A caller waiting for a slot, in its client's line at its level. */
 export interface FairTicket<T> {
   readonly client: string;
@@ -74,7 +82,7 @@ export class FairQueue<T> {
     }
     for (const flow of flows.values()) {
       if (flow === own || flow.finish > finish) continue;
-      ahead += Math.floor((finish - flow.finish) * flow.weight + 1e-9) + 1;
+      ahead += Math.floor((finish - flow.finish) * flow.weight + FAIR_ROUNDING_TOLERANCE) + 1;
     }
     const othersWait = this.flows[priority === 'batch' ? 'interactive' : 'batch'].size > 0;
     if (!othersWait) return ahead;
@@ -95,6 +103,23 @@ export class FairQueue<T> {
     if (at === 0) this.tag(flow);
     this.count++;
     return ticket;
+  }
+
+  /**
+   * Counts a slot given at once to a caller that found nobody waiting (it never queued). The
+   * fleet's scheduler queues and serves such a caller in one go, so its service counts there and
+   * must count here too: V and its client's finish tag move on (not for a retried late slot,
+   * charged nothing), and interactive served with no batch waiting clears batch's credit, as
+   * `nextLevel` would.
+   */
+  servedAtOnce(request: FairRequest): void {
+    const { client, priority, weight, front = false } = request;
+    if (!front) {
+      const start = this.firstStart(priority, client);
+      this.virtual[priority] = start;
+      this.lastFinish[priority].set(client, start + 1 / weight);
+    }
+    if (priority === 'interactive') this.credit = 0;
   }
 
   /** The clients with tickets waiting, by level. */
@@ -162,7 +187,7 @@ export class FairQueue<T> {
     if (interactive === 0) return 'batch';
     // Every slot while both wait earns batch minShare of a slot; a whole one buys it the slot.
     this.credit += this.minShare;
-    if (this.credit >= 1) {
+    if (this.credit + FAIR_ROUNDING_TOLERANCE >= 1) {
       this.credit -= 1;
       return 'batch';
     }

@@ -8,12 +8,12 @@ import {
   type SlotReadiness,
 } from './outbound-rate-limiter.js';
 import { lateToleranceMs, nextSlot, spacingMs, type SlotRules } from './slot-schedule.js';
-import { abortError, monotonicNow, realTimers, type Timers } from './slot-wait.js';
-import type { Priority } from './rate-limit.settings.js';
+import { abortError, monotonicNow, realTimers, TIMER_GRANULARITY_MS, type Timers } from './slot-wait.js';
+import { DEFAULT_BATCH_MIN_SHARE, type Priority } from './rate-limit.settings.js';
 
 /** The budget of one process, and how it is shared between the clients waiting for it. */
 export interface LocalBudgetRules extends SlotRules {
-  /** The share of slots batch work gets at least while interactive work waits too (default 0.1). */
+  /** The share of slots batch work gets at least while interactive work waits too (default: RATE_LIMIT_BATCH_MIN_SHARE's). */
   readonly batchMinShare?: number;
   /** A client's weight (default: 1 for every client). */
   weightOf?(client: string): number;
@@ -24,8 +24,6 @@ export interface LocalBudgetRules extends SlotRules {
 /** A call made without a client (in-process tests, tools): one client of its own. */
 export const ANONYMOUS_CLIENT = '-';
 
-/** Timers fire up to about a millisecond after their time even on an idle process. */
-const TIMER_GRANULARITY_MS = 2;
 /** A caller not ready at its slot is asked again this much later (the slot stays free meanwhile). */
 const UNREADY_RETRY_MS = 5;
 
@@ -68,7 +66,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     private readonly timers: Timers = realTimers,
   ) {
     super();
-    this.rules = { batchMinShare: 0.1, weightOf: () => 1, shareName: "this replica's vendor budget", ...rules };
+    this.rules = { batchMinShare: DEFAULT_BATCH_MIN_SHARE, weightOf: () => 1, shareName: "this replica's vendor budget", ...rules };
     this.queue = new FairQueue(this.rules.batchMinShare);
   }
 
@@ -90,13 +88,14 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     const now = this.now();
     this.prune(now);
     const slot = this.nextFreeSlot(now);
+    const request = { client, weight: this.rules.weightOf(client), priority };
     if (this.queue.size === 0 && slot <= now && (readiness?.ready() ?? true)) {
+      this.queue.servedAtOnce(request);
       // Its slot is now: told like any other, so the call is timed from its slot to the wire.
       readiness?.expect(now);
       this.releases.push(now);
       return Promise.resolve();
     }
-    const request = { client, weight: this.rules.weightOf(client), priority };
     const estimate = slot - now + this.queue.slotsBefore(request) * spacingMs(this.rules);
     if (estimate > maxWaitMs) return Promise.reject(this.refusal(estimate, client, priority));
     readiness?.expect(now + estimate);

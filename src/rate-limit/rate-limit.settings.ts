@@ -6,6 +6,9 @@ import { MAX_CLIENT_REQUESTS_PER_SECOND, parseClientQuotaOverrides } from './cli
 export const PRIORITIES = ['interactive', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
+/** RATE_LIMIT_BATCH_MIN_SHARE when unset, and the in-process limiter's when not given. */
+export const DEFAULT_BATCH_MIN_SHARE = 0.1;
+
 /** The vendor's budget, how callers wait for it, and how it is shared between them. */
 export interface OutboundSettings {
   readonly qpsLimit: number;
@@ -57,7 +60,7 @@ export function readOutboundSettings(read: EnvReader): OutboundSettings {
     maxWaitMs,
     maxWaitMsBatch,
     safetyMarginMs: read.int('RATE_LIMIT_SAFETY_MARGIN_MS', { default: 30, min: 0, max: 10_000 }),
-    batchMinShare: readShare(read, 'RATE_LIMIT_BATCH_MIN_SHARE', 0.1),
+    batchMinShare: readShare(read, 'RATE_LIMIT_BATCH_MIN_SHARE', DEFAULT_BATCH_MIN_SHARE),
     weights: readClientValues(read, 'CLIENT_WEIGHTS', {
       valueName: 'weight',
       rule: `a number above 0, at most ${MAX_WEIGHT}, with at most 3 decimals`,

@@ -8,11 +8,12 @@ import type { Priority } from './rate-limit.settings.js';
 import { RedisClock } from './redis-clock.js';
 import { ANONYMOUS_CLIENT } from './local-outbound-rate-limiter.js';
 import { SlotLimiter, type HeldSlot } from './slot-limiter.js';
+import { FAIR_ROUNDING_TOLERANCE } from './fair-queue.js';
 import { fairShares } from './fair-shares.js';
 import { spacingMs, type SlotRules } from './slot-schedule.js';
 import { abortError, monotonicNow, realTimers, remainingWaitMs, timerWait, type SlotWait, type Timers } from './slot-wait.js';
 
-const SCHEDULE = LuaScript.load(new URL('./lua/schedule-outbound.lua', import.meta.url));
+export const SCHEDULE_SCRIPT = LuaScript.load(new URL('./lua/schedule-outbound.lua', import.meta.url));
 
 /** The fleet's budget and how the scheduler hands it out (see lua/schedule-outbound.lua). */
 export interface SchedulerRules extends SlotRules {
@@ -24,6 +25,38 @@ export interface SchedulerRules extends SlotRules {
   readonly memoryMs: number;
   readonly batchMinShare: number;
   weightOf(client: string): number;
+}
+
+/** The `rules` the schedule script is given with every call: every number it shares with the TypeScript side. */
+export interface ScheduleScriptRules {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly marginMs: number;
+  readonly horizonMs: number;
+  readonly leaseMs: number;
+  readonly memoryMs: number;
+  readonly minShare: number;
+  readonly tolerance: number;
+}
+
+/** The script's rules for a budget: FairQueue's constants go along, so that one process and the fleet count alike. */
+export function scheduleScriptRules(rules: SchedulerRules): ScheduleScriptRules {
+  return {
+    limit: rules.limit,
+    windowMs: rules.windowMs,
+    marginMs: rules.safetyMarginMs,
+    horizonMs: rules.horizonMs,
+    leaseMs: rules.leaseMs,
+    memoryMs: rules.memoryMs,
+    minShare: rules.batchMinShare,
+    tolerance: FAIR_ROUNDING_TOLERANCE,
+  };
+}
+
+/** A budget's keys in the script's KEYS order. */
+export function scheduleScriptKeys(keys: OutboundBudgetKeys): string[] {
+  const { slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines } = keys;
+  return [slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines];
 }
 
 /** Who asks for a slot, and until when it would rather wait than be refused. */
@@ -59,7 +92,13 @@ export interface ReturnNotesSource {
   delivered(notes: ReturnNotes): void;
 }
 
-interface ScheduleReply {
+/** What one call asks of the script besides this replica's waiting tickets and cancels (never a clock: Redis's own is the only one). */
+interface ScheduleBody {
+  ticket?: { id: string; client: string; weight: number; level: 'i' | 'b'; maxWaitMs: number; front: boolean; replacing: string };
+  leaving?: true;
+}
+
+export interface ScheduleReply {
   now: string;
   ticket?: { id: string; state: 'granted' | 'queued' | 'refused'; slot?: number; estimate?: number };
   grants: Array<[string, number]>;
@@ -92,7 +131,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   readonly mode = 'shared';
   private readonly clock = new RedisClock();
   private readonly keyList: string[];
-  private readonly scriptRules: Record<string, number>;
+  private readonly scriptRules: ScheduleScriptRules;
   private readonly waiters = new Map<string, Waiter>();
   /** Tickets and slots nobody will use, given back with the next call. */
   private readonly cancels: string[] = [];
@@ -115,17 +154,8 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     private readonly timers: Timers = realTimers,
   ) {
     super(rules, now, wait);
-    const { slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines } = keys;
-    this.keyList = [slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines];
-    this.scriptRules = {
-      limit: rules.limit,
-      windowMs: rules.windowMs,
-      marginMs: rules.safetyMarginMs,
-      horizonMs: rules.horizonMs,
-      leaseMs: rules.leaseMs,
-      memoryMs: rules.memoryMs,
-      minShare: rules.batchMinShare,
-    };
+    this.keyList = scheduleScriptKeys(keys);
+    this.scriptRules = scheduleScriptRules(rules);
   }
 
   async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
@@ -187,7 +217,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 
   /**
-   * The fleet as RedisClient last showed it, with the end of this replica's lease (local time) and the
+   * The fleet as the scheduler's last answer showed it, with the end of this replica's lease (local time) and the
    * share it may send on its own when cut off; undefined before the first answer.
    */
   override fleetView(): (FleetView & { leaseExpiresAt: number; members: ReadonlyArray<readonly [string, number]> }) | undefined {
@@ -266,14 +296,14 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 
   /** One run of the script: this replica's tickets, cancels and lease go with every one. */
-  private async run(body: Record<string, unknown>): Promise<{ reply: ScheduleReply; ranAt: number; roundTripMs: number }> {
+  private async run(body: ScheduleBody): Promise<{ reply: ScheduleReply; ranAt: number; roundTripMs: number }> {
     const cancel = this.cancels.splice(0);
     const notes = this.notes?.pending();
     const request = { replica: this.replicaId, rules: this.scriptRules, waiting: [...this.waiters.keys()], cancel, ...notes, ...body };
     const sentAt = this.now();
     let reply: ScheduleReply;
     try {
-      reply = parseReply(await SCHEDULE.run(this.redis, this.keyList, [JSON.stringify(request)]));
+      reply = parseScheduleReply(await SCHEDULE_SCRIPT.run(this.redis, this.keyList, [JSON.stringify(request)]));
     } catch (error) {
       const failure = error instanceof RedisCallFailed ? error : new RedisCallFailed(error);
       this.failWaiters(failure);
@@ -324,7 +354,8 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 }
 
-function parseReply(raw: unknown): ScheduleReply {
+/** The script's JSON answer, checked for the fields every caller relies on; RedisCallFailed otherwise. */
+export function parseScheduleReply(raw: unknown): ScheduleReply {
   let reply: unknown;
   try {
     reply = typeof raw === 'string' ? JSON.parse(raw) : undefined;

@@ -1,3 +1,5 @@
+import { TIMER_GRANULARITY_MS } from './slot-wait.js';
+
 /**
  * Pure slot arithmetic shared by every limiter mode: given the release times already handed out
  * (sorted, oldest first), the next time a call may be released so that
@@ -11,9 +13,6 @@ export interface SlotRules {
   windowMs: number;
   safetyMarginMs: number;
 }
-
-/** Timers fire up to about a millisecond after their time even on an idle process. */
-const TIMER_GRANULARITY_MS = 2;
 
 /**
  * How long after its slot a call may still go out. Later than this, it would spend more than half

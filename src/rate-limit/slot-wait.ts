@@ -1,6 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Timers fire up to about a millisecond after their time even on an idle process. */
+export const TIMER_GRANULARITY_MS = 2;
+
 /** Waits `ms`, rejecting when the signal aborts: how a limiter waits for a slot (tests inject theirs). */
 export type SlotWait = (ms: number, signal?: AbortSignal) => Promise<unknown>;
 

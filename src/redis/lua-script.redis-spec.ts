@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { RedisClients } from '../../test/support/redis-clients.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
+import { scheduleScriptRules } from '../rate-limit/redis-outbound-rate-limiter.js';
 import { LuaScript } from './lua-script.js';
 
 /** Two of the features' scripts, which the tests run as they are. */
@@ -124,7 +125,16 @@ describe('LuaScript.run when Redis does not know the script', () => {
     const script = LuaScript.load(SCHEDULE);
     const budget = `test:lua-script:{${randomUUID()}}`;
     const keys = ['slots', 'interactive', 'batch', 'tickets', 'fair', 'granted', 'deadlines', 'members', 'shares', 'lines'].map((k) => `${budget}:${k}`);
-    const rules = { limit: 3, windowMs: 1000, marginMs: 0, horizonMs: 60, leaseMs: 500, memoryMs: 60_000, minShare: 0.1 };
+    const rules = scheduleScriptRules({
+      limit: 3,
+      windowMs: 1000,
+      safetyMarginMs: 0,
+      horizonMs: 60,
+      leaseMs: 500,
+      memoryMs: 60_000,
+      batchMinShare: 0.1,
+      weightOf: () => 1,
+    });
     const ticket = { id: 'only', client: 'solo', weight: 1, level: 'i', maxWaitMs: 1000 };
 
     const reply = JSON.parse(String(await script.run(redis, keys, [JSON.stringify({ replica: 'r1', rules, ticket })])));

@@ -11,7 +11,7 @@ limit apart. Every call the gateways send through Redis starts at one of these s
 whose lease has lapsed may be sending its own share without Redis: together they stay within
 `limit` in every window at the vendor's door. Slots are granted at most horizonMs ahead of now,
 so a replica that loses Redis knows that the fleet's calls end horizonMs after its last contact.
-Times come from the Redis server (TIME), never from the pods.
+Times come from the Redis server (TIME), never from the pods (the gateway never sends `clockMs`).
 
 FAIRNESS: weighted fair queuing within each level. Each client waits in its own line, in order
 of arrival (retried late slots first); only the first ticket of a line carries virtual tags, so a
@@ -22,6 +22,9 @@ of the last ticket granted. The line whose first ticket finishes first is served
 the earlier ticket. Level `i` (interactive) is served before level `b` (batch), except that while
 both wait, every slot adds minShare to a credit and a credit of 1 buys batch that slot: batch
 gets at least minShare of the slots while it has work waiting, and everything interactive leaves.
+A ticket whose caller gives up before the slot at hand has left before the level is chosen: it
+neither counts as waiting nor moves the credit. FairQueue (fair-queue.ts) keeps the same rules in
+one process; fair-queue.differential.redis-spec.ts replays traces on both and compares.
 
 KEYS (one hash tag): [1] slots zset (member = ticket, score = slot, ms)
   [2] interactive queue zset: the first ticket of each client's line (score = its finish tag)
@@ -37,7 +40,11 @@ KEYS (one hash tag): [1] slots zset (member = ticket, score = slot, ms)
       may send on its own while cut off
   [10] lines zset (every score 0, read by lex): "<level>|<client>|<rank>|<ticket>" per waiting ticket
 
-ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, leaseMs, memoryMs, minShare },
+ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, leaseMs, memoryMs, minShare,
+  tolerance }, built by scheduleScriptRules (redis-outbound-rate-limiter.ts), where every number the
+  script shares with the TypeScript side is defined (minShare: batch's credit per slot; tolerance:
+  how far below a whole number a sum of fractions still counts as whole, for the credit and when
+  counting the slots before a ticket),
   ticket = { id, client, weight, level, maxWaitMs, front, replacing } (optional: a caller asking
   for a slot; `front` puts it before every waiting ticket of its level, for a caller whose granted
   slot came too late; `replacing` is its old slot, given back first),
@@ -46,7 +53,8 @@ ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, leaseMs
   carried = [[id, offset ms]...] (calls this replica sent on its own without Redis, offsets from now),
   fleet = [[replica, share]...] (the members this replica last saw, re-asserted as lapsed when
   absent: after Redis lost its data, or after a long outage, the fleet still leaves room for them),
-  leaving = true (graceful shutdown: the lease ends now, without a lapse) }
+  leaving = true (graceful shutdown: the lease ends now, without a lapse),
+  clockMs (tests only: the time to run at instead of TIME; see below) }
 
 Returns JSON: { now (string, exact ms), ticket = { id, state = granted|queued|refused, slot (offset
   from now, granted), estimate (offset, queued or refused) }, grants = [[ticket, slot offset]...],
@@ -70,8 +78,14 @@ local function exact(number)
   return string.format('%.17g', number)
 end
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+-- `clockMs` exists for the differential spec alone, which replays one trace on this script and on
+-- FairQueue at the same logical times. The gateway never sends it, so its slots always stand on
+-- the Redis server's clock.
+local now = request.clockMs
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+end
 
 -- ------------------------------------------------------------------ membership
 
@@ -276,7 +290,7 @@ if asked then
   for i = 1, #heads, 2 do
     local other = parseTicket(heads[i])
     if other and other.client ~= asked.client then
-      ahead = ahead + math.floor((finish - tonumber(heads[i + 1])) * other.weight + 1e-9) + 1
+      ahead = ahead + math.floor((finish - tonumber(heads[i + 1])) * other.weight + rules.tolerance) + 1
     end
   end
   local spacing = span / effective
@@ -304,28 +318,27 @@ end
 
 -- ------------------------------------------------------------------ dispatch
 
--- Which level the next slot goes to, or nil when nothing waits.
+-- Which level the next slot goes to, and batch's credit once that slot is granted (kept only
+-- then: a ticket dropped instead moves nothing), or nil when nothing waits.
 local function nextLevel()
   local interactive = redis.call('ZCARD', K_QUEUE_I)
   local batch = redis.call('ZCARD', K_QUEUE_B)
+  local credit = fairNumber('credit')
   if interactive == 0 and batch == 0 then
     return nil
   end
   if batch == 0 then
-    redis.call('HSET', K_FAIR, 'credit', 0)
-    return 'i'
+    return 'i', 0
   end
   if interactive == 0 then
-    return 'b'
+    return 'b', credit
   end
   -- Every slot while both wait earns batch minShare of a slot; a whole one buys it the slot.
-  local credit = fairNumber('credit') + rules.minShare
-  if credit >= 1 then
-    redis.call('HSET', K_FAIR, 'credit', exact(credit - 1))
-    return 'b'
+  credit = credit + rules.minShare
+  if credit + rules.tolerance >= 1 then
+    return 'b', credit - 1
   end
-  redis.call('HSET', K_FAIR, 'credit', exact(credit))
-  return 'i'
+  return 'i', credit
 end
 
 local dispatchIn = -1
@@ -339,16 +352,23 @@ for _ = 1, 10000 do
     dispatchIn = slot - horizon - now
     break
   end
-  local level = nextLevel()
+  -- Callers that give up before this slot leave first, so that they do not count as waiting when
+  -- the level is chosen (grants nobody collected may go too: their slots are over a span old).
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_DEADLINES, '-inf', '(' .. exact(slot))) do
+    drop(member)
+  end
+  local level, credit = nextLevel()
+  if not level then
+    break
+  end
   local head = redis.call('ZRANGE', queueOf(level), 0, 0)[1]
   local ticket = parseTicket(head)
   local lease = ticket and redis.call('ZSCORE', K_MEMBERS, ticket.owner)
-  local deadline = tonumber(redis.call('ZSCORE', K_DEADLINES, head)) or 0
-  if not ticket or not lease or tonumber(lease) <= now or deadline < slot then
-    -- The owner lost its lease (died, or is cut off and serves its callers on its own), or the
-    -- caller gives up before this slot.
+  if not ticket or not lease or tonumber(lease) <= now then
+    -- The owner lost its lease (died, or is cut off and serves its callers on its own).
     drop(head)
   else
+    redis.call('HSET', K_FAIR, 'credit', exact(credit))
     redis.call('HSET', K_FAIR, 'v:' .. ticket.level, exact(math.max(fairNumber('v:' .. ticket.level), ticket.start)))
     if ticket.rank == '1' then
       redis.call('HSET', K_FAIR, 'f:' .. ticket.level .. ':' .. ticket.client, exact(ticket.finish))
