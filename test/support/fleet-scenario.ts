@@ -242,11 +242,18 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     const { gateways, fake } = started();
     const before = (await fake.calls()).length;
     const metricsBefore = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
-    // HTTPS payloads cannot be read on the wire: the fake's clock counts then.
-    const capture = fake.url.startsWith('https:') ? undefined : await startLoopbackCapture({ port: Number(new URL(fake.url).port) });
+    // HTTPS payloads cannot be read on the wire: the fake's clock counts then. With a path between,
+    // its entrance is captured too: when the calls left the gateways.
+    const plain = !fake.url.startsWith('https:');
+    const vendorProxy = started().vendorProxy;
+    const [capture, departureCapture] = await Promise.all([
+      plain ? startLoopbackCapture({ port: Number(new URL(fake.url).port) }) : undefined,
+      plain && vendorProxy ? startLoopbackCapture({ port: vendorProxy.port }) : undefined,
+    ]);
     let load: TeamLoadResult;
     let outcome: T;
     let kernel: KernelArrival[] | undefined;
+    let departures: KernelArrival[] | undefined;
     try {
       const sequence = during?.();
       load = await runTeamLoad({
@@ -259,14 +266,14 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
       });
       outcome = (await sequence) as T;
     } finally {
-      kernel = await capture?.stop();
+      [kernel, departures] = await Promise.all([capture?.stop(), departureCapture?.stop()]);
     }
     const calls = (await fake.calls()).slice(before);
     const { stalls } = await fake.stalls();
     const metricsAfter = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
     const figures = teamRunFigures(calls, load, { qpsLimit: BUDGET.limit, windowMs: BUDGET.windowMs, ...saturatedPeriod(load) });
     const door = doorFigures(
-      { calls, kernel, stalls: stalls.filter((s) => s.endedAt >= load.startedAt), startedAt: load.startedAt },
+      { calls, kernel, departures, stalls: stalls.filter((s) => s.endedAt >= load.startedAt), startedAt: load.startedAt },
       BUDGET,
     );
     process.stdout.write(`\n${label}:\n${formatTeamRunFigures(figures)}\n${formatDoorFigures(door, BUDGET)}\n`);

@@ -21,6 +21,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { waitFor } from './async-probes.js';
 import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
@@ -45,7 +46,6 @@ export interface LoopbackCapture {
   droppedByKernel(): number;
 }
 
-const TCPDUMP_PLACES = ['/usr/bin/tcpdump', '/usr/sbin/tcpdump'];
 /** Enough for the request line of a signed vendor call (about 200 bytes) behind the headers. */
 const SNAPSHOT_BYTES = 1024;
 /** Requests to this path prove the capture live (at start) and read up to them (at stop). */
@@ -63,8 +63,10 @@ export async function stopAllLoopbackCaptures(): Promise<void> {
   await Promise.all(children.running().map((child) => interrupt(child)));
 }
 
+/** tcpdump on the PATH, or where Debian and others put it (sbin is often off a test's PATH). */
 function tcpdumpProgram(): string {
-  const found = TCPDUMP_PLACES.find((place) => existsSync(place));
+  const places = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/bin', '/usr/sbin'].filter(Boolean).map((dir) => path.join(dir, 'tcpdump'));
+  const found = places.find((place) => existsSync(place));
   if (!found) throw new Error('tcpdump is not installed (`apt-get install -y tcpdump`): the loopback capture needs it');
   return found;
 }

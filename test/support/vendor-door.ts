@@ -31,8 +31,13 @@ export interface DoorBudget {
 export interface DoorRecord {
   /** The fake's record of the run. */
   calls: readonly VendorCall[];
-  /** The kernel's record of the run; undefined when it could not be read (HTTPS). */
+  /** The kernel's record of the run at the fake's port; undefined when it could not be read (HTTPS). */
   kernel: readonly KernelArrival[] | undefined;
+  /**
+   * With a path between the gateways and the fake (a shaping TCP proxy): the kernel's record at
+   * the path's entrance, when the calls left the gateways. Tells the path's bunching from theirs.
+   */
+  departures?: readonly KernelArrival[];
   /** The fake's event-loop stalls that ended during the run. */
   stalls: readonly EventLoopStall[];
   /** Wall clock (ms) the run's times are told from. */
@@ -42,6 +47,8 @@ export interface DoorRecord {
 export interface DoorFigures {
   /** Worst window of windowMs on the kernel's times (undefined without a capture). */
   kernelMax: number | undefined;
+  /** Worst window of windowMs as the calls left the gateways (with a path between only). */
+  departedMax: number | undefined;
   /** The same on windowMs + marginMs: what the scheduler itself promises, reported only. */
   kernelMaxWithMargin: number | undefined;
   /** Worst window of windowMs on the fake's own clock. */
@@ -82,6 +89,7 @@ export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures
   if (record.kernel === undefined) {
     return {
       kernelMax: undefined,
+      departedMax: undefined,
       kernelMaxWithMargin: undefined,
       fakeMax: fakeWindow.count,
       vendorRefusals,
@@ -120,11 +128,17 @@ export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures
   const inFakeWindow = record.calls.filter((c) => c.atHr >= fakeWindow.start && c.atHr < fakeWindow.start + budget.windowMs);
   const lagInFakeWindow = Math.max(0, ...inFakeWindow.map((c) => lagMs.get(c) ?? 0));
 
+  const departed = record.departures && densestWindow(record.departures.filter(isVendorCall).map((d) => d.at), budget.windowMs);
+
   let attribution: string;
-  if (kernelWindow.count > budget.limit) {
+  if (kernelWindow.count > budget.limit && departed && departed.count <= budget.limit) {
     attribution =
-      `the gateway's: the kernel saw ${kernelWindow.count} calls reach the vendor's port within ${budget.windowMs} ms ` +
-      `(from ${seconds(kernelWindow.start)}); the fake counted ${fakeWindow.count}`;
+      `the path's: the calls left the gateways at most ${departed.count} in any ${budget.windowMs} ms, and the path between ` +
+      `(the shaping proxy: its delays, jitter and event loop) delivered ${kernelWindow.count} within ${budget.windowMs} ms (from ${seconds(kernelWindow.start)})`;
+  } else if (kernelWindow.count > budget.limit) {
+    attribution =
+      `the gateway's: the kernel saw ${departed ? `${departed.count} calls leave the gateways` : `${kernelWindow.count} calls reach the vendor's port`} ` +
+      `within ${budget.windowMs} ms (from ${seconds(departed?.start ?? kernelWindow.start)}); the fake counted ${fakeWindow.count}`;
   } else if (refusalsOnTheWire > 0) {
     // Only a refused call the capture missed gets here: nothing clears it.
     attribution = `not cleared: ${refusalsOnTheWire} refused call(s) the capture did not see; the kernel saw at most ${kernelWindow.count} in any ${budget.windowMs} ms`;
@@ -137,6 +151,7 @@ export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures
   }
   return {
     kernelMax: kernelWindow.count,
+    departedMax: departed?.count,
     kernelMaxWithMargin,
     fakeMax: fakeWindow.count,
     vendorRefusals,
@@ -186,7 +201,7 @@ export function formatDoorFigures(figures: DoorFigures, budget: DoorBudget): str
     figures.kernelMax === undefined
       ? 'kernel: not captured (HTTPS)'
       : `kernel: worst ${budget.windowMs} ms window ${figures.kernelMax} (${budget.windowMs + budget.marginMs} ms: ${figures.kernelMaxWithMargin}), ` +
-        `unseen ${figures.unseenByKernel}, unknown ${figures.unknownToFake}`;
+        `${figures.departedMax === undefined ? '' : `leaving the gateways ${figures.departedMax}, `}unseen ${figures.unseenByKernel}, unknown ${figures.unknownToFake}`;
   const lag = figures.fakeMaxLagMs === undefined ? '' : `, stamped at most ${figures.fakeMaxLagMs} ms after the kernel`;
   return (
     `vendor's door: ${kernel}; fake: worst window ${figures.fakeMax}, refusals ${figures.vendorRefusals} ` +
