@@ -51,6 +51,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import { EventLoopStallWatch } from './event-loop-stalls.js';
 
 export interface FakeZimOptions {
   appId: number;
@@ -76,6 +77,11 @@ export interface FakeZimOptions {
   keepAliveTimeoutMs?: number;
   /** Serve HTTPS with this certificate and key (PEM). Default: plain HTTP. */
   tls?: { cert: string; key: string };
+  /**
+   * Watch this process's event loop for stalls while listening (GET /_fake/stalls). Default off:
+   * in a test's own process the loop is the test's; the fake as its own process (main.ts) sets it.
+   */
+  watchEventLoop?: boolean;
 }
 
 /** Bounds (ms) of the uniformly random time a vendor call waits before it is answered. */
@@ -311,8 +317,11 @@ export class FakeZimServer {
   /** Monotonic arrival times of counted calls, ascending; pruned to the window. */
   private qpsHistory: number[] = [];
   private faults: QueuedFault[] = [];
+  private readonly stallWatch = new EventLoopStallWatch();
+  private readonly watchEventLoop: boolean;
 
   constructor(options: FakeZimOptions) {
+    this.watchEventLoop = options.watchEventLoop ?? false;
     this.appId = options.appId;
     this.serverSecret = options.serverSecret;
     this.qpsLimit = options.qpsLimit ?? 20;
@@ -346,6 +355,7 @@ export class FakeZimServer {
       server.listen(port, host, () => {
         server.off('error', onError);
         this.server = server;
+        if (this.watchEventLoop) this.stallWatch.start();
         resolve();
       });
     });
@@ -356,6 +366,7 @@ export class FakeZimServer {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    this.stallWatch.stop();
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -791,6 +802,9 @@ export class FakeZimServer {
       }
       case 'GET /_fake/connections':
         sendJson(res, 200, this.connections);
+        return;
+      case 'GET /_fake/stalls':
+        sendJson(res, 200, this.stallWatch.report());
         return;
       default:
         sendJson(res, 404, { error: `no control route ${route}` });

@@ -19,6 +19,7 @@
  *     connection costs). A client trusts a self-signed one with NODE_EXTRA_CA_CERTS.
  *   The answer time and the keep-alive timeout can be changed at run time through the control API
  *   (PUT /_fake/answer-time, PUT /_fake/keep-alive; see fake-zim-server.ts).
+ *   Stalls of this process's event loop are watched and listed at GET /_fake/stalls.
  * The secret and the key are never printed.
  */
 import { readFileSync } from 'node:fs';
@@ -119,6 +120,8 @@ async function main(): Promise<void> {
     answerTimeMs: answerTimeFromEnv(),
     keepAliveTimeoutMs: keepAliveFromEnv(),
     tls: tlsFromEnv(),
+    // Its own process: a stall of this loop is the fake's, and fleet specs ask for it.
+    watchEventLoop: true,
   });
   await server.start(port, host);
 

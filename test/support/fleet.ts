@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { EventLoopStallReport } from '../fake-zim/event-loop-stalls.js';
 import { ZimCode, type AnswerTimeRange, type ConnectionCounts } from '../fake-zim/fake-zim-server.js';
 import { waitFor } from './async-probes.js';
 import { maxCallsInAnyWindow } from './call-windows.js';
@@ -38,6 +39,8 @@ export interface VendorCall {
   tlsSessionReused?: boolean | null;
   /** The answer time the fake drew for the call (ms), null when none was set. */
   answerTimeMs?: number | null;
+  /** The query string's parameters (SignatureNonce tells the call apart on the wire). */
+  query?: Record<string, string>;
 }
 
 /** The room a vendor call asked for, or undefined when its body carried none. */
@@ -60,6 +63,8 @@ export interface FakeZimProcess {
   setAnswerTime(range: AnswerTimeRange | null): Promise<void>;
   /** From each connection's next answer on; 0 never closes idle connections. */
   setKeepAliveTimeout(timeoutMs: number): Promise<void>;
+  /** The stalls of the fake's event loop so far (its arrival stamps are late by as much). */
+  stalls(): Promise<EventLoopStallReport>;
 }
 
 /** How the fake process behaves on the network (passed as its environment, see main.ts). */
@@ -108,6 +113,7 @@ export async function startFakeZimProcess(
     setKeepAliveTimeout: async (timeoutMs) => {
       await control('PUT', '/_fake/keep-alive', { timeoutMs });
     },
+    stalls: () => control<EventLoopStallReport>('GET', '/_fake/stalls'),
   };
 }
 
@@ -199,6 +205,12 @@ export function waitForLimiterMode(
     timeoutMs: 10_000,
     ...options,
   });
+}
+
+/** Resolves once the replica logged `local` (from log line `since` on) and then `shared` again. */
+export async function wentLocalAndBack(gateway: GatewayProcess, since: number): Promise<void> {
+  const local = await waitForLimiterMode(gateway, 'local', { since });
+  await waitForLimiterMode(gateway, 'shared', { since: gateway.logLines().indexOf(local) + 1 });
 }
 
 const MODE_LINE = /^Outbound limiter mode: (shared|local|reject)\b/;

@@ -1,0 +1,318 @@
+/**
+ * The setup the fleet specs share, as one call at the top of a spec file (or of a describe), as
+ * `scenario()` is for the end-to-end specs: real gateway replicas on a private Redis or a Redis
+ * Cluster, the fake vendor in its own process, every client team below in API_KEYS, and runs of a
+ * team load measured at the vendor's door.
+ *
+ *   const fleet = fleetScenario({ env: { CLIENT_WEIGHTS: 'heavy:3,light:1' } });
+ *   it('...', async () => {
+ *     const run = await fleet.run('batch floods beside web and ops', { teams: STEADY_BESIDE_A_FLOOD });
+ *     expect(run.unexpectedAnswers).toEqual([]);
+ *     expect(unmet([...run.capAtTheDoor, budgetUsed(run.figures)])).toEqual([]);
+ *   });
+ *
+ * beforeAll starts Redis (or the Cluster) and the fake, the TCP proxies asked for, then the
+ * replicas; it waits until every replica's limiter is shared and warms them up. afterAll stops the
+ * replicas first (none sees its vendor or Redis vanish), then the fake, the proxies and Redis.
+ *
+ * Each run captures the requests reaching the fake's port on loopback (loopback-capture.ts), so
+ * its cap criteria count on the kernel's arrival times and say whose a crowded window is
+ * (vendor-door.ts). Over HTTPS the capture cannot read the requests and the fake's clock counts.
+ */
+import { afterAll, beforeAll } from '@jest/globals';
+import { criterion, milliseconds, percent, type Criterion } from './criteria.js';
+import {
+  FLEET_APP_ID,
+  startFakeZimProcess,
+  startReplicas,
+  waitForLimiterMode,
+  warmUp,
+  type FakeZimProcess,
+  type VendorCall,
+} from './fleet.js';
+import type { EnvLayer } from './gateway-env.js';
+import type { GatewayProcess } from './gateway-process.js';
+import { startLoopbackCapture, stopAllLoopbackCaptures, type KernelArrival } from './loopback-capture.js';
+import { scrapeMetrics, type MetricSample } from './prometheus-text.js';
+import { startRedisCluster, stopAllRedisClusters, type TestRedisCluster } from './redis-cluster.js';
+import { startPrivateRedis, stopAllRedis, type TestRedis } from './redis-server.js';
+import {
+  closedLoop,
+  formatTeamRunFigures,
+  openLoop,
+  runTeamLoad,
+  saturatedPeriod,
+  teamRunFigures,
+  unexpectedAnswers,
+  type Team,
+  type TeamAnswer,
+  type TeamLoadResult,
+  type TeamRunFigures,
+  type Traffic,
+} from './team-load.js';
+import { startTcpProxy, stopAllTcpProxies, type TcpProxyProcess } from './tcp-proxy-process.js';
+import { createTestCertificate, type TestCertificate } from './test-certificate.js';
+import { capAtTheDoor, doorFigures, formatDoorFigures, type DoorBudget, type DoorFigures } from './vendor-door.js';
+
+// ------------------------------------------------------------------ what every fleet spec shares
+
+/** The vendor's budget as the replicas run it (the gateway's defaults, set explicitly). */
+export const BUDGET: DoorBudget = { limit: 20, windowMs: 1000, marginMs: 30 };
+export const CALL_DEADLINE_MS = 10_000;
+/** A saturated run's length: its saturated period holds about 200 rooms, and the suite stays affordable. */
+export const RUN_MS = 12_000;
+/** An upper bound only, for runs that end when their fault sequence is over. */
+export const LONGEST_RUN_MS = 60_000;
+
+const SECRET = 'SENTINEL-secret-fleet-0c41a9e27d5b83f6';
+
+/** Every client team of the fleet specs (an idle one takes no share). client id → API key. */
+export const FLEET_CLIENTS = {
+  alpha: 'sk-SENTINEL-fleet-alpha-5e1b9c07d2f4a836',
+  beta: 'sk-SENTINEL-fleet-beta-9a2c4e61b7d03f58',
+  gamma: 'sk-SENTINEL-fleet-gamma-13f8d6a0c94e2b75',
+  batch: 'sk-SENTINEL-fleet-batch-7c2e9a41d0b35f86',
+  web: 'sk-SENTINEL-fleet-web-1f8b3d6e0a9c2475',
+  ops: 'sk-SENTINEL-fleet-ops-5a0c7e2b9d41f368',
+  heavy: 'sk-SENTINEL-fleet-heavy-9e4a1c7f3b0d5286',
+  light: 'sk-SENTINEL-fleet-light-2d6f0b8a4c1e9357',
+  nightly: 'sk-SENTINEL-fleet-nightly-6b1d9f3a7e0c4825',
+  bulk: 'sk-SENTINEL-fleet-bulk-3c8e2a0f6d4b1979',
+  reports: 'sk-SENTINEL-fleet-reports-8f2b6d0c4a9e1536',
+} as const;
+export type FleetClient = keyof typeof FLEET_CLIENTS;
+
+export function team(name: FleetClient, traffic: Traffic, headers?: Record<string, string>): Team {
+  return { name, key: FLEET_CLIENTS[name], traffic, ...(headers && { headers }) };
+}
+
+/** Sixty callers in three teams alike: three times the budget asked for, no team favoured. */
+export const THREE_FLOODING_ALIKE: readonly Team[] = [team('alpha', closedLoop(20)), team('beta', closedLoop(20)), team('gamma', closedLoop(20))];
+
+/** `batch` floods (40 callers) beside two steady teams, `web` at 4/s and `ops` at 2/s. */
+export const STEADY_BESIDE_A_FLOOD: readonly Team[] = [team('batch', closedLoop(40)), team('web', openLoop(4)), team('ops', openLoop(2))];
+
+// ------------------------------------------------------------------ criteria more than one spec checks
+
+export function budgetUsed(figures: TeamRunFigures): Criterion {
+  return criterion('at least 95% of the budget turned into rooms', figures.budgetShare >= 0.95, percent(figures.budgetShare));
+}
+
+/** The steady teams' criteria: nearly every request created, quickly. */
+export function servedPromptly(figures: TeamRunFigures, ...clients: FleetClient[]): Criterion[] {
+  return clients.flatMap((client) => {
+    const f = figures.teams[client]!;
+    return [
+      criterion(`${client}: at least 99% of its requests created`, f.createdShare >= 0.99, percent(f.createdShare)),
+      criterion(`${client}: p99 latency of its 201s at most 300 ms`, f.createdLatencyP99Ms <= 300, milliseconds(f.createdLatencyP99Ms)),
+    ];
+  });
+}
+
+// ------------------------------------------------------------------ the builder
+
+export interface FleetScenarioOptions {
+  /** Default 3. */
+  replicas?: number;
+  /** A private redis-server (default), or a Redis Cluster reached through REDIS_CLUSTER_NODES. */
+  redis?: 'private' | { cluster: { primaries: number; replicasPerPrimary: 0 | 1 } };
+  /** Added to every replica's environment. */
+  env?: EnvLayer;
+  /** Replicas that reach Redis through a TCP proxy (`fleet.redisProxy`), so one can lose Redis alone. */
+  redisProxyFor?: readonly number[];
+  /** Every replica reaches the fake through a TCP proxy (`fleet.vendorProxy`), to be shaped like a wide-area path. */
+  vendorProxy?: boolean;
+  /** The fake serves HTTPS behind a self-signed certificate the replicas trust. */
+  vendorTls?: boolean;
+}
+
+export interface RunOptions<T> {
+  teams: readonly Team[];
+  /** How long the teams send; with `during`, an upper bound. Default RUN_MS. */
+  durationMs?: number;
+  /** Started with the load, which stops once it settles (e.g. a sequence of faults); its result is the run's `during`. */
+  during?: () => Promise<T>;
+}
+
+export interface FleetRun<T> {
+  load: TeamLoadResult;
+  /** Per team and for the whole run, from the fake's record (see team-load.ts). */
+  figures: TeamRunFigures;
+  /** Both clocks at the vendor's door (see vendor-door.ts). */
+  door: DoorFigures;
+  /** The fake's record of the run. */
+  calls: VendorCall[];
+  /** Every replica's metrics before and after the run. */
+  metricsBefore: MetricSample[][];
+  metricsAfter: MetricSample[][];
+  during: T;
+  /** Answers other than a 201 or a 429 with a whole-seconds Retry-After (none lost, none other). */
+  unexpectedAnswers: TeamAnswer[];
+  /** The cap at the vendor's door, on the kernel's arrival times, attributable. */
+  capAtTheDoor: Criterion[];
+}
+
+export interface Fleet {
+  readonly gateways: readonly GatewayProcess[];
+  readonly fake: FakeZimProcess;
+  /** The private Redis (not with a Cluster). */
+  readonly redis: TestRedis;
+  /** The Redis Cluster (only with `redis: { cluster }`). */
+  readonly cluster: TestRedisCluster;
+  /** Only with `redisProxyFor`. */
+  readonly redisProxy: TcpProxyProcess;
+  /** Only with `vendorProxy`. */
+  readonly vendorProxy: TcpProxyProcess;
+  /** One run of the teams, its figures printed. */
+  run<T = undefined>(label: string, options: RunOptions<T>): Promise<FleetRun<T>>;
+}
+
+interface Started {
+  gateways: GatewayProcess[];
+  fake: FakeZimProcess;
+  redis?: TestRedis;
+  cluster?: TestRedisCluster;
+  redisProxy?: TcpProxyProcess;
+  vendorProxy?: TcpProxyProcess;
+  certificate?: TestCertificate;
+}
+
+/** Starting Redis, the fake, proxies and up to five replicas, then warming them, on a busy machine. */
+const START_TIMEOUT_MS = 120_000;
+
+export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
+  let fleet: Started | undefined;
+  let runs = 0;
+
+  beforeAll(async () => {
+    const certificate = options.vendorTls ? await createTestCertificate() : undefined;
+    const [store, fake] = await Promise.all([
+      typeof options.redis === 'object' ? startRedisCluster(options.redis.cluster) : startPrivateRedis(),
+      startFakeZimProcess(FLEET_APP_ID, SECRET, certificate ? { tls: { certFile: certificate.certPath, keyFile: certificate.keyPath } } : {}),
+    ]);
+    const [redis, cluster] = 'seeds' in store ? [undefined, store] : [store, undefined];
+    const redisProxy = options.redisProxyFor && redis ? await startTcpProxy({ target: `127.0.0.1:${redis.port}` }) : undefined;
+    const { hostname, port } = new URL(fake.url);
+    const vendorProxy = options.vendorProxy ? await startTcpProxy({ target: { host: hostname, port: Number(port) } }) : undefined;
+    const gateways = await startReplicas({
+      replicas: options.replicas ?? 3,
+      secret: SECRET,
+      clients: FLEET_CLIENTS,
+      fakeUrl: vendorProxy ? vendorProxy.url(certificate ? 'https' : 'http') : fake.url,
+      env: {
+        ...(cluster ? { REDIS_CLUSTER_NODES: cluster.seeds } : { REDIS_URL: redis!.url }),
+        ZEGO_QPS_LIMIT: String(BUDGET.limit),
+        ZEGO_QPS_WINDOW_MS: String(BUDGET.windowMs),
+        RATE_LIMIT_SAFETY_MARGIN_MS: String(BUDGET.marginMs),
+        ZEGO_CALL_DEADLINE_MS: String(CALL_DEADLINE_MS),
+        // Client quotas are not under test here (see client-quota.e2e-spec.ts): the vendor budget is.
+        CLIENT_RATE_LIMIT: '1000',
+        ...(certificate && { NODE_EXTRA_CA_CERTS: certificate.certPath }),
+        ...definedOnly(options.env),
+      },
+      envFor: (index): Record<string, string> =>
+        redisProxy && options.redisProxyFor?.includes(index) ? { REDIS_URL: redisProxy.url('redis') } : {},
+    });
+    fleet = { gateways, fake, redis, cluster, redisProxy, vendorProxy, certificate };
+    await Promise.all(gateways.map((g) => waitForLimiterMode(g, 'shared')));
+    await warmUp(gateways, FLEET_CLIENTS.alpha, 'warm');
+  }, START_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await stopAllLoopbackCaptures();
+    await Promise.all(fleet?.gateways.map((g) => g.stop()) ?? []);
+    await fleet?.fake.process.stop();
+    await stopAllTcpProxies();
+    await stopAllRedisClusters();
+    await stopAllRedis();
+    await fleet?.certificate?.remove();
+  });
+
+  const started = (): Started => {
+    if (!fleet) throw new Error('the fleet is not started yet (use it in a test, or in a hook declared after fleetScenario())');
+    return fleet;
+  };
+  const part = <K extends keyof Started>(name: K, option: string): NonNullable<Started[K]> => {
+    const value = started()[name];
+    if (value === undefined || value === null) throw new Error(`this fleet has no ${name}: give it the \`${option}\` option`);
+    return value;
+  };
+
+  const run = async <T>(label: string, { teams, durationMs = RUN_MS, during }: RunOptions<T>): Promise<FleetRun<T>> => {
+    const { gateways, fake } = started();
+    const before = (await fake.calls()).length;
+    const metricsBefore = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
+    // HTTPS payloads cannot be read on the wire: the fake's clock counts then. With a path between,
+    // its entrance is captured too: when the calls left the gateways.
+    const plain = !fake.url.startsWith('https:');
+    const vendorProxy = started().vendorProxy;
+    const [capture, departureCapture] = await Promise.all([
+      plain ? startLoopbackCapture({ port: Number(new URL(fake.url).port) }) : undefined,
+      plain && vendorProxy ? startLoopbackCapture({ port: vendorProxy.port }) : undefined,
+    ]);
+    let load: TeamLoadResult;
+    let outcome: T;
+    let kernel: KernelArrival[] | undefined;
+    let departures: KernelArrival[] | undefined;
+    try {
+      const sequence = during?.();
+      load = await runTeamLoad({
+        gateways,
+        teams,
+        durationMs,
+        until: sequence,
+        requestTimeoutMs: CALL_DEADLINE_MS + 5_000,
+        runId: `r${++runs}`,
+      });
+      outcome = (await sequence) as T;
+    } finally {
+      [kernel, departures] = await Promise.all([capture?.stop(), departureCapture?.stop()]);
+    }
+    const calls = (await fake.calls()).slice(before);
+    const { stalls } = await fake.stalls();
+    const metricsAfter = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
+    const figures = teamRunFigures(calls, load, { qpsLimit: BUDGET.limit, windowMs: BUDGET.windowMs, ...saturatedPeriod(load) });
+    const door = doorFigures(
+      { calls, kernel, departures, stalls: stalls.filter((s) => s.endedAt >= load.startedAt), startedAt: load.startedAt },
+      BUDGET,
+    );
+    process.stdout.write(`\n${label}:\n${formatTeamRunFigures(figures)}\n${formatDoorFigures(door, BUDGET)}\n`);
+    return {
+      load,
+      figures,
+      door,
+      calls,
+      metricsBefore,
+      metricsAfter,
+      during: outcome,
+      unexpectedAnswers: unexpectedAnswers(load.answers),
+      capAtTheDoor: capAtTheDoor(door, BUDGET),
+    };
+  };
+
+  return {
+    get gateways() {
+      return started().gateways;
+    },
+    get fake() {
+      return started().fake;
+    },
+    get redis() {
+      return part('redis', "redis: 'private'");
+    },
+    get cluster() {
+      return part('cluster', 'redis: { cluster }');
+    },
+    get redisProxy() {
+      return part('redisProxy', 'redisProxyFor');
+    },
+    get vendorProxy() {
+      return part('vendorProxy', 'vendorProxy');
+    },
+    run,
+  };
+}
+
+function definedOnly(layer: EnvLayer | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(layer ?? {}).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
