@@ -135,7 +135,7 @@ export async function startLoopbackCapture(options: { port: number }): Promise<L
     await sendMarker(port, reader, 'start');
   } catch (error) {
     await interrupt(child);
-    throw new Error(`${(error as Error).message}\n--- tcpdump stderr ---\n${stderr}`);
+    throw new Error(`${(error as Error).message}\n--- tcpdump stderr ---\n${stderr}`, { cause: error });
   }
 
   let stopped: Promise<KernelArrival[]> | undefined;
@@ -144,7 +144,7 @@ export async function startLoopbackCapture(options: { port: number }): Promise<L
       // Everything sent before the marker was read once the marker was: loopback keeps their order.
       await sendMarker(port, reader, 'stop');
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n--- tcpdump stderr ---\n${stderr}`);
+      throw new Error(`${(error as Error).message}\n--- tcpdump stderr ---\n${stderr}`, { cause: error });
     } finally {
       // 'close' comes after tcpdump's last bytes were read.
       await interrupt(child);
