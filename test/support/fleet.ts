@@ -210,10 +210,26 @@ export function waitForLimiterMode(
 /** Resolves once the replica logged `local` (from log line `since` on) and then `shared` again. */
 export async function wentLocalAndBack(gateway: GatewayProcess, since: number): Promise<void> {
   const local = await waitForLimiterMode(gateway, 'local', { since });
-  await waitForLimiterMode(gateway, 'shared', { since: gateway.logLines().indexOf(local) + 1 });
+  await backToShared(gateway, gateway.logLines().indexOf(local));
 }
 
 const MODE_LINE = /^Outbound limiter mode: (shared|local|reject)\b/;
+
+/**
+ * Resolves once the replica is back in shared mode for good: a `shared` line after the last
+ * `local` or `reject` it logged (from line `since` on). While a Cluster has one primary down, the
+ * stores on the other primaries still answer and the mode flaps (shared, then the budget's call
+ * fails again), so the first `shared` after a fallback may come before Redis is whole again.
+ */
+export async function backToShared(gateway: GatewayProcess, since: number): Promise<LogLine> {
+  const lines = gateway.logLines();
+  let lastFallback = since - 1;
+  lines.forEach((line, index) => {
+    const mode = typeof line.message === 'string' ? MODE_LINE.exec(line.message)?.[1] : undefined;
+    if (index >= since && (mode === 'local' || mode === 'reject')) lastFallback = index;
+  });
+  return waitForLimiterMode(gateway, 'shared', { since: lastFallback + 1 });
+}
 
 /** The modes the replica's limiter entered from log line `since` on, in order (from its log lines). */
 export function limiterModeChanges(gateway: GatewayProcess, since = 0): Array<'shared' | 'local' | 'reject'> {
