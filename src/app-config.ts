@@ -53,6 +53,10 @@ export function loadConfig(env: Env): AppConfig {
     idempotency: readIdempotencySettings(read),
     redis: readRedisSettings(read),
   };
+  if (config.redis && config.redisDown.slowRoundTripMs >= config.redis.commandTimeoutMs) {
+    // A round trip that long times out first: the slow mode would never be reached.
+    read.problem('RATE_LIMIT_SLOW_REDIS_MS', 'must be below REDIS_COMMAND_TIMEOUT_MS');
+  }
   if (read.problems.length > 0) throw new ConfigError(read.problems);
   return deepFreeze(config);
 }

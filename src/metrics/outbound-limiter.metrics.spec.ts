@@ -58,7 +58,7 @@ describe('registerSharedStoreMetrics', () => {
   it('counts each change of the Redis-down policy by the mode entered, from zero', async () => {
     const connection = Object.assign(new EventEmitter(), { status: 'connecting' });
     const silent = { log: () => undefined, warn: () => undefined, error: () => undefined };
-    const policy = new RedisDownPolicy(connection as unknown as RedisClient, { fallback: 'local', assumedReplicas: 3 }, silent);
+    const policy = new RedisDownPolicy(connection as unknown as RedisClient, { fallback: 'local', assumedReplicas: 3, slowRoundTripMs: 75 }, silent);
     const registry = new Registry();
     registerSharedStoreMetrics(registry, policy);
     expect(await scrape(registry)).toMatch(/^zim_gateway_shared_store_mode_changes_total\{mode="local"\} 0$/m);

@@ -1,8 +1,16 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import type { BudgetModeChange, OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import type { RedisDownPolicy, SharedStoreMode } from '../redis/redis-down-policy.js';
 
 const MODES: readonly SharedStoreMode[] = ['shared', 'local', 'reject'];
+/** Every change the budget's mode can make, counted from 0. */
+const MODE_CHANGES: ReadonlyArray<readonly [SharedStoreMode, BudgetModeChange['reason']]> = [
+  ['shared', 'recovered'],
+  ['local', 'unreachable'],
+  ['local', 'slow'],
+  ['reject', 'unreachable'],
+  ['reject', 'slow'],
+];
 
 /** The limiter's own state on /metrics, read at each scrape. */
 export function registerOutboundLimiterMetrics(registry: Registry, limiter: OutboundRateLimiter): void {
@@ -43,6 +51,39 @@ export function registerOutboundLimiterMetrics(registry: Registry, limiter: Outb
       this.set({ state: 'lapsed' }, view.lapsed);
     },
   });
+
+  new Gauge({
+    name: 'zim_gateway_redis_round_trip_seconds',
+    help:
+      "The typical round trip of this replica's calls to the shared scheduler in Redis (median of the recent ones); " +
+      'past RATE_LIMIT_SLOW_REDIS_MS the budget is as if Redis were down',
+    registers: [registry],
+    collect() {
+      const timing = limiter.schedulerTiming();
+      if (timing) this.set(timing.roundTripMs / 1000);
+    },
+  });
+
+  new Gauge({
+    name: 'zim_gateway_outbound_grant_horizon_seconds',
+    help: "How far ahead the shared scheduler grants slots for this replica's callers (it grows with the round trip to Redis)",
+    registers: [registry],
+    collect() {
+      const timing = limiter.schedulerTiming();
+      if (timing) this.set(timing.horizonMs / 1000);
+    },
+  });
+
+  const modeChanges = new Counter({
+    name: 'zim_gateway_outbound_limiter_mode_changes_total',
+    help:
+      "Changes of the vendor budget's mode, by the mode entered and why: unreachable (Redis failed a call or its " +
+      'connection), slow (its round trip passed RATE_LIMIT_SLOW_REDIS_MS), recovered (back to shared)',
+    labelNames: ['mode', 'reason'],
+    registers: [registry],
+  });
+  for (const [mode, reason] of MODE_CHANGES) modeChanges.inc({ mode, reason }, 0);
+  limiter.onModeChange(({ mode, reason }) => modeChanges.inc({ mode, reason }));
 
   let lapsesReported = 0;
   new Counter({

@@ -25,6 +25,7 @@ const SHARED_RULES: SchedulerRules = {
   windowMs: 200,
   safetyMarginMs: 0,
   horizonMs: 30,
+  slowRoundTripMs: 75,
   leaseMs: 300,
   memoryMs: 5000,
   batchMinShare: 0.1,
@@ -35,7 +36,7 @@ const SHARED_RULES: SchedulerRules = {
  * script drops calls older than one window, which can no longer share one with a new call.
  */
 const LONG_WINDOW_RULES: SchedulerRules = { ...SHARED_RULES, limit: 1000, windowMs: 60_000 };
-const FAILOVER_RULES: FailoverRules = { horizonMs: SHARED_RULES.horizonMs, spanMs: 200, heartbeatMs: 50 };
+const FAILOVER_RULES: FailoverRules = { horizonMs: SHARED_RULES.horizonMs, spanMs: 200, heartbeatMs: 50, slowRoundTripMs: 75 };
 /** This replica's share while Redis is down: a long window, so local releases stay recent, 60 ms apart. */
 const LOCAL_RULES: LocalBudgetRules = { limit: 1000, windowMs: 60_000, safetyMarginMs: 0 };
 
@@ -99,7 +100,7 @@ function replica({
   const sizes: number[] = [];
   const { logger, log, warn } = fakeLogger();
   const clock = new ManualClock();
-  const policy = new RedisDownPolicy(redis, { fallback, assumedReplicas: 3 }, logger, clock.now);
+  const policy = new RedisDownPolicy(redis, { fallback, assumedReplicas: 3, slowRoundTripMs: 75 }, logger, clock.now);
   const modes: SharedStoreMode[] = [];
   policy.onModeChange((mode) => modes.push(mode));
   const limiter = new FailoverOutboundRateLimiter(shared, localShare, policy, FAILOVER_RULES, logger);

@@ -8,10 +8,12 @@ import {
   OutboundRateLimitRefusal,
   type AcquireOptions,
   type FairShare,
+  type BudgetModeChange,
   type FleetView,
+  type SchedulerTiming,
   type SlotReadiness,
 } from './outbound-rate-limiter.js';
-import type { Ask as SharedAsk, RedisOutboundRateLimiter, ReturnNotes } from './redis-outbound-rate-limiter.js';
+import { SchedulerSuspended, type Ask as SharedAsk, type RedisOutboundRateLimiter, type ReturnNotes } from './redis-outbound-rate-limiter.js';
 import { monotonicNow, realTimers, remainingWaitMs, type Timers } from './slot-wait.js';
 
 /** A caller's ask, and what it needs ready at its slot (local or shared). */
@@ -21,10 +23,13 @@ interface Ask extends SharedAsk {
 
 /** What a refused SharedStoreUnavailable names. */
 const SHARED_BUDGET = 'the shared vendor call budget';
+const SLOW_SHARED_BUDGET = 'the shared vendor call budget (Redis answers too slowly to schedule through)';
 
 export interface FailoverRules {
-  /** How far ahead of now the scheduler grants slots: the fleet's calls end this long after this replica's lease. */
+  /** How far ahead of now the scheduler grants slots at least (the reach its answers tell is used when known). */
   readonly horizonMs: number;
+  /** RATE_LIMIT_SLOW_REDIS_MS: past this typical round trip, Redis counts as down for the budget. */
+  readonly slowRoundTripMs: number;
   /** The fleet's window plus margin: how long a call counts against the calls after it. */
   readonly spanMs: number;
   /** How often the membership lease is renewed while nothing else calls Redis. */
@@ -63,6 +68,11 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
   /** Aborted when the shared log takes over: local slots still waited for are handed back. */
   private localEpoch = new AbortController();
   private heartbeat: unknown;
+  /** True while Redis answers, but too slowly to schedule through: the budget is as if Redis were down. */
+  private slow = false;
+  /** The budget's mode as last told to listeners. */
+  private told: SharedStoreMode;
+  private readonly modeListeners = new Set<(change: BudgetModeChange) => void>();
 
   constructor(
     private readonly shared: RedisOutboundRateLimiter,
@@ -76,13 +86,19 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     super();
     this.local = localShare(policy.assumedReplicas);
     this.carryOverPending = policy.fallback === 'local';
-    policy.onModeChange((mode) => this.modeChanged(mode));
+    this.told = this.mode;
+    policy.onModeChange((mode) => this.budgetModeMayHaveChanged(mode === 'shared' ? 'recovered' : 'unreachable'));
     shared.carryNotesFrom({ pending: () => this.pendingNotes(), delivered: (notes) => this.notesDelivered(notes) });
     this.heartbeat = this.beat();
   }
 
   get mode(): SharedStoreMode {
-    return this.policy.mode;
+    const mode = this.policy.mode;
+    return mode === 'shared' && this.slow ? this.policy.fallback : mode;
+  }
+
+  override onModeChange(listener: (change: BudgetModeChange) => void): void {
+    this.modeListeners.add(listener);
   }
 
   override lateSlots(): number {
@@ -105,28 +121,46 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     return this.ownLapses;
   }
 
+  override schedulerTiming(): SchedulerTiming | undefined {
+    const roundTripMs = this.shared.roundTrip.typicalMs();
+    return roundTripMs === undefined ? undefined : { roundTripMs, horizonMs: this.shared.timing().horizonMs };
+  }
+
   async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
     signal?.throwIfAborted();
     await this.acquireBefore({ client, priority, giveUpAt: monotonicNow() + maxWaitMs, readiness }, signal);
   }
 
-  /** Leaves the fleet on a graceful shutdown, so nobody leaves room for this replica afterwards. */
+  /**
+   * Leaves the fleet on a graceful shutdown, so nobody leaves room for this replica afterwards
+   * (also off a slow scheduler: its recent calls of its own ride along into the log).
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.timers.clearTimeout(this.heartbeat);
-    if (this.mode === 'shared') await this.shared.leave().catch(() => undefined);
+    if (this.policy.mode === 'shared') await this.shared.leave().catch(() => undefined);
   }
 
   private async acquireBefore(
     ask: Ask,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const answer = await this.policy.run(SHARED_BUDGET, () => this.shared.request(ask, signal), () => undefined);
+    if (this.slow) return this.policy.withoutRedis(SLOW_SHARED_BUDGET, () => this.acquireLocally(ask, signal));
+    let answer;
+    try {
+      answer = await this.policy.run(SHARED_BUDGET, () => this.shared.request(ask, signal), () => undefined);
+    } catch (error) {
+      // Redis turned slow while this caller waited for its grant.
+      if (error instanceof SchedulerSuspended) return this.acquireBefore(ask, signal);
+      throw error;
+    }
+    this.checkRoundTrip();
     if (answer === undefined) return this.acquireLocally(ask, signal);
     if (answer instanceof OutboundRateLimitRefusal) throw answer;
     try {
       await this.shared.waitFor(answer, signal, ask.readiness);
     } catch (error) {
-      // Redis went away while a caller that woke too late was trading its slot for a new one.
+      // Redis went away, or turned slow, while a caller that woke too late was trading its slot for a new one.
+      if (error instanceof SchedulerSuspended) return this.acquireBefore(ask, signal);
       if (!(error instanceof RedisCallFailed)) throw error;
       this.policy.callFailed(SHARED_BUDGET, error);
       return this.policy.withoutRedis(SHARED_BUDGET, () => this.acquireLocally(ask, signal));
@@ -156,11 +190,15 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     }
   }
 
-  /** Renews the lease whenever the connection is up, even in the pause after a failed call. */
+  /**
+   * Renews the lease whenever the connection is up, even in the pause after a failed call; off a
+   * slow scheduler, only times the round trip (the lease is left to lapse).
+   */
   private beat(): unknown {
     const timer = this.timers.setTimeout(() => {
       void this.policy
-        .probe(SHARED_BUDGET, () => this.shared.renew())
+        .probe(SHARED_BUDGET, () => (this.slow ? this.shared.measureRoundTrip() : this.shared.renew()))
+        .then(() => this.checkRoundTrip())
         .catch(() => false)
         .finally(() => {
           this.heartbeat = this.beat();
@@ -198,6 +236,45 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     }
   }
 
+  /**
+   * Off the scheduler when its typical round trip passes RATE_LIMIT_SLOW_REDIS_MS, back on once
+   * it is under half of that (the gap keeps a round trip near the line from flapping the mode).
+   */
+  private checkRoundTrip(): void {
+    const { roundTrip } = this.shared;
+    const thresholdMs = this.rules.slowRoundTripMs;
+    if (!this.slow && this.policy.mode === 'shared' && roundTrip.isSlow(thresholdMs)) {
+      const typical = Math.round(roundTrip.typicalMs()!);
+      this.slow = true;
+      roundTrip.resetVerdict();
+      this.shared.suspend(`Redis's round trip is ${typical} ms`);
+      this.logger.warn(
+        `Outbound limiter mode: ${this.mode} (slow: the typical Redis round trip is ${typical} ms, over ` +
+          `RATE_LIMIT_SLOW_REDIS_MS=${thresholdMs}); the vendor budget is ` +
+          (this.mode === 'local' ? "this replica's own share" : 'refused with 503') +
+          ` until the round trip is back under ${Math.floor(thresholdMs / 2)} ms; client quotas and Idempotency-Keys stay in Redis`,
+      );
+      this.budgetModeMayHaveChanged('slow');
+    } else if (this.slow && roundTrip.hasRecovered(thresholdMs)) {
+      this.slow = false;
+      roundTrip.resetVerdict();
+      this.shared.resume();
+      if (this.policy.mode === 'shared') {
+        this.logger.log(`Outbound limiter mode: shared (the typical Redis round trip is back to ${Math.round(roundTrip.typicalMs()!)} ms)`);
+      }
+      this.budgetModeMayHaveChanged('recovered');
+    }
+  }
+
+  /** Tells the listeners, and sets the hand-over up, when the budget's mode is no longer the one last told. */
+  private budgetModeMayHaveChanged(reason: BudgetModeChange['reason']): void {
+    const mode = this.mode;
+    if (mode === this.told) return;
+    this.told = mode;
+    this.modeChanged(mode);
+    for (const listener of this.modeListeners) listener({ mode, reason });
+  }
+
   private modeChanged(mode: SharedStoreMode): void {
     if (mode === 'shared') {
       this.localEpoch.abort();
@@ -213,7 +290,8 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     // Nothing of its own before the fleet's shared calls (granted at most a horizon past this
     // replica's lease) have left every window of the vendor's.
     const lastShared = this.shared.lastKnownSlot() ?? Number.NEGATIVE_INFINITY;
-    const sharedEnd = view ? Math.max(lastShared, view.leaseExpiresAt + this.rules.horizonMs) : lastShared;
+    const reach = Math.max(view?.reachMs ?? 0, this.rules.horizonMs);
+    const sharedEnd = view ? Math.max(lastShared, view.leaseExpiresAt + reach) : lastShared;
     this.local.notBefore(sharedEnd + this.rules.spanMs);
     if (view) this.ownLapses++;
     this.carryOverPending = mode === 'local';

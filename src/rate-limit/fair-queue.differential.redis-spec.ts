@@ -230,6 +230,7 @@ class LuaReplay implements Replay {
     this.rules = scheduleScriptRules({
       ...ONE_SLOT,
       horizonMs: H,
+      slowRoundTripMs: 75,
       leaseMs: 60_000,
       memoryMs: 60_000,
       batchMinShare: trace.minShare,

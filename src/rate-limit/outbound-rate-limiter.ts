@@ -66,6 +66,27 @@ export abstract class OutboundRateLimiter {
   leaseLapses(): number {
     return 0;
   }
+
+  /** The round trip to the shared scheduler and the grant timing it sets; undefined without one, or before its first answer. */
+  schedulerTiming(): SchedulerTiming | undefined {
+    return undefined;
+  }
+
+  /** Called at every change of `mode`, with its reason; a limiter whose mode never changes never calls it. */
+  onModeChange(_listener: (change: BudgetModeChange) => void): void {}
+}
+
+export interface SchedulerTiming {
+  /** The typical round trip of this replica's recent calls to Redis. */
+  roundTripMs: number;
+  /** How far ahead of now grants reach for this replica's callers. */
+  horizonMs: number;
+}
+
+/** The budget's mode changed: Redis failed a call or its connection (`unreachable`), answers too slowly (`slow`), or is fine again (`recovered`). */
+export interface BudgetModeChange {
+  mode: SharedStoreMode;
+  reason: 'unreachable' | 'slow' | 'recovered';
 }
 
 export interface FairShare {

@@ -11,12 +11,12 @@ interface BudgetConfig {
 }
 
 /**
- * How far ahead of now the fleet's scheduler grants slots: enough for a grant to reach its replica
- * before the slot (every replica with callers waiting calls the script when a slot enters the
- * horizon, so it collects a grant another made within a timer's jitter and a Redis round trip);
- * short, because a client arriving with nothing waiting waits about this long behind the grants
- * already made, and a replica losing Redis knows the fleet's calls end this soon after its last
- * contact.
+ * How far ahead of now the fleet's scheduler grants slots at least, and while Redis is quick:
+ * enough for a grant to reach its replica before the slot (every replica with callers waiting
+ * calls the script when a slot enters the horizon, so it collects a grant another made within a
+ * timer's jitter and a Redis round trip); short, because a client arriving with nothing waiting
+ * waits about this long behind the grants already made, and a replica losing Redis knows the
+ * fleet's calls end this soon after its last contact. A slower Redis lengthens it (grantTiming).
  */
 export const GRANT_HORIZON_MS = 60;
 /** A member's lease; renewed every HEARTBEAT_MS, and by every call to the scheduler. */
@@ -42,10 +42,11 @@ export function weightOf(config: Pick<BudgetConfig, 'outbound'>): (client: strin
 }
 
 /** The fleet's scheduler: the budget, the fairness rules, the grant horizon and the leases. */
-export function schedulerRules(config: Pick<BudgetConfig, 'outbound'>): SchedulerRules {
+export function schedulerRules(config: BudgetConfig): SchedulerRules {
   return {
     ...outboundRules(config),
     horizonMs: GRANT_HORIZON_MS,
+    slowRoundTripMs: config.redisDown.slowRoundTripMs,
     leaseMs: LEASE_MS,
     memoryMs: LAPSE_MEMORY_MS,
     batchMinShare: config.outbound.batchMinShare,
@@ -78,7 +79,12 @@ export function localShareRules(config: Pick<BudgetConfig, 'outbound'>, size: nu
   };
 }
 
-export function failoverRules(config: Pick<BudgetConfig, 'outbound'>): FailoverRules {
+export function failoverRules(config: BudgetConfig): FailoverRules {
   const { windowMs, safetyMarginMs } = config.outbound;
-  return { horizonMs: GRANT_HORIZON_MS, spanMs: windowMs + safetyMarginMs, heartbeatMs: HEARTBEAT_MS };
+  return {
+    horizonMs: GRANT_HORIZON_MS,
+    spanMs: windowMs + safetyMarginMs,
+    heartbeatMs: HEARTBEAT_MS,
+    slowRoundTripMs: config.redisDown.slowRoundTripMs,
+  };
 }

@@ -21,6 +21,7 @@ const RULES: SchedulerRules = {
   windowMs: 200,
   safetyMarginMs: 20,
   horizonMs: 60,
+  slowRoundTripMs: 75,
   leaseMs: 400,
   memoryMs: 3000,
   batchMinShare: 0.1,

@@ -12,12 +12,13 @@ import { FAIR_ROUNDING_TOLERANCE } from './fair-queue.js';
 import { fairShares } from './fair-shares.js';
 import { spacingMs, type SlotRules } from './slot-schedule.js';
 import { abortError, monotonicNow, realTimers, remainingWaitMs, timerWait, type SlotWait, type Timers } from './slot-wait.js';
+import { grantTiming, RedisRoundTrip, type GrantTiming, type GrantTimingRules } from './redis-round-trip.js';
 
 export const SCHEDULE_SCRIPT = LuaScript.load(new URL('./lua/schedule-outbound.lua', import.meta.url));
 
 /** The fleet's budget and how the scheduler hands it out (see lua/schedule-outbound.lua). */
-export interface SchedulerRules extends SlotRules {
-  /** Slots are granted at most this far ahead of now. */
+export interface SchedulerRules extends SlotRules, GrantTimingRules {
+  /** Slots are granted at most this far ahead of now while Redis is quick; further as its round trip grows (grantTiming). */
   readonly horizonMs: number;
   /** How long a member's lease lasts after its last call; it renews far more often. */
   readonly leaseMs: number;
@@ -32,20 +33,32 @@ export interface ScheduleScriptRules {
   readonly limit: number;
   readonly windowMs: number;
   readonly marginMs: number;
+  /** The horizon this replica's round trip asks for; it applies a lease after it grew. */
   readonly horizonMs: number;
+  /** The horizon any member may use at once. */
+  readonly baseHorizonMs: number;
+  readonly leadMs: number;
   readonly leaseMs: number;
   readonly memoryMs: number;
   readonly minShare: number;
   readonly tolerance: number;
 }
 
-/** The script's rules for a budget: FairQueue's constants go along, so that one process and the fleet count alike. */
-export function scheduleScriptRules(rules: SchedulerRules): ScheduleScriptRules {
+/**
+ * The script's rules for a budget and this replica's grant timing (none: a Redis next door):
+ * FairQueue's constants go along, so that one process and the fleet count alike.
+ */
+export function scheduleScriptRules(
+  rules: SchedulerRules,
+  timing: GrantTiming = { leadMs: 0, horizonMs: rules.horizonMs },
+): ScheduleScriptRules {
   return {
     limit: rules.limit,
     windowMs: rules.windowMs,
     marginMs: rules.safetyMarginMs,
-    horizonMs: rules.horizonMs,
+    horizonMs: timing.horizonMs,
+    baseHorizonMs: rules.horizonMs,
+    leadMs: timing.leadMs,
     leaseMs: rules.leaseMs,
     memoryMs: rules.memoryMs,
     minShare: rules.batchMinShare,
@@ -55,8 +68,19 @@ export function scheduleScriptRules(rules: SchedulerRules): ScheduleScriptRules 
 
 /** A budget's keys in the script's KEYS order. */
 export function scheduleScriptKeys(keys: OutboundBudgetKeys): string[] {
-  const { slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines } = keys;
-  return [slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines];
+  const { slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines, reaches } = keys;
+  return [slots, interactiveQueue, batchQueue, tickets, fairness, granted, deadlines, members, shares, lines, reaches];
+}
+
+/**
+ * What callers get while this replica keeps off the scheduler on purpose (Redis answers, too
+ * slowly): not a Redis failure, so no other store changes its mode.
+ */
+export class SchedulerSuspended extends Error {
+  constructor(reason: string) {
+    super(`This replica keeps off the shared scheduler: ${reason}`);
+    this.name = 'SchedulerSuspended';
+  }
 }
 
 /** Who asks for a slot, and until when it would rather wait than be refused. */
@@ -109,6 +133,19 @@ export interface ScheduleReply {
   members: number;
   lapsed: number;
   fleet: Array<[string, number, number]>;
+  /** What this call granted up to (ms from now). */
+  horizon: number;
+  /** The longest horizon any member may grant with until this replica's lease ends (ms). */
+  reach: number;
+}
+
+/** The fleet as the scheduler's last answer showed it, on this replica's side. */
+export interface SchedulerView extends FleetView {
+  /** The end of this replica's lease (local time). */
+  leaseExpiresAt: number;
+  members: ReadonlyArray<readonly [string, number]>;
+  /** No member grants further ahead than this until the lease ends (ms). */
+  reachMs: number;
 }
 
 interface Waiter {
@@ -123,14 +160,17 @@ interface Waiter {
  * of a short horizon to the waiting tickets of every replica, fairly and by priority, and each
  * replica collects the grants of its own tickets when it next calls the script, which it does when
  * the next slot enters the horizon (one timer for all its waiting callers). A granted caller
- * sleeps until its slot (SlotLimiter), placed on the local clock through RedisClock. Every call
- * renews this replica's membership lease. Every Redis failure surfaces as RedisCallFailed: the
+ * sleeps until its slot (SlotLimiter), placed on the local clock through RedisClock. How far
+ * ahead slots are granted follows the round trip this replica measures (grantTiming): a slot is
+ * never closer than its answer's way back, and the horizon leaves time to collect a grant. Every
+ * call renews this replica's membership lease. Every Redis failure surfaces as RedisCallFailed: the
  * callers still waiting get it too, so that the failover can serve them on its own share.
  */
 export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   readonly mode = 'shared';
   private readonly clock = new RedisClock();
   private readonly keyList: string[];
+  private readonly membersKey: string;
   private readonly scriptRules: ScheduleScriptRules;
   private readonly waiters = new Map<string, Waiter>();
   /** Tickets and slots nobody will use, given back with the next call. */
@@ -140,8 +180,14 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   private dispatchAt = Number.POSITIVE_INFINITY;
   /** The newest slot Redis told us about, on this process's monotonic clock. */
   private horizon: number | undefined;
-  private view?: FleetView & { leaseExpiresAt: number; members: ReadonlyArray<readonly [string, number]> };
+  private view?: SchedulerView;
   private notes?: ReturnNotesSource;
+  /** Set once this replica left the fleet: calls still made (stragglers of a shutdown) do not rejoin it. */
+  private left = false;
+  /** This replica's recent round trips to the scheduler: they set its grant timing. */
+  readonly roundTrip = new RedisRoundTrip();
+  /** Set while this replica keeps off the scheduler: no script runs (its lease lapses), callers get it. */
+  private suspended?: SchedulerSuspended;
 
   constructor(
     private readonly redis: RedisClient,
@@ -156,6 +202,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     super(rules, now, wait);
     this.keyList = scheduleScriptKeys(keys);
     this.scriptRules = scheduleScriptRules(rules);
+    this.membersKey = keys.members;
   }
 
   async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
@@ -205,10 +252,47 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     await this.run({});
   }
 
-  /** Leaves the fleet (graceful shutdown): the lease ends without a lapse, so nobody leaves room for this replica. */
+  /**
+   * Leaves the fleet (graceful shutdown): the lease ends without a lapse, so nobody leaves room for
+   * this replica; calls its last callers still make do not bring it back.
+   */
   async leave(): Promise<void> {
     this.timers.clearTimeout(this.dispatchTimer);
+    this.left = true;
     await this.run({ leaving: true });
+  }
+
+  /**
+   * Times one round trip to the node that holds the budget, without touching the lease or the log
+   * (while this replica keeps off a slow scheduler, the round trip still tells when to return).
+   */
+  async measureRoundTrip(): Promise<number> {
+    const sentAt = this.now();
+    try {
+      await this.redis.pttl(this.membersKey);
+    } catch (error) {
+      throw error instanceof RedisCallFailed ? error : new RedisCallFailed(error);
+    }
+    const roundTripMs = this.now() - sentAt;
+    this.roundTrip.record(roundTripMs);
+    return roundTripMs;
+  }
+
+  /**
+   * Stops running the script until `resume`, so that this replica's lease lapses and the fleet
+   * stops counting on it: every caller waiting for a grant, and every later one, gets the
+   * suspension (their tickets leave by their deadlines, or with the lapse). Slots already granted
+   * stand. Only `leave` and `measureRoundTrip` still reach Redis.
+   */
+  suspend(reason: string): void {
+    this.suspended = new SchedulerSuspended(reason);
+    this.timers.clearTimeout(this.dispatchTimer);
+    this.dispatchTimer = undefined;
+    for (const waiter of [...this.waiters.values()]) waiter.fail(this.suspended);
+  }
+
+  resume(): void {
+    this.suspended = undefined;
   }
 
   /** The newest slot anyone in the fleet was granted, as far as this replica last heard. */
@@ -220,7 +304,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
    * The fleet as the scheduler's last answer showed it, with the end of this replica's lease (local time) and the
    * share it may send on its own when cut off; undefined before the first answer.
    */
-  override fleetView(): (FleetView & { leaseExpiresAt: number; members: ReadonlyArray<readonly [string, number]> }) | undefined {
+  override fleetView(): SchedulerView | undefined {
     return this.view;
   }
 
@@ -239,6 +323,11 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 
   protected async replace(slot: Reservation): Promise<Reservation> {
+    // No wait left: the old slot goes back with the next call, and the caller has its refusal now.
+    if (remainingWaitMs(slot.ask.giveUpAt, this.now()) <= 0) {
+      this.giveBack(slot.id);
+      throw this.refusal(slot.ask, spacingMs(this.rules));
+    }
     const answer = await this.request(slot.ask, undefined, { front: true, replacing: slot.id });
     if (answer instanceof OutboundRateLimitRefusal) throw answer;
     return answer;
@@ -253,6 +342,11 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 
   private awaitGrant(id: string, ask: Ask, estimate: number, signal?: AbortSignal): Promise<Reservation | OutboundRateLimitRefusal> {
+    if (this.suspended) {
+      // Queued by a call that was on its way when the suspension came: nobody will collect it.
+      this.cancels.push(id);
+      return Promise.reject(this.suspended);
+    }
     return new Promise((resolve, reject) => {
       const done = (): void => {
         this.waiters.delete(id);
@@ -297,9 +391,12 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
 
   /** One run of the script: this replica's tickets, cancels and lease go with every one. */
   private async run(body: ScheduleBody): Promise<{ reply: ScheduleReply; ranAt: number; roundTripMs: number }> {
+    if (this.suspended && !body.leaving) throw this.suspended;
     const cancel = this.cancels.splice(0);
     const notes = this.notes?.pending();
-    const request = { replica: this.replicaId, rules: this.scriptRules, waiting: [...this.waiters.keys()], cancel, ...notes, ...body };
+    const rules: ScheduleScriptRules = { ...this.scriptRules, ...this.timing() };
+    const leaving = this.left || body.leaving ? { leaving: true } : {};
+    const request = { replica: this.replicaId, rules, waiting: [...this.waiters.keys()], cancel, ...notes, ...body, ...leaving };
     const sentAt = this.now();
     let reply: ScheduleReply;
     try {
@@ -315,8 +412,10 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     this.clock.observe(serverNow, sentAt, answeredAt);
     const ranAt = this.clock.toLocal(serverNow);
     const roundTripMs = answeredAt - sentAt;
+    this.roundTrip.record(roundTripMs);
     if (reply.lastSlot !== undefined) this.horizon = ranAt + reply.lastSlot;
     this.view = {
+      reachMs: reply.reach,
       active: reply.members - reply.lapsed,
       lapsed: reply.lapsed,
       share: reply.share,
@@ -348,6 +447,11 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     }, delay);
   }
 
+  /** How far ahead to ask for, from the round trips seen so far. */
+  timing(): GrantTiming {
+    return grantTiming(this.rules, this.roundTrip.highMs());
+  }
+
   private failWaiters(error: RedisCallFailed): void {
     const waiting = [...this.waiters.values()];
     for (const waiter of waiting) waiter.fail(error);
@@ -363,7 +467,13 @@ export function parseScheduleReply(raw: unknown): ScheduleReply {
     reply = undefined;
   }
   const value = reply as Partial<ScheduleReply> | undefined;
-  if (!value || typeof value.now !== 'string' || !Number.isFinite(Number(value.now)) || typeof value.dispatchIn !== 'number') {
+  if (
+    !value ||
+    typeof value.now !== 'string' ||
+    !Number.isFinite(Number(value.now)) ||
+    typeof value.dispatchIn !== 'number' ||
+    typeof value.reach !== 'number'
+  ) {
     throw new RedisCallFailed(new Error('the schedule-outbound script answered in an unexpected shape'));
   }
   // cjson writes an empty list as {}.

@@ -30,7 +30,7 @@ class QuotaStorage extends RedisThrottlerStorage {
     prefix: string,
     fallback: QuotaFallback,
     local?: InProcessThrottlerStorage,
-    readonly downPolicy = new RedisDownPolicy(redis, { fallback: fallback.policy, assumedReplicas: fallback.assumedReplicas }, silent),
+    readonly downPolicy = new RedisDownPolicy(redis, { fallback: fallback.policy, assumedReplicas: fallback.assumedReplicas, slowRoundTripMs: 75 }, silent),
   ) {
     const names = new RedisKeys(prefix);
     super(redis, names, downPolicy, local);

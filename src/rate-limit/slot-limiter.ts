@@ -1,6 +1,6 @@
 import { OutboundRateLimiter, type SlotReadiness } from './outbound-rate-limiter.js';
 import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
-import type { SlotWait } from './slot-wait.js';
+import { abortError, type SlotWait } from './slot-wait.js';
 
 /** A slot a caller holds. */
 export interface HeldSlot {
@@ -59,6 +59,11 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
       if (this.now() - current.slotAt > this.lateToleranceMs) this.lateSlotCount++;
       else if (readiness && !readiness.ready()) this.unreadySlotCount++;
       else return;
+      // A slot that came too late was never waited for: the caller may be gone meanwhile.
+      if (signal?.aborted) {
+        this.release(current);
+        throw abortError(signal);
+      }
       current = await this.replace(current);
     }
   }

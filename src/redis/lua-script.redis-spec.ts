@@ -124,12 +124,13 @@ describe('LuaScript.run when Redis does not know the script', () => {
     await redis.script('FLUSH');
     const script = LuaScript.load(SCHEDULE);
     const budget = `test:lua-script:{${randomUUID()}}`;
-    const keys = ['slots', 'interactive', 'batch', 'tickets', 'fair', 'granted', 'deadlines', 'members', 'shares', 'lines'].map((k) => `${budget}:${k}`);
+    const keys = ['slots', 'interactive', 'batch', 'tickets', 'fair', 'granted', 'deadlines', 'members', 'shares', 'lines', 'reaches'].map((k) => `${budget}:${k}`);
     const rules = scheduleScriptRules({
       limit: 3,
       windowMs: 1000,
       safetyMarginMs: 0,
       horizonMs: 60,
+      slowRoundTripMs: 75,
       leaseMs: 500,
       memoryMs: 60_000,
       batchMinShare: 0.1,

@@ -29,7 +29,7 @@ function setUp(fallback: RedisDownFallback = 'local') {
   const warn = jest.fn();
   const policy = new RedisDownPolicy(
     connection as unknown as RedisClient,
-    { fallback, assumedReplicas: 3 },
+    { fallback, assumedReplicas: 3, slowRoundTripMs: 75 },
     { log, warn, error: jest.fn() },
     () => time,
   );
@@ -142,7 +142,7 @@ describe('RedisDownPolicy', () => {
 
   it('without any Redis configured is local for good, and never logs a change', async () => {
     const log = jest.fn();
-    const policy = new RedisDownPolicy(null, { fallback: 'reject', assumedReplicas: 3 }, { log, warn: log, error: log });
+    const policy = new RedisDownPolicy(null, { fallback: 'reject', assumedReplicas: 3, slowRoundTripMs: 75 }, { log, warn: log, error: log });
     expect(policy.mode).toBe('local');
     expect(policy.assumedReplicas).toBe(3);
     expect(log).not.toHaveBeenCalled();

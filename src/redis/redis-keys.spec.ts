@@ -31,7 +31,7 @@ describe('RedisKeys', () => {
 
     it.each([1, 42, 2718281828, 4294967295])("the scheduler's keys of AppId %p", (appId) => {
       const budget = Object.values(keys.outboundBudget(appId));
-      expect(budget).toHaveLength(10);
+      expect(budget).toHaveLength(11);
       expect(slotsOf(budget).size).toBe(1);
     });
 

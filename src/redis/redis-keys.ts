@@ -12,6 +12,7 @@ export interface OutboundBudgetKeys {
   readonly members: string;
   readonly shares: string;
   readonly lines: string;
+  readonly reaches: string;
 }
 
 /**
@@ -27,7 +28,7 @@ export class RedisKeys {
    * The keys of one vendor budget's scheduler (see rate-limit/lua/schedule-outbound.lua), all
    * under the budget's hash tag: the slot log, the two queues, the clients' lines, the tickets,
    * the fairness state, the grants waiting to be collected, the deadlines, and the members with
-   * their shares.
+   * their shares and their grant horizons.
    */
   outboundBudget(appId: number): OutboundBudgetKeys {
     const budget = `${this.prefix}:{outbound:${appId}}`;
@@ -42,6 +43,7 @@ export class RedisKeys {
       members: `${budget}:members`,
       shares: `${budget}:shares`,
       lines: `${budget}:lines`,
+      reaches: `${budget}:reaches`,
     };
   }
 

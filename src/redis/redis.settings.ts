@@ -61,13 +61,25 @@ export interface RedisDownSettings {
   readonly fallback: RedisDownFallback;
   /** Fleet size assumed when each replica falls back to its own share of a shared budget. */
   readonly assumedReplicas: number;
+  /**
+   * RATE_LIMIT_SLOW_REDIS_MS: past this typical round trip a replica takes Redis as down for the
+   * vendor budget (the other stores keep using it); back under half of it, it returns.
+   */
+  readonly slowRoundTripMs: number;
 }
 
-/** RATE_LIMIT_ON_REDIS_DOWN and RATE_LIMIT_REPLICAS (their names predate the quotas and idempotency they also govern). */
+/** RATE_LIMIT_SLOW_REDIS_MS when unset (README, "When Redis is slow", says why). */
+export const DEFAULT_SLOW_ROUND_TRIP_MS = 75;
+
+/**
+ * RATE_LIMIT_ON_REDIS_DOWN and RATE_LIMIT_REPLICAS (their names predate the quotas and idempotency
+ * they also govern), and RATE_LIMIT_SLOW_REDIS_MS.
+ */
 export function readRedisDownSettings(read: EnvReader): RedisDownSettings {
   return {
     fallback: read.oneOf('RATE_LIMIT_ON_REDIS_DOWN', ['local', 'reject'] as const, 'local'),
     assumedReplicas: read.int('RATE_LIMIT_REPLICAS', { default: 3, min: 1, max: 1000 }),
+    slowRoundTripMs: read.int('RATE_LIMIT_SLOW_REDIS_MS', { default: DEFAULT_SLOW_ROUND_TRIP_MS, min: 5, max: 5000 }),
   };
 }
 

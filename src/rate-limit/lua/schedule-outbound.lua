@@ -9,8 +9,12 @@ INVARIANT kept by this script: for every t, the slot log holds at most
 slots in [t, t + windowMs + marginMs), and any two slots are at least (windowMs + marginMs) / that
 limit apart. Every call the gateways send through Redis starts at one of these slots, and a member
 whose lease has lapsed may be sending its own share without Redis: together they stay within
-`limit` in every window at the vendor's door. Slots are granted at most horizonMs ahead of now,
-so a replica that loses Redis knows that the fleet's calls end horizonMs after its last contact.
+`limit` in every window at the vendor's door. Slots are granted at most a horizon ahead of now:
+each member asks for its own (it grows with that member's round trip to Redis), and a member's
+horizon grows only one lease after it asked (it shrinks at once), so every reply's `reach` (the
+longest horizon any member may use until the caller's lease ends) tells a replica that loses Redis
+when the fleet's calls granted until then are over. A slot is never granted less than `leadMs`
+ahead of now: the answer must reach its replica before the slot does.
 Times come from the Redis server (TIME), never from the pods (the gateway never sends `clockMs`).
 
 FAIRNESS: weighted fair queuing within each level. Each client waits in its own line, in order
@@ -39,10 +43,14 @@ KEYS (one hash tag): [1] slots zset (member = ticket, score = slot, ms)
   [8] members zset: replica -> lease expiry (ms)   [9] shares hash: replica -> calls per window it
       may send on its own while cut off
   [10] lines zset (every score 0, read by lex): "<level>|<client>|<rank>|<ticket>" per waiting ticket
+  [11] reaches hash: replica -> "horizon|raise|raiseAt" (its horizon now, and a longer one asked for
+      that applies from raiseAt on; the last two empty when none is pending)
 
-ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, leaseMs, memoryMs, minShare,
-  tolerance }, built by scheduleScriptRules (redis-outbound-rate-limiter.ts), where every number the
-  script shares with the TypeScript side is defined (minShare: batch's credit per slot; tolerance:
+ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, baseHorizonMs, leadMs, leaseMs,
+  memoryMs, minShare, tolerance }, built by scheduleScriptRules (redis-outbound-rate-limiter.ts), where
+  every number the script shares with the TypeScript side is defined (horizonMs and leadMs: what this
+  replica's round trip asks for; baseHorizonMs: the horizon any member may use at once, the shortest
+  one; minShare: batch's credit per slot; tolerance:
   how far below a whole number a sum of fractions still counts as whole, for the credit and when
   counting the slots before a ticket),
   ticket = { id, client, weight, level, maxWaitMs, front, replacing } (optional: a caller asking
@@ -60,18 +68,21 @@ Returns JSON: { now (string, exact ms), ticket = { id, state = granted|queued|re
   from now, granted), estimate (offset, queued or refused) }, grants = [[ticket, slot offset]...],
   dispatchIn (ms from now until a slot enters the horizon, -1 when nothing waits), lastSlot
   (offset of the newest slot, or null), lease (ms), share (this replica's own share when cut off),
-  members, lapsed (how many), fleet = [[replica, share, lease expiry offset]...] }
+  members, lapsed (how many), fleet = [[replica, share, lease expiry offset]...], horizon (what this
+  call granted up to, ms), reach (the longest horizon a member may grant with until this lease ends) }
 Empty lists may come back as {} (cjson cannot tell an empty array from an empty object).
 ]]
-local K_SLOTS, K_QUEUE_I, K_QUEUE_B, K_TICKETS, K_FAIR, K_GRANTED, K_DEADLINES, K_MEMBERS, K_SHARES, K_LINES =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local K_SLOTS, K_QUEUE_I, K_QUEUE_B, K_TICKETS, K_FAIR, K_GRANTED, K_DEADLINES, K_MEMBERS, K_SHARES, K_LINES, K_REACHES =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 
 local request = cjson.decode(ARGV[1])
 local rules = request.rules
 local limit = rules.limit
 local span = rules.windowMs + rules.marginMs
-local horizon = rules.horizonMs
 local me = request.replica
+-- The differential spec's traces send neither: grants from now on, one horizon for everyone.
+local lead = rules.leadMs or 0
+local baseHorizon = rules.baseHorizonMs or rules.horizonMs
 
 -- %.17g keeps every digit of a double (tostring keeps 14, a tenth of a millisecond here).
 local function exact(number)
@@ -107,10 +118,12 @@ end
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', K_MEMBERS, '-inf', '(' .. exact(now - rules.memoryMs))) do
   redis.call('ZREM', K_MEMBERS, gone)
   redis.call('HDEL', K_SHARES, gone)
+  redis.call('HDEL', K_REACHES, gone)
 end
 if request.leaving then
   redis.call('ZREM', K_MEMBERS, me)
   redis.call('HDEL', K_SHARES, me)
+  redis.call('HDEL', K_REACHES, me)
 else
   redis.call('ZADD', K_MEMBERS, exact(now + rules.leaseMs), me)
 end
@@ -127,6 +140,40 @@ for _, id in ipairs(lapsedIds) do
   lapsedShares = lapsedShares + (tonumber(redis.call('HGET', K_SHARES, id)) or share)
 end
 local effective = math.max(1, limit - lapsedShares)
+
+-- ------------------------------------------------------------------ the horizon
+
+-- This member's horizon, its pending raise and when that applies; nil for a member not listed.
+local function reachOf(id)
+  local record = redis.call('HGET', K_REACHES, id)
+  if not record then
+    return nil
+  end
+  local current, raise, raiseAt = string.match(record, '^([^|]*)|([^|]*)|([^|]*)$')
+  return tonumber(current), tonumber(raise), tonumber(raiseAt)
+end
+
+-- A shorter horizon applies at once (grants only reach less far); a longer one a lease after it
+-- was asked for: a member that last heard from Redis before the ask, and went on its own, was told
+-- a reach that holds until its lease ended, and the fleet subtracts its share from then on.
+local horizon = baseHorizon
+if not request.leaving then
+  local current, raise, raiseAt = reachOf(me)
+  current = current or baseHorizon
+  if raise and now >= raiseAt then
+    current, raise, raiseAt = raise, nil, nil
+  end
+  local asked = math.max(rules.horizonMs, baseHorizon)
+  if asked <= current then
+    current, raise, raiseAt = asked, nil, nil
+  elseif not raise or asked > raise then
+    raise, raiseAt = asked, now + rules.leaseMs
+  else
+    raise = asked
+  end
+  horizon = current
+  redis.call('HSET', K_REACHES, me, table.concat({ exact(current), raise and exact(raise) or '', raiseAt and exact(raiseAt) or '' }, '|'))
+end
 
 -- ------------------------------------------------------------------ the log and the tickets
 
@@ -301,7 +348,7 @@ if asked then
   elseif level == 'i' and others > 0 then
     slotsBefore = ahead / (1 - rules.minShare)
   end
-  local estimate = nextSlot(0) - now + slotsBefore * spacing
+  local estimate = nextSlot(lead) - now + slotsBefore * spacing
   if estimate > asked.maxWaitMs then
     reply.ticket = { id = asked.id, state = 'refused', estimate = estimate }
   else
@@ -347,7 +394,7 @@ for _ = 1, 10000 do
   if redis.call('ZCARD', K_QUEUE_I) + redis.call('ZCARD', K_QUEUE_B) == 0 then
     break
   end
-  local slot = nextSlot(0)
+  local slot = nextSlot(lead)
   if slot > now + horizon then
     dispatchIn = slot - horizon - now
     break
@@ -408,19 +455,24 @@ for _, member in ipairs(request.waiting or {}) do
 end
 
 reply.dispatchIn = dispatchIn
+reply.horizon = horizon
 reply.fleet = {}
+local reach = horizon
 local listed = redis.call('ZRANGE', K_MEMBERS, 0, -1, 'WITHSCORES')
 for i = 1, #listed, 2 do
   local id = listed[i]
   table.insert(reply.fleet, { id, tonumber(redis.call('HGET', K_SHARES, id)) or share, tonumber(listed[i + 1]) - now })
+  local current, raise = reachOf(id)
+  reach = math.max(reach, current or 0, raise or 0)
 end
+reply.reach = reach
 local newest = redis.call('ZRANGE', K_SLOTS, -1, -1, 'WITHSCORES')
 if newest[2] then
   reply.lastSlot = tonumber(newest[2]) - now
 end
 
 -- The budget's keys live as long as they can matter, so an idle fleet leaves nothing behind.
-local keep = math.ceil(math.max(rules.memoryMs, span + horizon) + 60000)
+local keep = math.ceil(math.max(rules.memoryMs, span + reach) + 60000)
 for _, key in ipairs(KEYS) do
   redis.call('PEXPIRE', key, keep)
 end
