@@ -1,18 +1,12 @@
-import { afterAll, afterEach, describe, expect, it, jest } from '@jest/globals';
-import { randomUUID } from 'node:crypto';
+import { describe, expect, it, jest } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LoggerService } from '@nestjs/common';
-import type { RedisClient } from '../redis/redis-connection.js';
 import { settledState, until } from '../../test/support/async-probes.js';
-import { RedisClients } from '../../test/support/redis-clients.js';
-import { startPrivateRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
-import { RedisDownPolicy, type SharedStoreMode } from '../redis/redis-down-policy.js';
-import { RedisKeys, type OutboundBudgetKeys } from '../redis/redis-keys.js';
-import type { RedisDownFallback } from '../redis/redis.settings.js';
+import { carriedMembers, failoverReplicas, freshBudget, messages } from '../../test/support/failover-replicas.js';
+import { startPrivateRedis } from '../../test/support/redis-server.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
-import { FailoverOutboundRateLimiter, type FailoverRules } from './failover-outbound-rate-limiter.js';
-import { LocalOutboundRateLimiter, type LocalBudgetRules } from './local-outbound-rate-limiter.js';
+import type { FailoverRules } from './failover-outbound-rate-limiter.js';
+import type { LocalBudgetRules } from './local-outbound-rate-limiter.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
 import { RedisOutboundRateLimiter, type SchedulerRules } from './redis-outbound-rate-limiter.js';
 import type { SlotWait } from './slot-wait.js';
@@ -40,91 +34,7 @@ const FAILOVER_RULES: FailoverRules = { horizonMs: SHARED_RULES.horizonMs, spanM
 /** This replica's share while Redis is down: a long window, so local releases stay recent, 60 ms apart. */
 const LOCAL_RULES: LocalBudgetRules = { limit: 1000, windowMs: 60_000, safetyMarginMs: 0 };
 
-// ------------------------------------------------------------------ helpers
-
-const clients = new RedisClients();
-const limiters: FailoverOutboundRateLimiter[] = [];
-
-function fakeLogger() {
-  const log = jest.fn<(message: unknown, ...rest: unknown[]) => void>();
-  const warn = jest.fn<(message: unknown, ...rest: unknown[]) => void>();
-  const error = jest.fn<(message: unknown, ...rest: unknown[]) => void>();
-  const logger: LoggerService = { log, warn, error };
-  return { logger, log, warn, error };
-}
-
-/** The policy's clock (it only times the probe pause): stands still unless a test moves it. */
-class ManualClock {
-  time = 0;
-  readonly now = (): number => this.time;
-}
-
-const freshBudget = (): OutboundBudgetKeys => new RedisKeys(`test-${randomUUID().slice(0, 8)}`).outboundBudget(7);
-
-interface Setup {
-  server: TestRedis;
-  fallback?: RedisDownFallback;
-  sharedRules?: SchedulerRules;
-  localRules?: LocalBudgetRules;
-  commandTimeoutMs?: number;
-  /** The shared limiter's wait for its slot (default: real timers). */
-  sharedWait?: SlotWait;
-  budget?: OutboundBudgetKeys;
-}
-
-/** One replica as the gateway wires it, on a gateway-style connection to the private server. */
-function replica({
-  server,
-  fallback = 'local',
-  sharedRules = SHARED_RULES,
-  localRules = LOCAL_RULES,
-  commandTimeoutMs = 250,
-  sharedWait,
-  budget = freshBudget(),
-}: Setup) {
-  const redis = clients.gatewayLike(server, commandTimeoutMs);
-  const shared = new RedisOutboundRateLimiter(redis, budget, sharedRules, `replica-${randomUUID().slice(0, 6)}`, undefined, sharedWait);
-  const locals: LocalOutboundRateLimiter[] = [];
-  const localCalls: number[] = [];
-  const localShare = (size: number): LocalOutboundRateLimiter => {
-    const local = new LocalOutboundRateLimiter(localRules);
-    const acquire = local.acquire.bind(local);
-    local.acquire = async (options) => {
-      await acquire(options);
-      localCalls.push(performance.now());
-    };
-    locals.push(local);
-    sizes.push(size);
-    return local;
-  };
-  const sizes: number[] = [];
-  const { logger, log, warn } = fakeLogger();
-  const clock = new ManualClock();
-  const policy = new RedisDownPolicy(redis, { fallback, assumedReplicas: 3, slowRoundTripMs: 75 }, logger, clock.now);
-  const modes: SharedStoreMode[] = [];
-  policy.onModeChange((mode) => modes.push(mode));
-  const limiter = new FailoverOutboundRateLimiter(shared, localShare, policy, FAILOVER_RULES, logger);
-  limiters.push(limiter);
-  return { redis, budget, shared, locals, localCalls, sizes, limiter, policy, modes, log, warn, clock };
-}
-
-/** A separate plain client to look at the budget with. */
-function observer(server: TestRedis): RedisClient {
-  return clients.plain(server.url);
-}
-
-async function carriedMembers(redis: RedisClient, budget: OutboundBudgetKeys): Promise<string[]> {
-  return (await redis.zrange(budget.slots, '0', '-1')).filter((member) => member.includes(':carried:'));
-}
-
-const messages = (mock: jest.Mock<(message: unknown, ...rest: unknown[]) => void>): string[] =>
-  mock.mock.calls.map(([message]) => String(message));
-
-afterEach(async () => {
-  await Promise.all(limiters.splice(0).map((limiter) => limiter.beforeApplicationShutdown()));
-  await clients.closeAll();
-});
-afterAll(stopAllRedis);
+const { replica, observer, clients } = failoverReplicas({ shared: SHARED_RULES, local: LOCAL_RULES, failover: FAILOVER_RULES });
 
 // ------------------------------------------------------------------ tests
 

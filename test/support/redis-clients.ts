@@ -2,8 +2,9 @@
  * ioredis clients for specs, and closing them without leaving timers behind.
  *
  * - `plain(url)`: a test client that queues commands until connected and never reconnects.
- * - `gatewayLike(server, commandTimeoutMs)`: built the way the gateway builds its client
- *   (`redisOptions`: no offline queue, a command timeout, reconnects forever).
+ * - `gatewayLike(server, commandTimeoutMs, via?)`: built the way the gateway builds its client
+ *   (`redisOptions`: no offline queue, a command timeout, reconnects forever), to the server or
+ *   to `via` in front of it (a delaying proxy).
  * - `closeAll()` (call in afterEach) first brings back every owned server a gateway-like client was
  *   opened on (a test may have stopped or paused it), waits for each client to be ready or ended,
  *   then quits the ready ones and disconnects the rest unless already 'end'. The care is needed
@@ -49,9 +50,9 @@ export class RedisClients {
    * Takes the server (not just its URL) so that closeAll can bring it back when a test stopped or
    * paused it.
    */
-  gatewayLike(server: TestRedis, commandTimeoutMs = 250): Redis {
+  gatewayLike(server: TestRedis, commandTimeoutMs = 250, via = server.url): Redis {
     if (server.owned && !this.servers.includes(server)) this.servers.push(server);
-    return this.keep(new Redis(server.url, redisOptions(gatewayLikeSettings(server.url, commandTimeoutMs))));
+    return this.keep(new Redis(via, redisOptions(gatewayLikeSettings(via, commandTimeoutMs))));
   }
 
   /** Restarts / resumes the servers, then quits or disconnects every client (see the file comment). */
