@@ -275,7 +275,8 @@ describe('FailoverOutboundRateLimiter', () => {
       await r.limiter.acquire(ANY_WAIT);
 
       expect(r.shared.lateSlots()).toBe(1);
-      expect(r.limiter.lateSlots()).toBe(1);
+      // The local share's timers may overshoot on a busy machine too (its tolerance is 2 ms).
+      expect(r.limiter.lateSlots()).toBe(1 + r.locals.reduce((sum, local) => sum + local.lateSlots(), 0));
       expect(r.localCalls).toHaveLength(1);
       expect(r.limiter.mode).toBe('local');
     });

@@ -15,6 +15,7 @@ import {
 } from './outbound-rate-limiter.js';
 import { SchedulerSuspended, type Ask as SharedAsk, type RedisOutboundRateLimiter, type ReturnNotes } from './redis-outbound-rate-limiter.js';
 import { monotonicNow, realTimers, remainingWaitMs, type Timers } from './slot-wait.js';
+import { RECOVERY_VERDICT_SAMPLES } from './redis-round-trip.js';
 
 /** A caller's ask, and what it needs ready at its slot (local or shared). */
 interface Ask extends SharedAsk {
@@ -123,7 +124,8 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
 
   override schedulerTiming(): SchedulerTiming | undefined {
     const roundTripMs = this.shared.roundTrip.typicalMs();
-    return roundTripMs === undefined ? undefined : { roundTripMs, horizonMs: this.shared.timing().horizonMs };
+    const horizonMs = this.shared.grantHorizonMs();
+    return roundTripMs === undefined || horizonMs === undefined ? undefined : { roundTripMs, horizonMs };
   }
 
   async acquire({ maxWaitMs, signal, client = ANONYMOUS_CLIENT, priority = 'interactive', readiness }: AcquireOptions): Promise<void> {
@@ -256,12 +258,11 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
       );
       this.budgetModeMayHaveChanged('slow');
     } else if (this.slow && roundTrip.hasRecovered(thresholdMs)) {
+      const typical = Math.round(roundTrip.typicalMs(RECOVERY_VERDICT_SAMPLES)!);
       this.slow = false;
       roundTrip.resetVerdict();
       this.shared.resume();
-      if (this.policy.mode === 'shared') {
-        this.logger.log(`Outbound limiter mode: shared (the typical Redis round trip is back to ${Math.round(roundTrip.typicalMs()!)} ms)`);
-      }
+      if (this.policy.mode === 'shared') this.logger.log(`Outbound limiter mode: shared (the typical Redis round trip is back to ${typical} ms)`);
       this.budgetModeMayHaveChanged('recovered');
     }
   }

@@ -79,7 +79,7 @@ export abstract class OutboundRateLimiter {
 export interface SchedulerTiming {
   /** The typical round trip of this replica's recent calls to Redis. */
   roundTripMs: number;
-  /** How far ahead of now grants reach for this replica's callers. */
+  /** How far ahead of now the scheduler granted in its last answer (the longest horizon a live member needs). */
   horizonMs: number;
 }
 

@@ -186,6 +186,8 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   private left = false;
   /** This replica's recent round trips to the scheduler: they set its grant timing. */
   readonly roundTrip = new RedisRoundTrip();
+  /** How far ahead the last answer's grants reached (the fleet's longest live horizon). */
+  private grantsReachMs?: number;
   /** Set while this replica keeps off the scheduler: no script runs (its lease lapses), callers get it. */
   private suspended?: SchedulerSuspended;
 
@@ -414,6 +416,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     const roundTripMs = answeredAt - sentAt;
     this.roundTrip.record(roundTripMs);
     if (reply.lastSlot !== undefined) this.horizon = ranAt + reply.lastSlot;
+    this.grantsReachMs = reply.horizon;
     this.view = {
       reachMs: reply.reach,
       active: reply.members - reply.lapsed,
@@ -450,6 +453,11 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   /** How far ahead to ask for, from the round trips seen so far. */
   timing(): GrantTiming {
     return grantTiming(this.rules, this.roundTrip.highMs());
+  }
+
+  /** How far ahead the scheduler granted in its last answer; undefined before the first. */
+  grantHorizonMs(): number | undefined {
+    return this.grantsReachMs;
   }
 
   private failWaiters(error: RedisCallFailed): void {

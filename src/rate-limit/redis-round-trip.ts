@@ -13,6 +13,11 @@ export const RECOVERY_VERDICT_SAMPLES = 4;
  * catches the rest).
  */
 const DISPATCH_ALLOWANCE_MS = 10;
+/**
+ * Horizons are asked for in steps: a longer one applies only a lease after it was asked for, and
+ * a round trip that wobbles would otherwise ask for a slightly longer one at every call.
+ */
+const HORIZON_STEP_MS = 20;
 
 /**
  * The round trips of this replica's recent calls to the scheduler in Redis, as it saw them
@@ -34,9 +39,9 @@ export class RedisRoundTrip {
     this.sinceReset = 0;
   }
 
-  /** The typical round trip: the median of the last SLOW_VERDICT_SAMPLES; undefined before any. */
-  typicalMs(): number | undefined {
-    return quantile(this.samples.slice(-SLOW_VERDICT_SAMPLES), 0.5);
+  /** The typical round trip: the median of the last `samples`; undefined before any. */
+  typicalMs(samples = SLOW_VERDICT_SAMPLES): number | undefined {
+    return quantile(this.samples.slice(-samples), 0.5);
   }
 
   /** The round trip most calls stay under: the 90th percentile of the recent ones; undefined before any. */
@@ -47,13 +52,13 @@ export class RedisRoundTrip {
   /** Slow: the median of the last SLOW_VERDICT_SAMPLES since the last change of mode is over `thresholdMs`. */
   isSlow(thresholdMs: number): boolean {
     if (this.sinceReset < SLOW_VERDICT_SAMPLES) return false;
-    return quantile(this.samples.slice(-SLOW_VERDICT_SAMPLES), 0.5)! > thresholdMs;
+    return this.typicalMs(SLOW_VERDICT_SAMPLES)! > thresholdMs;
   }
 
   /** Recovered: the median of the last RECOVERY_VERDICT_SAMPLES since the last change of mode is at most half of `thresholdMs`. */
   hasRecovered(thresholdMs: number): boolean {
     if (this.sinceReset < RECOVERY_VERDICT_SAMPLES) return false;
-    return quantile(this.samples.slice(-RECOVERY_VERDICT_SAMPLES), 0.5)! <= thresholdMs / 2;
+    return this.typicalMs(RECOVERY_VERDICT_SAMPLES)! <= thresholdMs / 2;
   }
 }
 
@@ -80,7 +85,8 @@ export interface GrantTimingRules extends SlotRules {
  */
 export function grantTiming(rules: GrantTimingRules, highRoundTripMs: number | undefined): GrantTiming {
   const roundTrip = Math.min(highRoundTripMs ?? 0, 2 * rules.slowRoundTripMs);
-  const horizonMs = Math.max(rules.horizonMs, Math.ceil(spacingMs(rules) + roundTrip + DISPATCH_ALLOWANCE_MS));
+  const needed = Math.ceil((spacingMs(rules) + roundTrip + DISPATCH_ALLOWANCE_MS) / HORIZON_STEP_MS) * HORIZON_STEP_MS;
+  const horizonMs = Math.max(rules.horizonMs, needed);
   const leadMs = Math.min(horizonMs, Math.ceil(roundTrip / 2) + TIMER_GRANULARITY_MS);
   return { leadMs, horizonMs };
 }

@@ -93,7 +93,8 @@ describe('a replica whose Redis turns slow', () => {
   });
 
   it('comes back to shared once the round trip recovers, with its own calls carried into the log', async () => {
-    const r = await sharedReplica();
+    // A fleet window of a minute: the script drops calls older than one window.
+    const r = await sharedReplica({ sharedRules: { ...SHARED_RULES, limit: 1000, windowMs: 60_000 } });
     slowPath();
     await until(() => r.limiter.mode === 'local', 'the budget is on the local share');
     await r.limiter.acquire(ANY_WAIT);
@@ -107,6 +108,7 @@ describe('a replica whose Redis turns slow', () => {
     ]);
     expect(messages(r.log)).toContainEqual(expect.stringMatching(/^Outbound limiter mode: shared \(the typical Redis round trip is back to \d+ ms\)/));
     await r.limiter.acquire(ANY_WAIT);
+    expect(messages(r.log)).toContainEqual(expect.stringContaining('Outbound limiter hand-over'));
     const look = observer(server);
     await until(async () => (await carriedMembers(look, r.budget)).length === 2, 'both local calls carried in');
     expect(r.localCalls).toHaveLength(2);

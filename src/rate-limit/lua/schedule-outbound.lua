@@ -175,6 +175,19 @@ if not request.leaving then
   redis.call('HSET', K_REACHES, me, table.concat({ exact(current), raise and exact(raise) or '', raiseAt and exact(raiseAt) or '' }, '|'))
 end
 
+-- Every member grants as far ahead as the live member that needs it furthest: a grant one replica
+-- makes for another's caller must reach that caller in time. `reach` adds the raises on their way
+-- and the members whose lease lapsed (they may come back with theirs).
+local reach = horizon
+local listedMembers = redis.call('ZRANGE', K_MEMBERS, 0, -1, 'WITHSCORES')
+for i = 1, #listedMembers, 2 do
+  local current, raise = reachOf(listedMembers[i])
+  if current and tonumber(listedMembers[i + 1]) > now then
+    horizon = math.max(horizon, current)
+  end
+  reach = math.max(reach, current or 0, raise or 0)
+end
+
 -- ------------------------------------------------------------------ the log and the tickets
 
 -- Slots older than one span can no longer share a window with a new slot.
@@ -349,7 +362,9 @@ if asked then
     slotsBefore = ahead / (1 - rules.minShare)
   end
   local estimate = nextSlot(lead) - now + slotsBefore * spacing
-  if estimate > asked.maxWaitMs then
+  -- The lead is the answer's way back, not a wait: a caller that would not wait at all still gets
+  -- a free slot.
+  if estimate > asked.maxWaitMs + lead then
     reply.ticket = { id = asked.id, state = 'refused', estimate = estimate }
   else
     local seq = redis.call('HINCRBY', K_FAIR, 'seq', 1)
@@ -357,7 +372,7 @@ if asked then
     askedMember = string.format('%012d', seq) .. ':' .. asked.id
     redis.call('HSET', K_TICKETS, askedMember, table.concat({ me, asked.client, level, exact(asked.weight), rank, '', '' }, '|'))
     redis.call('ZADD', K_LINES, 0, line .. rank .. '|' .. askedMember)
-    redis.call('ZADD', K_DEADLINES, exact(now + asked.maxWaitMs), askedMember)
+    redis.call('ZADD', K_DEADLINES, exact(now + asked.maxWaitMs + lead), askedMember)
     tagFirst(level, asked.client)
     reply.ticket = { id = askedMember, state = 'queued', estimate = estimate }
   end
@@ -456,16 +471,13 @@ end
 
 reply.dispatchIn = dispatchIn
 reply.horizon = horizon
+reply.reach = reach
 reply.fleet = {}
-local reach = horizon
 local listed = redis.call('ZRANGE', K_MEMBERS, 0, -1, 'WITHSCORES')
 for i = 1, #listed, 2 do
   local id = listed[i]
   table.insert(reply.fleet, { id, tonumber(redis.call('HGET', K_SHARES, id)) or share, tonumber(listed[i + 1]) - now })
-  local current, raise = reachOf(id)
-  reach = math.max(reach, current or 0, raise or 0)
 end
-reply.reach = reach
 local newest = redis.call('ZRANGE', K_SLOTS, -1, -1, 'WITHSCORES')
 if newest[2] then
   reply.lastSlot = tonumber(newest[2]) - now
