@@ -4,12 +4,12 @@ import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { ClientGone } from '../http/client-went-away.js';
 import { JsonBodyGuard } from '../http/json-body.guard.js';
 import { IdempotencyInterceptor, ResumesAmbiguousAttempt } from '../idempotency/idempotency.interceptor.js';
-import { ClientQuotaGuard } from '../rate-limit/client-quota.guard.js';
 import { CallPriority, PriorityGuard } from '../rate-limit/priority.guard.js';
 import type { Priority } from '../rate-limit/rate-limit.settings.js';
 import { CallingClient } from '../auth/api-key.guard.js';
 import { CreateRoomDto } from './dto/create-room.dto.js';
 import type { RoomCreatedDto } from './dto/room-created.dto.js';
+import { ClientQuotaStageGuard } from './client-quota-stage.guard.js';
 import { CreateRoomApiDocs } from './create-room.api-docs.js';
 import { RoomsService } from './rooms.service.js';
 
@@ -17,7 +17,7 @@ import { RoomsService } from './rooms.service.js';
 @ApiTags('rooms')
 @ApiBearerAuth('api-key')
 // Order matters: who is calling, then their quota and level, then whether the body is worth reading.
-@UseGuards(ApiKeyGuard, ClientQuotaGuard, PriorityGuard, JsonBodyGuard)
+@UseGuards(ApiKeyGuard, ClientQuotaStageGuard, PriorityGuard, JsonBodyGuard)
 export class RoomsController {
   constructor(private readonly rooms: RoomsService) {}
 
