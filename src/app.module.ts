@@ -46,8 +46,9 @@ export class AppModule implements NestModule {
 
   /**
    * Every request passes the global middleware once, in this order (the README's request path):
-   * counted as in flight (shutdown waits for it), given its id, logged and measured when it ends,
-   * and its body parsed (complaints deferred to JsonBodyGuard, after authentication).
+   * counted as in flight (shutdown waits for it, the overdue watch looks at it) and given its
+   * deadline from its arrival, given its id, logged and measured when it ends, and its body parsed
+   * (complaints deferred to JsonBodyGuard, after authentication).
    */
   configure(consumer: MiddlewareConsumer): void {
     consumer

@@ -8,8 +8,8 @@
  * ROUNDS requests while the fault lasts, and then:
  * - each answer is the one the README promises (errors table, "Retries, and what a 504 means",
  *   "When Redis is down"), and it comes within the configured deadline: ZEGO_CALL_DEADLINE_MS,
- *   plus one Redis command timeout (the client quota guard runs before the deadline's clock
- *   starts), plus slack for scheduling. A correctness bound, not a performance figure;
+ *   which runs from the request's arrival (the client quota check included), plus one Redis
+ *   command timeout and slack for scheduling. A correctness bound, not a performance figure;
  * - the vendor saw the number of attempts the retry rules allow (none in reject mode);
  * - once the fault is cleared, requests create rooms again (201) and the limiter is back to shared;
  * - the process still runs and /health/live answers 200; it logged no unhandled rejection or

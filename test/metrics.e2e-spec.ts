@@ -1,7 +1,7 @@
 /**
  * GET /metrics on the real process: Prometheus text with process metrics, requests by route,
  * status and client, vendor calls by outcome and Code, vendor latency, limiter waits, refusals,
- * mode and retries; and never an API key or the secret.
+ * mode and retries; overdue requests (none after normal traffic); and never an API key or the secret.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { sha256Hex } from './support/api-keys.js';
@@ -74,6 +74,14 @@ describe('GET /metrics', () => {
     expect(sample('zim_gateway_vendor_calls_total', { outcome: 'vendor-busy', code: '1' })).toBe(1);
     expect(sample('zim_gateway_vendor_retries_total', { outcome: 'vendor-busy' })).toBe(1);
     expect(sample('zim_gateway_vendor_call_duration_seconds_count', { outcome: 'success' })).toBe(1);
+  });
+
+  it('counts no overdue request after normal traffic, with a series for every stage from the start', () => {
+    const overdue = text.split('\n').filter((line) => line.startsWith('zim_gateway_overdue_requests_total{'));
+    for (const waitingOn of ['request body', 'handler', 'client quota', 'idempotency key', 'outbound slot', 'vendor attempt 1', 'retry backoff']) {
+      expect(sample('zim_gateway_overdue_requests_total', { waiting_on: waitingOn })).toBe(0);
+    }
+    expect(overdue.filter((line) => !line.endsWith(' 0'))).toEqual([]);
   });
 
   it('never shows a key, its hash or the secret', () => {

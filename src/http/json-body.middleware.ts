@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from './gateway-error.js';
 import type { HttpSettings } from './http.settings.js';
+import { currentRequestProgress } from './request-progress.js';
 import { RequestValidationError } from './request-validation.error.js';
 
 export interface RequestWithBody extends Request {
@@ -35,7 +36,10 @@ export class JsonBodyMiddleware implements NestMiddleware {
       request.resume();
       return next();
     }
+    // Receiving the body is the client's part: a request overdue here names it.
+    const leave = currentRequestProgress()?.enter('request body');
     this.parse(request, response, (error?: unknown) => {
+      leave?.();
       if (error) request.bodyError = bodyError(error, request);
       next();
     });

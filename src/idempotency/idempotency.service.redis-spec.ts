@@ -4,6 +4,7 @@ import { waitFor } from '../../test/support/async-probes.js';
 import { startPrivateRedis, stopAllRedis } from '../../test/support/redis-server.js';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
 import { loadConfig, type AppConfig } from '../app-config.js';
+import { currentRequestProgress, RequestProgress, runWithRequestProgress } from '../http/request-progress.js';
 import { RequestValidationError } from '../http/request-validation.error.js';
 import { connectRedis } from '../redis/redis-connection.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
@@ -97,6 +98,36 @@ describe('IdempotencyService with the in-process store', () => {
     await expect(service.run({ request: request(undefined), body: BODY, perform })).resolves.toEqual(CREATED);
     await expect(service.run({ request: request(undefined), body: BODY, perform })).resolves.toEqual(CREATED);
     expect(perform).toHaveBeenCalledTimes(2);
+  });
+
+  it("names the store's calls as the request's stage, and not the work between them", async () => {
+    const stages: string[] = [];
+    const inner = new InProcessIdempotencyStore();
+    const observed: IdempotencyStore = {
+      claim: async (...args) => {
+        stages.push(`claim: ${currentRequestProgress()?.stage}`);
+        const claimed = await inner.claim(...args);
+        if (claimed.kind !== 'started') return claimed;
+        const { claim } = claimed;
+        return {
+          kind: 'started',
+          claim: {
+            finish: (end) => {
+              stages.push(`finish: ${currentRequestProgress()?.stage}`);
+              return claim.finish(end);
+            },
+          },
+        };
+      },
+    };
+    const progress = new RequestProgress(0, 10_000);
+    const perform = jest.fn(async () => {
+      stages.push(`perform: ${progress.stage}`);
+      return CREATED;
+    });
+    await runWithRequestProgress(progress, () => serviceFor(config, observed).run({ request: request('k-stages'), body: BODY, perform }));
+    expect(stages).toEqual(['claim: idempotency key', 'perform: handler', 'finish: idempotency key']);
+    expect(progress.stage).toBe('handler');
   });
 
   it('refuses a malformed key with a 400 before calling anything', async () => {

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from '../http/gateway-error.js';
+import { inRequestStage } from '../http/request-progress.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 import { ZimCallError } from '../zego/zim-call-error.js';
 import { IdempotencyKeyInProgress, IdempotencyKeyReused, ReplayedError } from './idempotency.errors.js';
@@ -67,7 +68,9 @@ export class IdempotencyService {
     if (key === undefined) return call.perform(false);
     const recordKey = this.keys.idempotencyRecord(request.client!.clientId, key);
 
-    const claimed = await this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs);
+    const claimed = await inRequestStage('idempotency key', () =>
+      this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs),
+    );
     switch (claimed.kind) {
       case 'mismatch':
         throw new IdempotencyKeyReused();
@@ -80,7 +83,7 @@ export class IdempotencyService {
 
     const { claim } = claimed;
     const finish = async (end: ClaimEnd): Promise<void> => {
-      if (!(await claim.finish(end))) {
+      if (!(await inRequestStage('idempotency key', () => claim.finish(end)))) {
         this.logger.warn(`An idempotency claim lapsed before its request finished (${end.action})`);
       }
     };

@@ -22,7 +22,7 @@ export class GracefulShutdown {
     @Inject(APP_CONFIG)
     private readonly config: {
       readonly http: HttpSettings;
-      /** ZEGO_CALL_DEADLINE_MS: the longest a request in flight may still take. */
+      /** ZEGO_CALL_DEADLINE_MS: the longest a request in flight may take from its arrival. */
       readonly zego: { readonly callDeadlineMs: number };
     },
     private readonly inFlight: InFlightRequests,
@@ -58,7 +58,8 @@ export class GracefulShutdown {
     const server = app.getHttpServer() as Server;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    // The longest a request can still take: a limiter wait plus the vendor call, retries included.
+    // The longest a request can still take: its deadline runs from its arrival and covers all of
+    // it (limiter waits, vendor calls, retries); the overdue watch names any that outlives it.
     const deadline = this.config.zego.callDeadlineMs + 1000;
     const startedAt = performance.now();
     const pending = this.inFlight.count;

@@ -1,10 +1,12 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { OverdueRequestWatch } from '../lifecycle/overdue-request-watch.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { VendorConnectionPool } from '../zego/connection-pool/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from '../zego/zim-call-events.js';
 import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
+import { registerOverdueRequestMetrics } from './overdue-requests.metrics.js';
 import { registerVendorConnectionMetrics } from './vendor-connection.metrics.js';
 
 /** Labels hold routes, statuses, client ids, outcomes and vendor codes: never a key or a secret. */
@@ -25,10 +27,12 @@ export class GatewayMetrics implements OnModuleInit {
     limiter: OutboundRateLimiter,
     policy: RedisDownPolicy,
     pool: VendorConnectionPool,
+    overdue: OverdueRequestWatch,
   ) {
     registerOutboundLimiterMetrics(registry, limiter);
     registerVendorConnectionMetrics(registry, pool, events, limiter);
     registerSharedStoreMetrics(registry, policy);
+    registerOverdueRequestMetrics(registry, overdue);
     const registers = [registry];
     this.httpRequests = new Counter({
       name: 'zim_gateway_http_requests_total',

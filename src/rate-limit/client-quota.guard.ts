@@ -2,6 +2,7 @@ import { type ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
 import { GatewayError } from '../http/gateway-error.js';
+import { inRequestStage } from '../http/request-progress.js';
 
 /**
  * Per-client quota (@nestjs/throttler), keyed by the client id that ApiKeyGuard authenticated,
@@ -10,6 +11,11 @@ import { GatewayError } from '../http/gateway-error.js';
  */
 @Injectable()
 export class ClientQuotaGuard extends ThrottlerGuard {
+  /** The quota's Redis call is the request's stage while it runs: a request overdue there says `client quota`. */
+  override canActivate(context: ExecutionContext): Promise<boolean> {
+    return inRequestStage('client quota', () => super.canActivate(context));
+  }
+
   protected override async getTracker(request: Record<string, unknown>): Promise<string> {
     const client = (request as unknown as AuthenticatedRequest).client;
     if (!client) throw new Error('ClientQuotaGuard must run after ApiKeyGuard');

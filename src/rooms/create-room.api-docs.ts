@@ -153,13 +153,15 @@ export function CreateRoomApiDocs(): MethodDecorator {
       503,
       'Redis is down and `RATE_LIMIT_ON_REDIS_DOWN=reject` (`Retry-After: 1`; the vendor is not called; ' +
         'also for a request with an Idempotency-Key, whose store is then unavailable); the ' +
-        "vendor's `660300015` room quota is reached (no `Retry-After`); or the vendor is busy (`1`, " +
-        '`100000015`) after retries (with `Retry-After`).',
+        "vendor's `660300015` room quota is reached (no `Retry-After`); the vendor is busy (`1`, " +
+        '`100000015`) after retries (with `Retry-After`); or the request used up `ZEGO_CALL_DEADLINE_MS` ' +
+        'before the vendor could be called, e.g. on a slowly sent body (`Retry-After: 1`; nothing was sent).',
       RETRY_AFTER,
     ),
     errorResponse(
       504,
-      'The vendor did not answer within `ZEGO_TIMEOUT_MS`. Not retried: the room may or may not exist. ' +
+      'The vendor did not answer within `ZEGO_TIMEOUT_MS`, or what was left of the deadline ' +
+        '(`ZEGO_CALL_DEADLINE_MS` from the request\'s arrival). Not retried: the room may or may not exist. ' +
         'Retrying with the same roomId is safe; a 409 on the retry means the first call created it.',
     ),
   );

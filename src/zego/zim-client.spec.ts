@@ -9,12 +9,15 @@ import { until } from '../../test/support/async-probes.js';
 import { loadConfig, type AppConfig } from '../app-config.js';
 import type { Env } from '../config/env-reader.js';
 import { Secret } from '../config/secret.js';
+import { RequestProgress, runWithRequestProgress } from '../http/request-progress.js';
+import type { RequestStage } from '../http/request-stage.js';
 import { LocalOutboundRateLimiter } from '../rate-limit/local-outbound-rate-limiter.js';
 import {
   OutboundRateLimiter,
   OutboundRateLimitRefusal,
   type AcquireOptions,
 } from '../rate-limit/outbound-rate-limiter.js';
+import { CallDeadlinePassed } from './call-deadline-passed.js';
 import { ZegoSecret } from './zego-secret.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
@@ -439,6 +442,95 @@ describe('ZimClient against the fake vendor', () => {
       expect(error.status).toBe(429);
       expect(fake.calls.length).toBeGreaterThanOrEqual(1);
       expect(fake.calls.length).toBeLessThanOrEqual(3);
+    });
+  });
+
+  describe("the request's deadline, from its arrival", () => {
+    /** A request's progress that remembers every stage it entered. */
+    class RecordedProgress extends RequestProgress {
+      readonly entered: RequestStage[] = [];
+      override enter(stage: RequestStage): () => void {
+        this.entered.push(stage);
+        return super.enter(stage);
+      }
+    }
+
+    /** A limiter that grants at once and remembers how long each acquisition was allowed to wait. */
+    function recordingLimiter() {
+      const asked: number[] = [];
+      const limiter = new (class extends OutboundRateLimiter {
+        readonly mode = 'shared';
+        async acquire(options: AcquireOptions): Promise<void> {
+          asked.push(options.maxWaitMs);
+        }
+      })();
+      return { asked, limiter };
+    }
+
+    /** A request that arrived `agoMs` ago with the configured deadline. */
+    const arrived = (agoMs: number, deadlineMs = 10_000) => new RecordedProgress(performance.now() - agoMs, deadlineMs);
+
+    it('keeps to the deadline of the request it is made for: time spent before the call is not given again', async () => {
+      const { asked, limiter } = recordingLimiter();
+      const { client } = setup({ limiter, env: { ZEGO_TIMEOUT_MS: '5000', RATE_LIMIT_MAX_WAIT_MS: '2000' } });
+      // 4 s went on the quota, the idempotency key, a slow body: 6 s left, 5 s of it for the attempt.
+      await runWithRequestProgress(arrived(4_000), () => client.call('CreateRoom', body()));
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toBeLessThanOrEqual(1_000);
+      expect(asked[0]).toBeGreaterThan(500);
+    });
+
+    it('takes an explicit deadline over the request\'s', async () => {
+      const { asked, limiter } = recordingLimiter();
+      const { client } = setup({ limiter, env: { ZEGO_TIMEOUT_MS: '5000', RATE_LIMIT_MAX_WAIT_MS: '2000' } });
+      await runWithRequestProgress(arrived(4_000), () =>
+        client.call('CreateRoom', body(), { deadline: performance.now() + 5_300 }),
+      );
+      expect(asked[0]).toBeLessThanOrEqual(300);
+      expect(asked[0]).toBeGreaterThan(0);
+    });
+
+    it('sends nothing for a request whose deadline has passed: 503, safe to retry', async () => {
+      const { client, limiter } = setup();
+      const error = await runWithRequestProgress(arrived(10_001), () => client.call('CreateRoom', body())).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CallDeadlinePassed);
+      expect((error as CallDeadlinePassed).status).toBe(503);
+      expect((error as CallDeadlinePassed).details.retryAfterSeconds).toBe(1);
+      expect(limiter.acquisitions).toBe(0);
+      expect(fake.calls).toHaveLength(0);
+    });
+
+    it('ends an attempt at the deadline when less than ZEGO_TIMEOUT_MS is left of it', async () => {
+      const { client, pool } = setup({ env: { ZEGO_TIMEOUT_MS: '5000' } });
+      // With less than a full attempt left, no time is left to wait for a slot or a connection.
+      await until(() => pool.stats().idle > 0, 'a warm vendor connection');
+      inject({ kind: 'hang' });
+      const startedAt = performance.now();
+      const error = await failure(runWithRequestProgress(arrived(9_700), () => client.call('CreateRoom', body())));
+      const tookMs = performance.now() - startedAt;
+      expect(error.status).toBe(504);
+      expect(error.message).toMatch(/^The vendor did not answer within \d+ ms/);
+      expect(tookMs).toBeGreaterThanOrEqual(250);
+      expect(tookMs).toBeLessThan(2_000);
+      expect(fake.calls).toHaveLength(1);
+    });
+
+    it('names what the request waits on: the slot, each attempt, the backoff between them', async () => {
+      const { client } = setup({ env: { ZEGO_MAX_ATTEMPTS: '3' } });
+      inject({ kind: 'code', code: 1, times: 1 });
+      const progress = arrived(0);
+      await runWithRequestProgress(progress, () => client.call('CreateRoom', body()));
+      expect(progress.entered).toEqual(['outbound slot', 'vendor attempt 1', 'retry backoff', 'outbound slot', 'vendor attempt 2']);
+      // Back in the caller's code once the call is over.
+      expect(progress.stage).toBe('handler');
+    });
+
+    it('names nothing, and keeps ZEGO_CALL_DEADLINE_MS from its start, for a call made without a request', async () => {
+      const { asked, limiter } = recordingLimiter();
+      const { client } = setup({ limiter, env: { ZEGO_TIMEOUT_MS: '5000', ZEGO_CALL_DEADLINE_MS: '6000', RATE_LIMIT_MAX_WAIT_MS: '2000' } });
+      await client.call('CreateRoom', body());
+      expect(asked[0]).toBeLessThanOrEqual(1_000);
+      expect(asked[0]).toBeGreaterThan(900);
     });
   });
 

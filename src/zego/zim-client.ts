@@ -3,9 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { APP_CONFIG } from '../config/config.module.js';
+import { currentRequestProgress, inRequestStage } from '../http/request-progress.js';
+import { vendorAttemptStage } from '../http/request-stage.js';
 import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions } from '../rate-limit/outbound-rate-limiter.js';
 import type { OutboundSettings, Priority } from '../rate-limit/rate-limit.settings.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
+import { CallDeadlinePassed } from './call-deadline-passed.js';
 import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
 import { ZegoSigner } from './zego-signer.js';
@@ -34,6 +37,12 @@ export interface ZimCallOptions {
   client?: string;
   /** `interactive` (the default) or `batch`: batch waits after interactive work, and may wait longer. */
   priority?: Priority;
+  /**
+   * When the call must be over, on performance.now()'s clock. Without it: the deadline of the
+   * request it is made for (its RequestProgress, from its arrival), else ZEGO_CALL_DEADLINE_MS
+   * from now (a call made without a request, such as a batch's).
+   */
+  deadline?: number;
 }
 
 /** No connection was made: the vendor cannot have acted. Retried. */
@@ -108,22 +117,34 @@ export class ZimClient {
     const { timeoutMs, callDeadlineMs, maxAttempts } = this.config.zego;
     const { client, priority = 'interactive' } = options;
     const maxWaitMs = priority === 'batch' ? this.config.outbound.maxWaitMsBatch : this.config.outbound.maxWaitMs;
-    const deadline = performance.now() + callDeadlineMs;
+    // The request's deadline comes from the async context rather than through RoomsService: it is
+    // plain data (no HTTP object below RoomsService), and every caller inside a request keeps to
+    // it without passing it on. Its stages are named the same way (inRequestStage).
+    const deadline = options.deadline ?? currentRequestProgress()?.deadline ?? performance.now() + callDeadlineMs;
+    // The request spent its time before the call (a slow body, slow Redis): nothing is sent.
+    if (performance.now() >= deadline) throw new CallDeadlinePassed();
     let earlierAttemptMayHaveActed = options.earlierAttemptMayHaveActed === true;
     // The wait never eats into the time a full attempt needs before the deadline.
     const slot = (): Promise<void> =>
-      this.waitForSlot(action, {
-        maxWaitMs: Math.max(0, Math.min(maxWaitMs, deadline - performance.now() - timeoutMs)),
-        signal: options.signal,
-        client,
-        priority,
-        readiness: departure,
-      });
+      inRequestStage('outbound slot', () =>
+        this.waitForSlot(action, {
+          maxWaitMs: Math.max(0, Math.min(maxWaitMs, deadline - performance.now() - timeoutMs)),
+          signal: options.signal,
+          client,
+          priority,
+          readiness: departure,
+        }),
+      );
+    // An attempt never runs past the deadline (only the first can find less than a full timeout left).
+    const send = (attempt: number): Promise<Attempt> =>
+      inRequestStage(vendorAttemptStage(attempt), () =>
+        this.send(action, body, departure, Math.max(1, Math.min(timeoutMs, Math.floor(deadline - performance.now())))),
+      );
     let unreadResends = 0;
     for (let attempt = 1; ; attempt++) {
       await slot();
       const sentAt = performance.now();
-      let result = await this.send(action, body, departure);
+      let result = await send(attempt);
       while (!result.ok && result.unread && unreadResends < MAX_UNREAD_RESENDS) {
         // The vendor closed that connection as idle before it read the request: nothing was done
         // and no slot spent at its door. Sent again on a warm connection while the slot still
@@ -131,7 +152,7 @@ export class ZimClient {
         unreadResends++;
         this.events.transport({ kind: 'resent', ms: performance.now() - sentAt });
         if (!(this.stillOnSlot(departure) && departure.ready())) await slot();
-        result = await this.send(action, body, departure);
+        result = await send(attempt);
       }
       const durationMs = performance.now() - sentAt;
       if (result.ok) {
@@ -174,7 +195,7 @@ export class ZimClient {
       this.logger.warn(
         `${action} attempt ${attempt} failed (${error.details.zegoCode ?? error.outcome}); retrying in ${Math.round(delay)} ms`,
       );
-      await sleep(delay, undefined, { signal: options.signal });
+      await inRequestStage('retry backoff', () => sleep(delay, undefined, { signal: options.signal }));
     }
   }
 
@@ -200,8 +221,8 @@ export class ZimClient {
     return performance.now() - slotAt <= this.config.outbound.safetyMarginMs / 2;
   }
 
-  private async send(action: string, body: object, departure: Departure): Promise<Attempt> {
-    const timeout = AbortSignal.timeout(this.config.zego.timeoutMs);
+  private async send(action: string, body: object, departure: Departure, timeoutMs: number): Promise<Attempt> {
+    const timeout = AbortSignal.timeout(timeoutMs);
     let status: number;
     let text: string;
     try {
@@ -214,7 +235,7 @@ export class ZimClient {
       status = response.status;
       text = typeof response.data === 'string' ? response.data : '';
     } catch (error) {
-      return this.transportFailure(action, error, timeout.aborted);
+      return this.transportFailure(action, error, timeout.aborted ? timeoutMs : undefined);
     }
     return this.classify(status, text);
   }
@@ -248,15 +269,15 @@ export class ZimClient {
    * Axios errors hold the signed URL and headers, so only their code travels on; the original
    * error object is dropped here.
    */
-  private transportFailure(action: string, error: unknown, timedOut: boolean): Attempt {
-    if (timedOut) {
+  private transportFailure(action: string, error: unknown, timedOutAfterMs: number | undefined): Attempt {
+    if (timedOutAfterMs !== undefined) {
       return {
         ok: false,
         retryable: false,
         error: new ZimCallError(
           'timeout',
           504,
-          `The vendor did not answer within ${this.config.zego.timeoutMs} ms; the room may or may not exist`,
+          `The vendor did not answer within ${timedOutAfterMs} ms; the room may or may not exist`,
         ),
       };
     }
