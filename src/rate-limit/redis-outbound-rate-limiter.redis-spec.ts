@@ -10,7 +10,8 @@ import { RedisCallFailed } from '../redis/redis-call-failed.js';
 import { RedisKeys, type OutboundBudgetKeys } from '../redis/redis-keys.js';
 import { OutboundRateLimitRefusal } from './outbound-rate-limiter.js';
 import type { Priority } from './rate-limit.settings.js';
-import { RedisOutboundRateLimiter, type SchedulerRules } from './redis-outbound-rate-limiter.js';
+import { RedisOutboundRateLimiter, SchedulerSuspended, type SchedulerRules } from './redis-outbound-rate-limiter.js';
+import type { SlotWait } from './slot-wait.js';
 
 /** Slot scores are milliseconds near 1.8e12 with a fractional part: one ulp there is ~2.4e-4 ms. */
 const FLOAT_EPSILON_MS = 1e-3;
@@ -118,6 +119,63 @@ async function flood(
     }),
   );
   return { granted, refused };
+}
+
+/** What one script run was asked (the request's JSON) and when it was sent (local clock). */
+interface SentRun {
+  sentAt: number;
+  /** Set once the answer came back. */
+  answered?: true;
+  request: { rules: Record<string, number>; ticket?: { maxWaitMs: number; front: boolean; replacing: string }; leaving?: boolean };
+}
+
+/** While `closed` is set, the answers of script runs that come back are held until it resolves. */
+interface Gate {
+  closed?: Promise<void>;
+}
+
+/** A client that records every script run (EVALSHA, or EVAL after NOSCRIPT) before sending it on. */
+function watched(redis: Redis, runs: SentRun[], gate: Gate = {}): Redis {
+  return new Proxy(redis, {
+    get(target, property) {
+      if (property === 'evalsha' || property === 'eval') {
+        const send = target[property] as (...args: unknown[]) => Promise<unknown>;
+        return async (...args: unknown[]) => {
+          const run: SentRun = { sentAt: performance.now(), request: JSON.parse(String(args[args.length - 1])) as SentRun['request'] };
+          // A NOSCRIPT retry is the same run: recorded once.
+          if (property === 'evalsha') runs.push(run);
+          const answer = await send.apply(target, args);
+          run.answered = true;
+          if (gate.closed) await gate.closed;
+          return answer;
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * A wait that wakes `oversleepMs` after the asked time and does not hear its caller's signal: a
+ * stalled event loop (or a descheduled pod) wakes every waiting timer late at once. `onWait` runs
+ * as each wait starts.
+ */
+function oversleeping(oversleepMs: number, onWait: () => void = () => undefined): SlotWait {
+  return async (ms) => {
+    onWait();
+    await new Promise((resolve) => setTimeout(resolve, ms + oversleepMs));
+  };
+}
+
+/** Resolves with what the promise settles to, or 'pending' after `ms` (a hang fails a test, not the run). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 beforeAll(async () => {
@@ -343,12 +401,263 @@ describe('RedisOutboundRateLimiter', () => {
         oversleep = 0;
       },
     );
+    // Heard from Redis once first: on a fresh connection the first call also connects and loads the
+    // script, and its answer can arrive after a slot granted before any round trip was measured
+    // (a lead of 2 ms): that slot would count as late too.
+    await limiter.renew();
     await limiter.acquire({ maxWaitMs: 1000, client: 'x' });
     oversleep = 50;
     await limiter.acquire({ maxWaitMs: 1000, client: 'x' });
     expect(limiter.lateSlots()).toBe(1);
     // The late slot left the log: two calls, two slots.
     expect((await slotScores(budget)).length).toBe(2);
+  });
+
+  describe('a caller whose slots all come too late', () => {
+    /** Oversleeps 40 ms: every slot is late (the tolerance is half the 20 ms margin). */
+    const OVERSLEEP_MS = 40;
+
+    /**
+     * A replica whose waits oversleep, on a watched connection, measured 40 ms from Redis (a lead
+     * of 22 ms), that has heard from Redis once (the connection is up, the script loaded, the
+     * clocks matched).
+     */
+    async function sleepyReplica(budget: OutboundBudgetKeys, runs: SentRun[], onWait?: () => void): Promise<RedisOutboundRateLimiter> {
+      const limiter = new RedisOutboundRateLimiter(
+        watched(clients.plain(server.url), runs),
+        budget,
+        RULES,
+        `sleepy-${randomUUID().slice(0, 6)}`,
+        undefined,
+        oversleeping(OVERSLEEP_MS, onWait),
+      );
+      await limiter.renew();
+      // Every slot comes with a wait before it (so the oversleep applies), whatever this machine's round trip.
+      for (let i = 0; i < 20; i++) limiter.roundTrip.record(40);
+      expect(limiter.timing().leadMs).toBe(22);
+      runs.length = 0;
+      return limiter;
+    }
+
+    it('is refused once its wait is over, having traded its late slots, instead of trading them forever', async () => {
+      const budget = freshBudget();
+      const runs: SentRun[] = [];
+      const limiter = await sleepyReplica(budget, runs);
+      const maxWaitMs = 160;
+      const askedAt = performance.now();
+      const outcome = await within(
+        limiter.acquire({ maxWaitMs, client: 'late' }).then(
+          () => 'served' as const,
+          (error: unknown) => error,
+        ),
+        5000,
+      );
+      const tookMs = performance.now() - askedAt;
+      expect(outcome).toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(limiter.lateSlots()).toBeGreaterThan(0);
+      // Each trade costs a lead and the oversleep: a few within the wait, never unbounded.
+      expect(limiter.lateSlots()).toBeLessThanOrEqual(Math.ceil(maxWaitMs / OVERSLEEP_MS) + 1);
+      // Refused when the wait ran out, or as no new slot fitted in what was left of it; not later
+      // than one more late wake-up (and this machine's slack).
+      expect(tookMs).toBeGreaterThan(maxWaitMs - OVERSLEEP_MS - SPACING);
+      expect(tookMs).toBeLessThan(maxWaitMs + OVERSLEEP_MS + 300);
+      // Traded within its wait only: no slot asked for once nothing was left of it.
+      const asked = runs.filter(({ request }) => request.ticket !== undefined);
+      for (const { request } of asked) expect(request.ticket!.maxWaitMs).toBeGreaterThan(0);
+      // The last late slot was given back: nothing of this caller is left in the log.
+      const look = clients.plain(server.url);
+      await until(async () => (await look.zcard(budget.slots)) === 0, 'the late slots left the log');
+      expect(await look.hlen(budget.tickets)).toBe(0);
+    });
+
+    it('stops, and gives its slot back, when its caller went away while it slept past the slot', async () => {
+      const budget = freshBudget();
+      const runs: SentRun[] = [];
+      const caller = new AbortController();
+      let abortedAt = Number.POSITIVE_INFINITY;
+      // The caller hangs up during its first wait; the late wake-up does not hear of it.
+      const limiter = await sleepyReplica(budget, runs, () => {
+        if (caller.signal.aborted) return;
+        setTimeout(() => {
+          abortedAt = performance.now();
+          caller.abort(new Error('hung up'));
+        }, 5);
+      });
+      const askedAt = performance.now();
+      const outcome = await within(
+        limiter.acquire({ maxWaitMs: 2000, client: 'gone', signal: caller.signal }).then(
+          () => 'served' as const,
+          (error: unknown) => error,
+        ),
+        5000,
+      );
+      expect(outcome).toMatchObject({ name: 'AbortError', cause: new Error('hung up') });
+      expect(limiter.lateSlots()).toBe(1);
+      // At once after the late wake-up: not after trading until its wait of 2 s ran out.
+      expect(performance.now() - askedAt).toBeLessThan(1000);
+      // Nothing asked for the caller that left.
+      expect(runs.filter(({ sentAt, request }) => sentAt > abortedAt && request.ticket !== undefined)).toEqual([]);
+      const look = clients.plain(server.url);
+      await until(async () => (await look.zcard(budget.slots)) === 0, 'the late slot left the log');
+      expect(await look.hlen(budget.tickets)).toBe(0);
+    });
+  });
+
+  it('does not put a replica that left back in the fleet: not by its heartbeat, nor by a straggling caller', async () => {
+    const budget = freshBudget();
+    const look = clients.plain(server.url);
+    const leaving = replica(budget, RULES, 'leaving');
+    const stays = replica(budget, RULES, 'stays');
+    await leaving.renew();
+    await stays.renew();
+    expect(await look.zscore(budget.members, 'leaving')).not.toBeNull();
+
+    await leaving.leave();
+    const gone = async (): Promise<void> => {
+      expect(await look.zscore(budget.members, 'leaving')).toBeNull();
+      expect(await look.hexists(budget.shares, 'leaving')).toBe(0);
+      expect(await look.hexists(budget.reaches, 'leaving')).toBe(0);
+    };
+    await gone();
+    // A heartbeat already on its way when the shutdown began.
+    await leaving.renew();
+    await gone();
+    // A caller that arrived late in the shutdown: it is not served through the fleet's scheduler
+    // (a member that left has no lease for its tickets), and the replica stays out.
+    const answer = await within(leaving.request({ client: 'late', priority: 'interactive', giveUpAt: performance.now() + 100 }), 5000);
+    expect(answer).toBeInstanceOf(OutboundRateLimitRefusal);
+    await gone();
+    await stays.renew();
+    expect(stays.fleetView()).toMatchObject({ active: 1, lapsed: 0, members: [['stays', RULES.limit]] });
+  });
+
+  describe('suspended (Redis answers too slowly to schedule through)', () => {
+    it('refuses every caller with SchedulerSuspended without a call to Redis: the lease is left to lapse', async () => {
+      const budget = freshBudget();
+      const runs: SentRun[] = [];
+      const look = clients.plain(server.url);
+      const limiter = new RedisOutboundRateLimiter(watched(clients.plain(server.url), runs), budget, RULES, 'off');
+      await limiter.renew();
+      const lease = await look.zscore(budget.members, 'off');
+      expect(lease).not.toBeNull();
+      const sent = runs.length;
+
+      limiter.suspend('the round trip is 120 ms');
+      const ask = { client: 'c', priority: 'interactive' as const, giveUpAt: performance.now() + 1000 };
+      await expect(limiter.request(ask)).rejects.toBeInstanceOf(SchedulerSuspended);
+      await expect(limiter.acquire({ maxWaitMs: 1000, client: 'c' })).rejects.toThrow(/keeps off the shared scheduler: the round trip is 120 ms/);
+      await expect(limiter.renew()).rejects.toBeInstanceOf(SchedulerSuspended);
+      expect(runs.length).toBe(sent);
+      expect(await look.zscore(budget.members, 'off')).toBe(lease);
+      expect(await look.zcard(budget.slots)).toBe(0);
+
+      // The round trip is still measured (it tells when to come back), without touching the lease.
+      expect(limiter.roundTrip.typicalMs()).toBeDefined();
+      const fresh = new RedisOutboundRateLimiter(clients.plain(server.url), budget, RULES, 'measuring');
+      expect(fresh.roundTrip.typicalMs()).toBeUndefined();
+      fresh.suspend('slow');
+      const measured = await fresh.measureRoundTrip();
+      expect(measured).toBeGreaterThanOrEqual(0);
+      expect(fresh.roundTrip.typicalMs()).toBe(measured);
+      expect(await look.zscore(budget.members, 'measuring')).toBeNull();
+
+      // Back: served through the scheduler again.
+      limiter.resume();
+      const answer = await limiter.request(ask);
+      expect(answer).not.toBeInstanceOf(OutboundRateLimitRefusal);
+      expect(Number(await look.zscore(budget.members, 'off'))).toBeGreaterThan(Number(lease));
+      expect(await look.zcard(budget.slots)).toBe(1);
+    });
+
+    it('fails a caller waiting for its grant with SchedulerSuspended as the suspension comes, and serves again after resume', async () => {
+      const budget = freshBudget();
+      const runs: SentRun[] = [];
+      const limiter = new RedisOutboundRateLimiter(watched(clients.plain(server.url), runs), budget, RULES, 'waits');
+      // Another replica's callers of the same client fill more than a horizon: this one's caller
+      // queues behind them in the client's line.
+      const busy = replica(budget);
+      const ahead = Array.from({ length: 12 }, () => busy.acquire({ maxWaitMs: 10_000, client: 'ahead' }));
+      await until(async () => (await clients.plain(server.url).zcard(budget.lines)) >= 8, 'a queue formed');
+      const waiting = limiter.request({ client: 'ahead', priority: 'interactive', giveUpAt: performance.now() + 5000 });
+      await until(() => runs.some(({ request, answered }) => request.ticket !== undefined && answered), 'the ticket was queued');
+      expect(await settledState(waiting)).toBe('pending');
+
+      limiter.suspend('the round trip is 120 ms');
+      expect(await within(waiting.catch((error: unknown) => error), 2000)).toBeInstanceOf(SchedulerSuspended);
+      const sent = runs.length;
+      // No dispatch runs for it afterwards.
+      await new Promise((resolve) => setTimeout(resolve, 3 * SPACING));
+      expect(runs.length).toBe(sent);
+
+      limiter.resume();
+      await Promise.all(ahead);
+      await limiter.acquire({ maxWaitMs: 5000, client: 'ahead' });
+      expect(runs.length).toBeGreaterThan(sent);
+    });
+
+    /** The tickets of a replica still in the scheduler (queued, or granted and not collected). */
+    async function ticketsOf(budget: OutboundBudgetKeys, owner: string): Promise<string[]> {
+      const tickets = await clients.plain(server.url).hgetall(budget.tickets);
+      return Object.keys(tickets).filter((ticket) => tickets[ticket]!.startsWith(`${owner}|`));
+    }
+
+    /** A replica on a watched connection, and another whose 12 callers of client 'ahead' queue first. */
+    async function behindAQueue(budget: OutboundBudgetKeys, runs: SentRun[], gate: Gate = {}) {
+      const limiter = new RedisOutboundRateLimiter(watched(clients.plain(server.url), runs, gate), budget, RULES, 'waits');
+      const busy = replica(budget);
+      const ahead = Array.from({ length: 12 }, () => busy.acquire({ maxWaitMs: 10_000, client: 'ahead' }));
+      await until(async () => (await clients.plain(server.url).zcard(budget.lines)) >= 8, 'a queue formed');
+      return { limiter, ahead };
+    }
+
+    it('fails a caller whose ticket was on its way when the suspension came, and gives that ticket back after resume', async () => {
+      const budget = freshBudget();
+      const runs: SentRun[] = [];
+      const gate: Gate = {};
+      const { limiter, ahead } = await behindAQueue(budget, runs, gate);
+      let open = (): void => undefined;
+      gate.closed = new Promise<void>((resolve) => (open = resolve));
+      const waiting = limiter.request({ client: 'ahead', priority: 'interactive', giveUpAt: performance.now() + 5000 });
+      await until(() => runs.some(({ request, answered }) => request.ticket !== undefined && answered), 'the ticket was queued');
+      expect(await ticketsOf(budget, 'waits')).toHaveLength(1);
+
+      // The suspension comes while the answer that queued the ticket is on its way back.
+      limiter.suspend('the round trip is 120 ms');
+      gate.closed = undefined;
+      open();
+      expect(await within(waiting.catch((error: unknown) => error), 2000)).toBeInstanceOf(SchedulerSuspended);
+
+      // Nobody will collect its grant: the first run after the suspension gives it back.
+      limiter.resume();
+      await limiter.renew();
+      expect(await ticketsOf(budget, 'waits')).toEqual([]);
+      await Promise.all(ahead);
+    });
+
+    // BUG (redis-outbound-rate-limiter.ts, suspend()): the callers a suspension fails while they
+    // wait for their grants leave their tickets queued in Redis (the comment says: until their
+    // deadlines, or the lapse). If the replica resumes before its lease lapsed, each of them is
+    // later granted a slot nobody collects: the fleet's budget loses that slot, and the client's
+    // next live caller queues behind it. The in-flight case (awaitGrant) pushes its ticket onto
+    // `cancels`; suspend() does not. Marked `failing` until suspend() gives those tickets back too
+    // (e.g. `this.cancels.push(id)` for each failed waiter); then make it a plain `it`.
+    it.failing('gives back, after resume, the tickets of the callers the suspension failed', async () => {
+      const budget = freshBudget();
+      const runs: SentRun[] = [];
+      const { limiter, ahead } = await behindAQueue(budget, runs);
+      const waiting = limiter.request({ client: 'ahead', priority: 'interactive', giveUpAt: performance.now() + 5000 });
+      await until(() => runs.some(({ request, answered }) => request.ticket !== undefined && answered), 'the ticket was queued');
+      limiter.suspend('the round trip is 120 ms');
+      expect(await within(waiting.catch((error: unknown) => error), 2000)).toBeInstanceOf(SchedulerSuspended);
+
+      limiter.resume();
+      await limiter.renew();
+      try {
+        expect(await ticketsOf(budget, 'waits')).toEqual([]);
+      } finally {
+        await Promise.all(ahead);
+      }
+    });
   });
 
   describe('when Redis does not answer', () => {
