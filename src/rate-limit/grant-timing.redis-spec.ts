@@ -163,13 +163,17 @@ describe('the grant lead', () => {
     expect(Math.max(...offsets)).toBeLessThanOrEqual(100);
   });
 
-  it("estimates a caller's wait from the lead: a caller that cannot wait the lead is refused", async () => {
+  it("counts the lead as the answer's way back, not as a wait: a caller that would not wait gets a free slot, not a busy one", async () => {
     const budget = freshBudget();
     const member = new Member(budget, 'impatient');
-    const refused = await member.ask(T0, Member.rules({ leadMs: 30, horizonMs: 100 }), 20);
-    expect(refused.ticket).toMatchObject({ state: 'refused', estimate: 30 });
-    const served = await member.ask(T0, Member.rules({ leadMs: 30, horizonMs: 100 }), 30);
+    const rules = Member.rules({ leadMs: 30, horizonMs: 100 });
+    const served = await member.ask(T0, rules, 0);
     expect(served.ticket).toMatchObject({ state: 'granted', slot: 30 });
+    // The next free slot is a spacing after that one: more than the lead, so a wait it will not take.
+    const refused = await member.ask(T0, rules, 0);
+    expect(refused.ticket).toMatchObject({ state: 'refused', estimate: 30 + SPACING });
+    const waiting = await member.ask(T0, rules, SPACING);
+    expect(waiting.ticket).toMatchObject({ state: 'granted', slot: 30 + SPACING });
   });
 
   it("through RedisOutboundRateLimiter: the lead grows with the measured round trip, on Redis's own clock", async () => {
@@ -187,17 +191,17 @@ describe('the grant lead', () => {
     // A Redis 60 ms away: half of that and a timer's granularity; a horizon of a spacing, the
     // round trip and the dispatch allowance.
     for (let i = 0; i < 20; i++) limiter.roundTrip.record(60);
-    expect(limiter.timing()).toEqual({ leadMs: 32, horizonMs: 92 });
+    expect(limiter.timing()).toEqual({ leadMs: 32, horizonMs: 90 });
     const sent = runs.length;
     expect(await limiter.request(ask())).not.toBeInstanceOf(OutboundRateLimitRefusal);
     const second = runs[sent]!;
-    expect(second.rules).toMatchObject({ leadMs: 32, horizonMs: 92, baseHorizonMs: BASE });
+    expect(second.rules).toMatchObject({ leadMs: 32, horizonMs: 90, baseHorizonMs: BASE });
     // Granted in the same call: the first slot is 22 ms from its call, this one 32 ms from its own
     // (within the base horizon, which is what this member may use until its raise applies).
     expect(second.reply.ticket).toMatchObject({ state: 'granted' });
     expect(second.reply.ticket!.slot).toBeGreaterThanOrEqual(32);
     expect(second.reply.horizon).toBe(BASE);
-    expect(second.reply.reach).toBe(92);
+    expect(second.reply.reach).toBe(90);
   });
 });
 
@@ -265,9 +269,29 @@ describe('the grant horizon', () => {
     // A longer one asked while the first is pending: the longer waits a lease of its own.
     const pending = await other.call(T0 + 200, longer);
     expect(pending.reach).toBe(LONG + 50);
-    expect((await other.call(T0 + LEASE, longer)).horizon).toBe(BASE);
-    expect((await other.call(T0 + 200 + LEASE - 1, longer)).horizon).toBe(BASE);
-    expect((await other.call(T0 + 200 + LEASE, longer)).horizon).toBe(LONG + 50);
+    // Its own horizon (the fleet's dispatch reaches as far as the asker's LONG meanwhile).
+    const current = async (at: number): Promise<string | undefined> => {
+      await other.call(at, longer);
+      return (await reachRecord(budget, 'other'))?.[0];
+    };
+    expect(await current(T0 + LEASE)).toBe(String(BASE));
+    expect(await current(T0 + 200 + LEASE - 1)).toBe(String(BASE));
+    expect(await current(T0 + 200 + LEASE)).toBe(String(LONG + 50));
+  });
+
+  it('grants, whoever dispatches, as far ahead as the live member that needs it furthest', async () => {
+    const budget = freshBudget();
+    const far = new Member(budget, 'far');
+    const near = new Member(budget, 'near');
+    const long = Member.rules({ leadMs: 0, horizonMs: LONG });
+    const base = Member.rules({ leadMs: 0, horizonMs: BASE });
+    await far.call(T0, long);
+    await far.call(T0 + LEASE, long);
+    expect((await near.call(T0 + LEASE, base)).horizon).toBe(LONG);
+    // Once the far member's lease lapsed (it collects nothing), the near one grants with its own.
+    expect((await near.call(T0 + 2 * LEASE + 1, base)).horizon).toBe(BASE);
+    // The lapsed member still counts in the reach: it may come back with its horizon.
+    expect((await near.call(T0 + 2 * LEASE + 2, base)).reach).toBe(LONG);
   });
 
   it('keeps the pending raise due when a shorter one (still over the current) is asked meanwhile', async () => {

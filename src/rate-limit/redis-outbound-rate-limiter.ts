@@ -283,14 +283,18 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   /**
    * Stops running the script until `resume`, so that this replica's lease lapses and the fleet
    * stops counting on it: every caller waiting for a grant, and every later one, gets the
-   * suspension (their tickets leave by their deadlines, or with the lapse). Slots already granted
-   * stand. Only `leave` and `measureRoundTrip` still reach Redis.
+   * suspension. Their tickets go back with the first call after `resume` (or leave by their
+   * deadlines, or with the lapse). Slots already granted stand. Only `leave` and
+   * `measureRoundTrip` still reach Redis.
    */
   suspend(reason: string): void {
     this.suspended = new SchedulerSuspended(reason);
     this.timers.clearTimeout(this.dispatchTimer);
     this.dispatchTimer = undefined;
-    for (const waiter of [...this.waiters.values()]) waiter.fail(this.suspended);
+    for (const [id, waiter] of [...this.waiters]) {
+      this.cancels.push(id);
+      waiter.fail(this.suspended);
+    }
   }
 
   resume(): void {
@@ -324,13 +328,13 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     return fairShares(waiting, this.rules);
   }
 
-  protected async replace(slot: Reservation): Promise<Reservation> {
+  protected async replace(slot: Reservation, signal?: AbortSignal): Promise<Reservation> {
     // No wait left: the old slot goes back with the next call, and the caller has its refusal now.
     if (remainingWaitMs(slot.ask.giveUpAt, this.now()) <= 0) {
       this.giveBack(slot.id);
       throw this.refusal(slot.ask, spacingMs(this.rules));
     }
-    const answer = await this.request(slot.ask, undefined, { front: true, replacing: slot.id });
+    const answer = await this.request(slot.ask, signal, { front: true, replacing: slot.id });
     if (answer instanceof OutboundRateLimitRefusal) throw answer;
     return answer;
   }

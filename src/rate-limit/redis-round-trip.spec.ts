@@ -29,19 +29,20 @@ function seen(...samples: number[]): RedisRoundTrip {
 const times = (count: number, ms: number): number[] => Array<number>(count).fill(ms);
 
 describe('grantTiming', () => {
-  it('asks a spacing plus the dispatch allowance, and a lead of a timer granularity, for a Redis next door (or before any sample)', () => {
-    // spacing 51.5 + 0 + 10, over the base 60: 62; the lead: half of nothing + 2.
+  it('asks a spacing plus the dispatch allowance (in 10 ms steps), and a lead of a timer granularity, for a Redis next door (or before any sample)', () => {
+    // spacing 51.5 + 0 + 5, up to the next 10 ms: 60, the base; the lead: half of nothing + 2.
     expect(SPACING).toBe(51.5);
-    expect(grantTiming(RULES, undefined)).toEqual({ leadMs: 2, horizonMs: 62 });
-    expect(grantTiming(RULES, 0)).toEqual({ leadMs: 2, horizonMs: 62 });
+    expect(grantTiming(RULES, undefined)).toEqual({ leadMs: 2, horizonMs: 60 });
+    expect(grantTiming(RULES, 0)).toEqual({ leadMs: 2, horizonMs: 60 });
   });
 
   it.each([
     // [high round trip, lead, horizon]
-    [2, 3, 64],
-    [50, 27, 112],
-    [100, 52, 162],
-    [CAP, 77, 212],
+    [2, 3, 60],
+    [10, 7, 70],
+    [50, 27, 110],
+    [100, 52, 160],
+    [CAP, 77, 210],
   ])('at a %d ms round trip: lead %d ms, horizon %d ms', (roundTripMs, leadMs, horizonMs) => {
     expect(grantTiming(RULES, roundTripMs)).toEqual({ leadMs, horizonMs });
   });

@@ -12,12 +12,12 @@ export const RECOVERY_VERDICT_SAMPLES = 4;
  * for another replica's ticket arrives after its slot (a busy event loop; the late-slot trade
  * catches the rest).
  */
-const DISPATCH_ALLOWANCE_MS = 10;
+const DISPATCH_ALLOWANCE_MS = 5;
 /**
  * Horizons are asked for in steps: a longer one applies only a lease after it was asked for, and
  * a round trip that wobbles would otherwise ask for a slightly longer one at every call.
  */
-const HORIZON_STEP_MS = 20;
+const HORIZON_STEP_MS = 10;
 
 /**
  * The round trips of this replica's recent calls to the scheduler in Redis, as it saw them

@@ -64,12 +64,12 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
         this.release(current);
         throw abortError(signal);
       }
-      current = await this.replace(current);
+      current = await this.replace(current, signal);
     }
   }
 
   /** Gives a slot its caller could not use back and takes the next free one, within the wait left. */
-  protected abstract replace(slot: S): S | Promise<S>;
+  protected abstract replace(slot: S, signal?: AbortSignal): S | Promise<S>;
 
   /** Gives back the slot of a caller that stopped waiting, so it does not count against the window. */
   protected abstract release(slot: S): void;
