@@ -7,17 +7,27 @@
  *   a set-up delay per new connection, a one-way delay and jitter, the fake answering in a spread
  *   of times), with warm vendor connections and, as the baseline, on-demand ones
  *   (ZEGO_WARM_CONNECTIONS=false: a connection opened on a call's path when none is idle).
+ * - with Redis a round trip of 2, 10, 25, 50 and 100 ms away (a TCP proxy in front of Redis that
+ *   delays each way, with a little jitter): first one caller with one request at a time (each
+ *   request alone, granted a slot for "now"), then the sixty callers; the fleet's limiter mode at
+ *   the end is read from each replica's /metrics.
  * Figures come from what the fake recorded at its door.
  *
- * BENCH_SECONDS (default 15) sets the length of each run.
+ * BENCH_SECONDS (default 15) sets the length of each run. BENCH_ROWS picks the parts to run, a
+ * comma-separated list of `main` (ours and the fixed window over loopback), `wide` (wide-area
+ * paths to the vendor) and `redis` (Redis round trips); all three by default. A row that does not
+ * end within its bound (the run, plus a minute for start, warm-up and the callers' timeouts) is
+ * stopped and printed as `did not complete`.
  */
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stopAllGateways } from '../test/support/gateway-process.js';
 import {
   FLEET_APP_ID,
   fleetFigures,
+  percentile,
   runLoad,
   startFakeZimProcess,
   startReplicas,
@@ -25,6 +35,7 @@ import {
   warmUp,
   type FleetFigures,
 } from '../test/support/fleet.js';
+import { metricSum, scrapeMetrics } from '../test/support/prometheus-text.js';
 import { startPrivateRedis, stopAllRedis } from '../test/support/redis-server.js';
 import { startTcpProxy, stopAllTcpProxies, type Shaping } from '../test/support/tcp-proxy-process.js';
 
@@ -34,6 +45,12 @@ const CLIENTS = { 'bench-a': 'bench-key-a-0001', 'bench-b': 'bench-key-b-0002', 
 const QPS = 20;
 const WINDOW_MS = 1000;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const ROWS = new Set((process.env.BENCH_ROWS ?? 'main,wide,redis').split(',').map((part) => part.trim()));
+/** One row's bound beyond its run: starting Redis's proxy, the fake and three replicas, warming them, the callers' timeouts. */
+const ROW_SLACK_MS = 60_000;
+/** How long the lone caller of a Redis round-trip row asks, one request at a time, and how long it waits for each. */
+const ALONE_SECONDS = 3;
+const ALONE_TIMEOUT_MS = 12_000;
 
 const OURS = path.join(ROOT, 'dist/main.js');
 const VARIANTS = [
@@ -63,6 +80,10 @@ const PATHS: WidePath[] = [
   },
 ];
 
+/** Redis a round trip away: a TCP proxy in front of it delays each way by half, a tenth of that as jitter. */
+const REDIS_ROUND_TRIPS_MS = [2, 10, 25, 50, 100];
+const redisPath = (roundTripMs: number): Shaping => oneWay(roundTripMs / 2, roundTripMs / 20);
+
 const CONNECTIONS: Array<{ name: string; env: Record<string, string> }> = [
   { name: 'warm (ours)', env: {} },
   { name: 'on demand (baseline)', env: { ZEGO_WARM_CONNECTIONS: 'false' } },
@@ -71,13 +92,21 @@ const CONNECTIONS: Array<{ name: string; env: Record<string, string> }> = [
 interface VariantFigures extends FleetFigures {
   /** Connections whose first call came during the load: the ones the replicas had to open for it. */
   connectionsOpened: number;
+  /** Each replica's limiter mode once the load was over (zim_gateway_outbound_limiter_mode). */
+  modes: string[];
+  /** With a lone caller first (the Redis round-trip rows): its requests, their p99 and the ones left without an answer. */
+  alone?: { requests: number; p99Ms: number; unanswered: number };
 }
+
+const DID_NOT_COMPLETE = 'did not complete';
+/** A row's figures, or why it has none: `did not complete`, and what stopped it. */
+type RowOutcome = VariantFigures | string;
 
 async function runVariant(
   name: string,
   script: string,
   redisUrl: string,
-  options: { path?: WidePath; env?: Record<string, string> } = {},
+  options: { path?: WidePath; env?: Record<string, string>; redisPath?: Shaping } = {},
 ): Promise<VariantFigures> {
   process.stdout.write(`running ${name} for ${SECONDS} s ...\n`);
   const fake = await startFakeZimProcess(FLEET_APP_ID, SECRET, {
@@ -95,6 +124,16 @@ async function runVariant(
       });
       vendorUrl = proxy.url('http');
     }
+    let replicasRedisUrl = redisUrl;
+    if (options.redisPath) {
+      // Redis that far from the replicas from their start on, as a Redis in another zone is.
+      const proxy = await startTcpProxy({
+        target: `127.0.0.1:${new URL(redisUrl).port}`,
+        shaping: options.redisPath,
+        script: path.join(ROOT, 'dist-bench/test/support/tcp-proxy-main.js'),
+      });
+      replicasRedisUrl = proxy.url('redis');
+    }
     const gateways = await startReplicas({
       replicas: 3,
       secret: SECRET,
@@ -102,7 +141,7 @@ async function runVariant(
       fakeUrl: vendorUrl,
       script,
       env: {
-        REDIS_URL: redisUrl,
+        REDIS_URL: replicasRedisUrl,
         REDIS_KEY_PREFIX: `bench-${Date.now()}`,
         CLIENT_RATE_LIMIT: '1000',
         ...options.env,
@@ -112,6 +151,7 @@ async function runVariant(
     await Promise.all(gateways.map((gateway) => waitForLimiterMode(gateway, 'shared')));
     const keys = Object.values(CLIENTS);
     await warmUp(gateways, keys[0]!, `warm-${Date.now()}`);
+    const alone = options.redisPath ? await loneCaller(gateways, keys[0]!) : undefined;
     const before = (await fake.calls()).length;
     const load = await runLoad({
       gateways,
@@ -124,18 +164,80 @@ async function runVariant(
     });
     const calls = (await fake.calls()).slice(before);
     const connectionsOpened = calls.filter((call) => call.requestOnConnection === 1).length;
+    const modes = await Promise.all(gateways.map((gateway) => limiterMode(gateway.url)));
     const figures = fleetFigures(calls, load, {
       qpsLimit: QPS,
       windowMs: WINDOW_MS,
       saturatedFrom: load.startedAt + 1000,
       saturatedUntil: load.stoppedAt,
     });
-    return { ...figures, connectionsOpened };
+    return { ...figures, connectionsOpened, modes, ...(alone && { alone }) };
   } finally {
     await stopAllGateways();
     await stopAllTcpProxies();
     await fake.process.stop();
   }
+}
+
+/** One caller, one request at a time for ALONE_SECONDS (each request alone: nobody queued, a free slot at once). */
+async function loneCaller(gateways: Parameters<typeof runLoad>[0]['gateways'], key: string): Promise<VariantFigures['alone']> {
+  const load = await runLoad({
+    gateways,
+    keys: [key],
+    callers: 1,
+    durationMs: ALONE_SECONDS * 1000,
+    requestTimeoutMs: ALONE_TIMEOUT_MS,
+    pauseAfterRefusalMs: () => 200 + Math.random() * 200,
+    roomPrefix: `alone-${Date.now()}`,
+  });
+  return {
+    requests: load.answers.length,
+    p99Ms: percentile(
+      load.answers.map((a) => a.latencyMs),
+      0.99,
+    ),
+    unanswered: load.answers.filter((a) => a.error !== undefined).length,
+  };
+}
+
+/** The limiter's mode from the replica's gauge, or `unknown` when /metrics did not say. */
+async function limiterMode(url: string): Promise<string> {
+  try {
+    const samples = await scrapeMetrics(url);
+    return ['shared', 'local', 'reject'].find((mode) => metricSum(samples, 'zim_gateway_outbound_limiter_mode', { mode }) === 1) ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The modes of a fleet as one cell: `shared x3`, or each replica's. */
+function modesCell(modes: readonly string[]): string {
+  return modes.every((mode) => mode === modes[0]) ? `${modes[0]} x${modes.length}` : modes.join(',');
+}
+
+/**
+ * A row within its bound: when the bound passes first, every replica is stopped (the load's
+ * requests then fail at once and the row's own clean-up runs) and the row did not complete; so
+ * does a row that failed on its way (a warm-up call left without an answer), its reason printed.
+ */
+async function bounded(name: string, figures: Promise<VariantFigures>, boundMs: number): Promise<RowOutcome> {
+  const timeout = new AbortController();
+  const expired = sleep(boundMs, DID_NOT_COMPLETE, { signal: timeout.signal }).catch(() => DID_NOT_COMPLETE);
+  let outcome: RowOutcome;
+  try {
+    outcome = await Promise.race<RowOutcome>([figures, expired as Promise<typeof DID_NOT_COMPLETE>]);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    process.stdout.write(`${name}: ${DID_NOT_COMPLETE}: ${reason}\n`);
+    return `${DID_NOT_COMPLETE} (${reason.slice(0, 80)})`;
+  } finally {
+    timeout.abort();
+  }
+  if (outcome !== DID_NOT_COMPLETE) return outcome;
+  process.stdout.write(`${name}: ${DID_NOT_COMPLETE} within ${Math.round(boundMs / 1000)} s; stopping it\n`);
+  await stopAllGateways();
+  await figures.catch(() => undefined);
+  return `${DID_NOT_COMPLETE} (within ${Math.round(boundMs / 1000)} s)`;
 }
 
 function row(cells: Array<string | number>): string {
@@ -146,12 +248,25 @@ async function main(): Promise<void> {
   const redis = await startPrivateRedis();
   const results: Array<[string, VariantFigures]> = [];
   const wide: Array<{ path: string; connections: string; figures: VariantFigures }> = [];
+  const roundTrips: Array<{ roundTripMs: number; outcome: RowOutcome }> = [];
+  const started = Date.now();
   try {
-    for (const variant of VARIANTS) results.push([variant.name, await runVariant(variant.name, variant.script, redis.url)]);
-    for (const wanPath of PATHS) {
-      for (const connections of CONNECTIONS) {
-        const figures = await runVariant(`${wanPath.name}, ${connections.name}`, OURS, redis.url, { path: wanPath, env: connections.env });
-        wide.push({ path: wanPath.name, connections: connections.name, figures });
+    if (ROWS.has('main')) {
+      for (const variant of VARIANTS) results.push([variant.name, await runVariant(variant.name, variant.script, redis.url)]);
+    }
+    if (ROWS.has('wide')) {
+      for (const wanPath of PATHS) {
+        for (const connections of CONNECTIONS) {
+          const figures = await runVariant(`${wanPath.name}, ${connections.name}`, OURS, redis.url, { path: wanPath, env: connections.env });
+          wide.push({ path: wanPath.name, connections: connections.name, figures });
+        }
+      }
+    }
+    if (ROWS.has('redis')) {
+      for (const roundTripMs of REDIS_ROUND_TRIPS_MS) {
+        const name = `Redis ${roundTripMs} ms round trip`;
+        const outcome = await bounded(name, runVariant(name, OURS, redis.url, { redisPath: redisPath(roundTripMs) }), (ALONE_SECONDS + SECONDS) * 1000 + ROW_SLACK_MS);
+        roundTrips.push({ roundTripMs, outcome });
       }
     }
   } finally {
@@ -162,10 +277,17 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nmachine: ${cpus.length} x ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
       `node ${process.version}, ${os.platform()} ${os.release()}\n` +
-      `scenario: 3 replicas, 60 callers, ${SECONDS} s, budget ${QPS} calls per ${WINDOW_MS} ms\n\n`,
+      `scenario: 3 replicas, 60 callers, ${SECONDS} s, budget ${QPS} calls per ${WINDOW_MS} ms; took ${Math.round((Date.now() - started) / 1000)} s, ` +
+      `load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
   );
+  if (results.length > 0) printMain(results);
+  if (wide.length > 0) printWide(wide);
+  if (roundTrips.length > 0) printRoundTrips(roundTrips);
+}
+
+function printMain(results: Array<[string, VariantFigures]>): void {
   process.stdout.write(
-    row(['limiter', 'max in 1 s', '660300005', 'rooms/s', 'of budget', '201 p50 ms', '201 p99 ms', 'offered/s']) + '\n',
+    '\n' + row(['limiter', 'max in 1 s', '660300005', 'rooms/s', 'of budget', '201 p50 ms', '201 p99 ms', 'offered/s']) + '\n',
   );
   for (const [name, f] of results) {
     process.stdout.write(
@@ -188,7 +310,9 @@ async function main(): Promise<void> {
       `vendor refusals ${ours.vendorRefusals} vs ${baseline.vendorRefusals}\n`,
   );
   process.stdout.write(`statuses (ours): ${JSON.stringify(ours.statuses)}; (baseline): ${JSON.stringify(baseline.statuses)}\n`);
+}
 
+function printWide(wide: Array<{ path: string; connections: string; figures: VariantFigures }>): void {
   process.stdout.write(`\nover wide-area paths (a TCP proxy between the gateways and the fake), our limiter:\n`);
   process.stdout.write(wideRow(['path', 'connections', 'max in 1 s', '660300005', 'rooms/s', 'of budget', 'new conns']) + '\n');
   for (const { path: pathName, connections, figures: f } of wide) {
@@ -216,6 +340,41 @@ async function main(): Promise<void> {
         `new connections during the load ${warm.connectionsOpened} vs ${onDemand.connectionsOpened}\n`,
     );
   }
+}
+
+function printRoundTrips(roundTrips: Array<{ roundTripMs: number; outcome: RowOutcome }>): void {
+  process.stdout.write(
+    `\nwith Redis a round trip away (a TCP proxy in front of Redis, half each way, a tenth of it as jitter), our limiter; ` +
+      `first one caller alone for ${ALONE_SECONDS} s (each request timing out after ${ALONE_TIMEOUT_MS / 1000} s), then the 60 callers:\n`,
+  );
+  process.stdout.write(
+    redisRow(['Redis round trip', 'max in 1 s', '660300005', 'of budget', '201 p99 ms', 'no answer', 'mode at the end', 'alone: p99 ms', 'alone: no answer']) + '\n',
+  );
+  for (const { roundTripMs, outcome: f } of roundTrips) {
+    const name = `${roundTripMs} ms`;
+    if (typeof f === 'string') {
+      process.stdout.write(redisRow([name, f]) + '\n');
+      continue;
+    }
+    process.stdout.write(
+      redisRow([
+        name,
+        f.maxInAnyWindow,
+        f.vendorRefusals,
+        `${(f.budgetShare * 100).toFixed(1)}%`,
+        f.createdLatencyP99Ms.toFixed(0),
+        f.statuses['no answer'] ?? 0,
+        modesCell(f.modes),
+        f.alone ? f.alone.p99Ms.toFixed(0) : '-',
+        f.alone ? `${f.alone.unanswered} of ${f.alone.requests}` : '-',
+      ]) + '\n',
+    );
+  }
+}
+
+function redisRow(cells: Array<string | number>): string {
+  const widths = [18, 12, 12, 12, 12, 12, 18, 15, 16];
+  return cells.map((cell, i) => String(cell).padEnd(widths[i] ?? 12)).join('');
 }
 
 function wideRow(cells: Array<string | number>): string {

@@ -14,12 +14,17 @@
  * beforeAll starts Redis (or the Cluster) and the fake, the TCP proxies asked for, then the
  * replicas; it waits until every replica's limiter is shared and warms them up. afterAll stops the
  * replicas first (none sees its vendor or Redis vanish), then the fake, the proxies and Redis.
+ * `stopReplicas()` and `startReplicas()` replace the replicas mid-file, as a rollout does, on the
+ * same Redis and fake (what a fleet leaves in Redis when it goes is what the next one starts on).
  *
  * Each run captures the requests reaching the fake's port on loopback (loopback-capture.ts), so
  * its cap criteria count on the kernel's arrival times and say whose a crowded window is
  * (vendor-door.ts). Over HTTPS the capture cannot read the requests and the fake's clock counts.
  */
 import { afterAll, beforeAll } from '@jest/globals';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ZimCode } from '../fake-zim/fake-zim-server.js';
 import { criterion, milliseconds, percent, type Criterion } from './criteria.js';
 import {
   FLEET_APP_ID,
@@ -98,6 +103,16 @@ export function budgetUsed(figures: TeamRunFigures): Criterion {
   return criterion('at least 95% of the budget turned into rooms', figures.budgetShare >= 0.95, percent(figures.budgetShare));
 }
 
+/**
+ * Rooms the vendor created in [fromMs, toMs) (wall clock, the fake's record) as a share of the
+ * budget over that span: the budget used in one part of a run (after a recovery, a fleet's first
+ * seconds), where the run's own figure averages over all of it.
+ */
+export function budgetShareBetween(calls: readonly VendorCall[], fromMs: number, toMs: number): number {
+  const created = calls.filter((c) => c.code === ZimCode.success && c.at >= fromMs && c.at < toMs).length;
+  return created / (((toMs - fromMs) / BUDGET.windowMs) * BUDGET.limit);
+}
+
 /** The steady teams' criteria: nearly every request created, quickly. */
 export function servedPromptly(figures: TeamRunFigures, ...clients: FleetClient[]): Criterion[] {
   return clients.flatMap((client) => {
@@ -165,6 +180,42 @@ export interface Fleet {
   readonly vendorProxy: TcpProxyProcess;
   /** One run of the teams, its figures printed. */
   run<T = undefined>(label: string, options: RunOptions<T>): Promise<FleetRun<T>>;
+  /**
+   * Stops every replica with SIGTERM, as a rollout does, and waits for each to exit by itself: its
+   * drain (requests in flight finish, up to the call deadline and a second), then its leave from
+   * the fleet. With `underLoad`, the teams send for `sendMs` first and the replicas get SIGTERM as
+   * the teams stop sending, with their requests still in flight. The fleet has no replicas until
+   * `startReplicas()`.
+   */
+  stopReplicas(options?: StopReplicasOptions): Promise<StoppedReplicas>;
+  /**
+   * A fresh set of replicas on the same Redis and fake, after `stopReplicas()`: as at the start,
+   * every one shared and warmed up before this resolves; they are `gateways` from then on.
+   */
+  startReplicas(options?: ReplicaOptions): Promise<void>;
+}
+
+/** How a set of replicas reaches Redis and what it is told, for `startReplicas()` (the scenario's own by default). */
+export interface ReplicaOptions {
+  /** Default: the scenario's `replicas`. */
+  replicas?: number;
+  /** Default: the scenario's `redisProxyFor` (needs the scenario to have a Redis proxy); `[]` for every replica direct. */
+  redisProxyFor?: readonly number[];
+  /** Added to every replica's environment, over the scenario's `env`. */
+  env?: EnvLayer;
+}
+
+export interface StopReplicasOptions {
+  underLoad?: { teams: readonly Team[]; sendMs: number };
+}
+
+export interface StoppedReplicas {
+  /** Each replica's exit code (0: it exited by itself after its drain; null: it had to be killed). */
+  exitCodes: Array<number | null>;
+  /** How long the stop took, from SIGTERM to the last exit (ms). */
+  stopMs: number;
+  /** With `underLoad`: the teams' answers, those the stop cut off included. */
+  load?: TeamLoadResult;
 }
 
 interface Started {
@@ -179,23 +230,25 @@ interface Started {
 
 /** Starting Redis, the fake, proxies and up to five replicas, then warming them, on a busy machine. */
 const START_TIMEOUT_MS = 120_000;
+/** A replica's own drain after SIGTERM lasts up to the call deadline and a second; beyond this it is killed. */
+const GRACEFUL_STOP_TIMEOUT_MS = CALL_DEADLINE_MS + 6_000;
 
 export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
   let fleet: Started | undefined;
   let runs = 0;
+  let launches = 0;
 
-  beforeAll(async () => {
-    const certificate = options.vendorTls ? await createTestCertificate() : undefined;
-    const [store, fake] = await Promise.all([
-      typeof options.redis === 'object' ? startRedisCluster(options.redis.cluster) : startPrivateRedis(),
-      startFakeZimProcess(FLEET_APP_ID, SECRET, certificate ? { tls: { certFile: certificate.certPath, keyFile: certificate.keyPath } } : {}),
-    ]);
-    const [redis, cluster] = 'seeds' in store ? [undefined, store] : [store, undefined];
-    const redisProxy = options.redisProxyFor && redis ? await startTcpProxy({ target: `127.0.0.1:${redis.port}` }) : undefined;
-    const { hostname, port } = new URL(fake.url);
-    const vendorProxy = options.vendorProxy ? await startTcpProxy({ target: { host: hostname, port: Number(port) } }) : undefined;
+  /**
+   * Starts a set of replicas on the fleet's Redis and fake; they are the fleet's gateways from the
+   * moment they run (so afterAll stops them whatever follows). Resolves once every one is shared
+   * and warmed up.
+   */
+  const launch = async (started: Started, replicaOptions: ReplicaOptions = {}): Promise<void> => {
+    const { fake, redis, cluster, redisProxy, vendorProxy, certificate } = started;
+    const redisProxyFor = replicaOptions.redisProxyFor ?? options.redisProxyFor ?? [];
+    if (redisProxyFor.length > 0 && !redisProxy) throw new Error('this fleet has no Redis proxy: give the scenario the `redisProxyFor` option');
     const gateways = await startReplicas({
-      replicas: options.replicas ?? 3,
+      replicas: replicaOptions.replicas ?? options.replicas ?? 3,
       secret: SECRET,
       clients: FLEET_CLIENTS,
       fakeUrl: vendorProxy ? vendorProxy.url(certificate ? 'https' : 'http') : fake.url,
@@ -209,13 +262,29 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
         CLIENT_RATE_LIMIT: '1000',
         ...(certificate && { NODE_EXTRA_CA_CERTS: certificate.certPath }),
         ...definedOnly(options.env),
+        ...definedOnly(replicaOptions.env),
       },
       envFor: (index): Record<string, string> =>
-        redisProxy && options.redisProxyFor?.includes(index) ? { REDIS_URL: redisProxy.url('redis') } : {},
+        redisProxy && redisProxyFor.includes(index) ? { REDIS_URL: redisProxy.url('redis') } : {},
     });
-    fleet = { gateways, fake, redis, cluster, redisProxy, vendorProxy, certificate };
+    started.gateways = gateways;
     await Promise.all(gateways.map((g) => waitForLimiterMode(g, 'shared')));
-    await warmUp(gateways, FLEET_CLIENTS.alpha, 'warm');
+    // Room ids never repeat against one fake: each set of replicas warms up on its own.
+    await warmUp(gateways, FLEET_CLIENTS.alpha, `warm${launches++ || ''}`);
+  };
+
+  beforeAll(async () => {
+    const certificate = options.vendorTls ? await createTestCertificate() : undefined;
+    const [store, fake] = await Promise.all([
+      typeof options.redis === 'object' ? startRedisCluster(options.redis.cluster) : startPrivateRedis(),
+      startFakeZimProcess(FLEET_APP_ID, SECRET, certificate ? { tls: { certFile: certificate.certPath, keyFile: certificate.keyPath } } : {}),
+    ]);
+    const [redis, cluster] = 'seeds' in store ? [undefined, store] : [store, undefined];
+    const redisProxy = options.redisProxyFor && redis ? await startTcpProxy({ target: `127.0.0.1:${redis.port}` }) : undefined;
+    const { hostname, port } = new URL(fake.url);
+    const vendorProxy = options.vendorProxy ? await startTcpProxy({ target: { host: hostname, port: Number(port) } }) : undefined;
+    fleet = { gateways: [], fake, redis, cluster, redisProxy, vendorProxy, certificate };
+    await launch(fleet);
   }, START_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -290,6 +359,33 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     };
   };
 
+  const stopReplicas = async ({ underLoad }: StopReplicasOptions = {}): Promise<StoppedReplicas> => {
+    const current = started();
+    const gateways = current.gateways;
+    if (gateways.length === 0) throw new Error('this fleet has no replicas running: startReplicas() first');
+    const loading = underLoad
+      ? runTeamLoad({
+          gateways,
+          teams: underLoad.teams,
+          durationMs: underLoad.sendMs,
+          requestTimeoutMs: CALL_DEADLINE_MS + 5_000,
+          runId: `r${++runs}`,
+        })
+      : undefined;
+    if (underLoad) await sleep(underLoad.sendMs);
+    const stoppingAt = performance.now();
+    const exitCodes = await Promise.all(gateways.map((g) => g.stop(GRACEFUL_STOP_TIMEOUT_MS)));
+    const stopMs = performance.now() - stoppingAt;
+    current.gateways = [];
+    return { exitCodes, stopMs, ...(loading && { load: await loading }) };
+  };
+
+  const startAgain = async (replicaOptions: ReplicaOptions = {}): Promise<void> => {
+    const current = started();
+    if (current.gateways.some((g) => g.isRunning())) throw new Error('stopReplicas() first: this fleet still has replicas running');
+    await launch(current, replicaOptions);
+  };
+
   return {
     get gateways() {
       return started().gateways;
@@ -310,6 +406,8 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
       return part('vendorProxy', 'vendorProxy');
     },
     run,
+    stopReplicas,
+    startReplicas: startAgain,
   };
 }
 

@@ -231,15 +231,31 @@ export async function backToShared(gateway: GatewayProcess, since: number): Prom
   return waitForLimiterMode(gateway, 'shared', { since: lastFallback + 1 });
 }
 
-/** The modes the replica's limiter entered from log line `since` on, in order (from its log lines). */
-export function limiterModeChanges(gateway: GatewayProcess, since = 0): Array<'shared' | 'local' | 'reject'> {
+/** One change of the limiter's mode, as the replica logged it. */
+export interface LimiterModeLine {
+  mode: 'shared' | 'local' | 'reject';
+  /** The whole message: `Outbound limiter mode: local (slow: ...)`. */
+  message: string;
+  /** When the replica logged it (its wall clock, ms), when the line carried one. */
+  timestamp?: number;
+}
+
+/** The replica's changes of mode from log line `since` on, in order, with their messages (the reason in brackets). */
+export function limiterModeLines(gateway: GatewayProcess, since = 0): LimiterModeLine[] {
   return gateway
     .logLines()
     .slice(since)
     .flatMap((line) => {
       const match = typeof line.message === 'string' ? MODE_LINE.exec(line.message) : null;
-      return match ? [match[1] as 'shared' | 'local' | 'reject'] : [];
+      if (!match) return [];
+      const mode = match[1] as LimiterModeLine['mode'];
+      return [{ mode, message: line.message as string, ...(typeof line.timestamp === 'number' && { timestamp: line.timestamp }) }];
     });
+}
+
+/** The modes the replica's limiter entered from log line `since` on, in order (from its log lines). */
+export function limiterModeChanges(gateway: GatewayProcess, since = 0): Array<'shared' | 'local' | 'reject'> {
+  return limiterModeLines(gateway, since).map((line) => line.mode);
 }
 
 /** Resolves once every replica's /metrics says its limiter is in shared mode (polled, with a deadline). */
