@@ -95,7 +95,7 @@ describe('loadConfig with a valid environment', () => {
       weights: {},
       priorities: {},
     });
-    expect(config.redisDown).toEqual({ fallback: 'local', assumedReplicas: 3 });
+    expect(config.redisDown).toEqual({ fallback: 'local', assumedReplicas: 3, slowRoundTripMs: 75 });
     expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
     expect(config.idempotency).toEqual({ ttlSeconds: 86_400 });
     expect(Object.keys(config.clientQuota.overrides)).toEqual([]);
@@ -124,6 +124,7 @@ describe('loadConfig with a valid environment', () => {
       RATE_LIMIT_SAFETY_MARGIN_MS: '5',
       RATE_LIMIT_ON_REDIS_DOWN: 'reject',
       RATE_LIMIT_REPLICAS: '7',
+      RATE_LIMIT_SLOW_REDIS_MS: '60',
       CLIENT_RATE_LIMIT: '40',
       CLIENT_RATE_LIMITS: 'client-a:5,client-b:15',
       IDEMPOTENCY_TTL_S: '3600',
@@ -157,7 +158,7 @@ describe('loadConfig with a valid environment', () => {
       weights: {},
       priorities: {},
     });
-    expect(config.redisDown).toEqual({ fallback: 'reject', assumedReplicas: 7 });
+    expect(config.redisDown).toEqual({ fallback: 'reject', assumedReplicas: 7, slowRoundTripMs: 60 });
     expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 } });
     expect(config.idempotency).toEqual({ ttlSeconds: 3600 });
     expect(config.redis).toEqual({
@@ -410,6 +411,8 @@ describe('loadConfig with a bad environment', () => {
     ['RATE_LIMIT_REPLICAS', '0'],
     ['RATE_LIMIT_REPLICAS', '1001'],
     ['RATE_LIMIT_REPLICAS', 'three'],
+    ['RATE_LIMIT_SLOW_REDIS_MS', '4'],
+    ['RATE_LIMIT_SLOW_REDIS_MS', '5001'],
     ['CLIENT_RATE_LIMIT', '0'],
     ['CLIENT_RATE_LIMIT', '100001'],
     ['CLIENT_RATE_LIMIT', '2.5'],
@@ -430,6 +433,14 @@ describe('loadConfig with a bad environment', () => {
     ['REDIS_SENTINEL_MASTER', 'mymaster'],
   ])('names %s=%j', (variable, value) => {
     expect(badVariables({ ...VALID, [variable]: value })).toEqual([variable]);
+  });
+
+  it('names RATE_LIMIT_SLOW_REDIS_MS when it is not below REDIS_COMMAND_TIMEOUT_MS (the timeout would come first)', () => {
+    const redis = { ...VALID, REDIS_URL: 'redis://cache.internal:6379' };
+    expect(badVariables({ ...redis, REDIS_COMMAND_TIMEOUT_MS: '100', RATE_LIMIT_SLOW_REDIS_MS: '100' })).toEqual(['RATE_LIMIT_SLOW_REDIS_MS']);
+    expect(loadConfig({ ...redis, REDIS_COMMAND_TIMEOUT_MS: '101', RATE_LIMIT_SLOW_REDIS_MS: '100' }).redisDown.slowRoundTripMs).toBe(100);
+    // Without Redis there is nothing to be slow.
+    expect(loadConfig({ ...VALID, REDIS_COMMAND_TIMEOUT_MS: '50', RATE_LIMIT_SLOW_REDIS_MS: '100' }).redisDown.slowRoundTripMs).toBe(100);
   });
 
   it('names the secret when both ZEGO_SERVER_SECRET and ZEGO_SERVER_SECRET_FILE are set', () => {

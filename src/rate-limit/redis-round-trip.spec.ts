@@ -156,6 +156,13 @@ describe('RedisRoundTrip', () => {
     expect(seen(...times(RECOVERY_VERDICT_SAMPLES - 1, 200), 1).hasRecovered(SLOW)).toBe(false);
   });
 
+  it('takes slowness from the quicker round trips: half of them stretched by a busy event loop is not a slow Redis', () => {
+    const half = SLOW_VERDICT_SAMPLES / 2;
+    expect(seen(...times(half, 200), ...times(half, 20)).isSlow(SLOW)).toBe(false);
+    expect(seen(...times(SLOW_VERDICT_SAMPLES - 2, 200), ...times(2, 20)).isSlow(SLOW)).toBe(true);
+    expect(seen(...times(SLOW_VERDICT_SAMPLES - 3, 200), ...times(3, 20)).isSlow(SLOW)).toBe(false);
+  });
+
   it('reads only the most recent samples: a Redis that turned slow is slow, one that turned quick has recovered', () => {
     const turnedSlow = seen(...times(20, 1), ...times(SLOW_VERDICT_SAMPLES, 200));
     expect(turnedSlow.isSlow(SLOW)).toBe(true);
