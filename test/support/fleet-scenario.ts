@@ -28,6 +28,7 @@ import { ZimCode } from '../fake-zim/fake-zim-server.js';
 import { criterion, milliseconds, percent, type Criterion } from './criteria.js';
 import {
   FLEET_APP_ID,
+  limiterModeLines,
   startFakeZimProcess,
   startReplicas,
   waitForLimiterMode,
@@ -311,6 +312,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     const { gateways, fake } = started();
     const before = (await fake.calls()).length;
     const metricsBefore = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
+    const marks = gateways.map((g) => g.logMark());
     // HTTPS payloads cannot be read on the wire: the fake's clock counts then. With a path between,
     // its entrance is captured too: when the calls left the gateways.
     const plain = !fake.url.startsWith('https:');
@@ -345,7 +347,10 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
       { calls, kernel, departures, stalls: stalls.filter((s) => s.endedAt >= load.startedAt), startedAt: load.startedAt },
       BUDGET,
     );
-    process.stdout.write(`\n${label}:\n${formatTeamRunFigures(figures)}\n${formatDoorFigures(door, BUDGET)}\n`);
+    process.stdout.write(
+      `\n${label}:\n${formatTeamRunFigures(figures)}\n${formatDoorFigures(door, BUDGET)}\n` +
+        formatModeChanges(gateways, marks, load.startedAt),
+    );
     return {
       load,
       figures,
@@ -409,6 +414,18 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     stopReplicas,
     startReplicas: startAgain,
   };
+}
+
+/** Each replica's changes of limiter mode during a run, at seconds from its start: what a crowded window or a dip is read against. */
+function formatModeChanges(gateways: readonly GatewayProcess[], marks: readonly number[], startedAt: number): string {
+  return gateways
+    .flatMap((g, i) =>
+      limiterModeLines(g, marks[i]).map((line) => {
+        const at = line.timestamp === undefined ? '?' : ((line.timestamp - startedAt) / 1000).toFixed(2);
+        return `replica ${i} at ${at} s: ${line.message}\n`;
+      }),
+    )
+    .join('');
 }
 
 function definedOnly(layer: EnvLayer | undefined): Record<string, string> {
