@@ -68,6 +68,8 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
   private ownLapses = 0;
   /** Aborted when the shared log takes over: local slots still waited for are handed back. */
   private localEpoch = new AbortController();
+  /** Settles once the script runs on their way at the last change to the own share have landed. */
+  private localOpens: Promise<void> = Promise.resolve();
   private heartbeat: unknown;
   /** True while Redis answers, but too slowly to schedule through: the budget is as if Redis were down. */
   private slow = false;
@@ -175,6 +177,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
   ): Promise<void> {
     const epoch = this.localEpoch.signal;
     try {
+      await this.localOpens;
       await this.local.acquire({
         maxWaitMs: remainingWaitMs(ask.giveUpAt, monotonicNow()),
         signal: signal ? AbortSignal.any([signal, epoch]) : epoch,
@@ -276,6 +279,17 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     for (const listener of this.modeListeners) listener({ mode, reason });
   }
 
+  /**
+   * When the fleet's shared calls end, as far as this replica knows: they were granted at most a
+   * reach past its lease. Nothing of its own goes before they have left every window of the vendor's.
+   */
+  private sharedEnd(): number {
+    const view = this.shared.fleetView();
+    const lastShared = this.shared.lastKnownSlot() ?? Number.NEGATIVE_INFINITY;
+    if (!view) return lastShared;
+    return Math.max(lastShared, view.leaseExpiresAt + Math.max(view.reachMs, this.rules.horizonMs));
+  }
+
   private modeChanged(mode: SharedStoreMode): void {
     if (mode === 'shared') {
       this.localEpoch.abort();
@@ -287,13 +301,11 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     this.unreadyBefore += this.local.unreadySlots();
     // Client quotas fall back to their share of the same fleet.
     if (view) this.policy.fleetCounted(view.active + view.lapsed);
-    this.local = this.localShare(this.policy.fleetSize);
-    // Nothing of its own before the fleet's shared calls (granted at most a horizon past this
-    // replica's lease) have left every window of the vendor's.
-    const lastShared = this.shared.lastKnownSlot() ?? Number.NEGATIVE_INFINITY;
-    const reach = Math.max(view?.reachMs ?? 0, this.rules.horizonMs);
-    const sharedEnd = view ? Math.max(lastShared, view.leaseExpiresAt + reach) : lastShared;
-    this.local.notBefore(sharedEnd + this.rules.spanMs);
+    const local = (this.local = this.localShare(this.policy.fleetSize));
+    local.notBefore(this.sharedEnd() + this.rules.spanMs);
+    // A script run still on its way (Redis turned slow under it) renews the lease when it lands:
+    // the own share opens once every one has, from the lease they leave.
+    this.localOpens = this.shared.settled().then(() => local.notBefore(this.sharedEnd() + this.rules.spanMs));
     if (view) this.ownLapses++;
     this.carryOverPending = mode === 'local';
     this.fleetPending = view !== undefined;

@@ -403,7 +403,7 @@ describe('RedisOutboundRateLimiter', () => {
     );
     // Heard from Redis once first: on a fresh connection the first call also connects and loads the
     // script, and its answer can arrive after a slot granted before any round trip was measured
-    // (a lead of 2 ms): that slot would count as late too.
+    // (no lead): that slot would count as late too.
     await limiter.renew();
     await limiter.acquire({ maxWaitMs: 1000, client: 'x' });
     oversleep = 50;
@@ -419,7 +419,7 @@ describe('RedisOutboundRateLimiter', () => {
 
     /**
      * A replica whose waits oversleep, on a watched connection, measured 40 ms from Redis (a lead
-     * of 22 ms), that has heard from Redis once (the connection is up, the script loaded, the
+     * of 17 ms), that has heard from Redis once (the connection is up, the script loaded, the
      * clocks matched).
      */
     async function sleepyReplica(budget: OutboundBudgetKeys, runs: SentRun[], onWait?: () => void): Promise<RedisOutboundRateLimiter> {
@@ -434,7 +434,7 @@ describe('RedisOutboundRateLimiter', () => {
       await limiter.renew();
       // Every slot comes with a wait before it (so the oversleep applies), whatever this machine's round trip.
       for (let i = 0; i < 20; i++) limiter.roundTrip.record(40);
-      expect(limiter.timing().leadMs).toBe(22);
+      expect(limiter.timing().leadMs).toBe(17);
       runs.length = 0;
       return limiter;
     }

@@ -190,6 +190,8 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   private grantsReachMs?: number;
   /** Set while this replica keeps off the scheduler: no script runs (its lease lapses), callers get it. */
   private suspended?: SchedulerSuspended;
+  /** Script runs sent and not yet answered (or failed): each may still renew the lease. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -301,6 +303,15 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     this.suspended = undefined;
   }
 
+  /**
+   * Resolves once every script run sent before this call has been answered or has failed (within
+   * the command timeout). A run on its way when the replica left the scheduler renews the lease when
+   * it lands: the fleet view is final only after it.
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
   /** The newest slot anyone in the fleet was granted, as far as this replica last heard. */
   lastKnownSlot(): number | undefined {
     return this.horizon;
@@ -396,8 +407,18 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   }
 
   /** One run of the script: this replica's tickets, cancels and lease go with every one. */
-  private async run(body: ScheduleBody): Promise<{ reply: ScheduleReply; ranAt: number; roundTripMs: number }> {
+  private async run(body: ScheduleBody): Promise<ScriptRun> {
     if (this.suspended && !body.leaving) throw this.suspended;
+    const running = this.runScript(body);
+    this.inFlight.add(running);
+    try {
+      return await running;
+    } finally {
+      this.inFlight.delete(running);
+    }
+  }
+
+  private async runScript(body: ScheduleBody): Promise<ScriptRun> {
     const cancel = this.cancels.splice(0);
     const notes = this.notes?.pending();
     const rules: ScheduleScriptRules = { ...this.scriptRules, ...this.timing() };
@@ -468,6 +489,13 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     const waiting = [...this.waiters.values()];
     for (const waiter of waiting) waiter.fail(error);
   }
+}
+
+/** A script run's answer, when it ran on Redis's clock (as local time), and its round trip. */
+interface ScriptRun {
+  reply: ScheduleReply;
+  ranAt: number;
+  roundTripMs: number;
 }
 
 /** The script's JSON answer, checked for the fields every caller relies on; RedisCallFailed otherwise. */

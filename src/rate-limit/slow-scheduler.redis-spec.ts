@@ -92,6 +92,27 @@ describe('a replica whose Redis turns slow', () => {
     );
   });
 
+  it('counts the lease that script runs still on their way renew when they land: its own share starts after it', async () => {
+    const r = await sharedReplica();
+    slowPath();
+    // A caller every 10 ms: with a 60 ms round trip, several runs are on their way when the verdict comes.
+    const callers: Array<Promise<void>> = [];
+    while (r.limiter.mode === 'shared') {
+      callers.push(r.limiter.acquire(ANY_WAIT));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const atTheChange = r.shared.fleetView()!.leaseExpiresAt;
+    await r.shared.settled();
+    const landed = r.shared.fleetView()!;
+    await Promise.all(callers);
+
+    // The runs that landed after the change renewed the lease past what the replica knew then …
+    expect(landed.leaseExpiresAt).toBeGreaterThan(atTheChange);
+    // … and nothing of its own went before that lease, the fleet's reach and a window had passed.
+    expect(r.localCalls.length).toBeGreaterThan(0);
+    expect(Math.min(...r.localCalls)).toBeGreaterThanOrEqual(landed.leaseExpiresAt + landed.reachMs + SPAN_MS - 1);
+  });
+
   it('comes back to shared once the round trip recovers, with its own calls carried into the log', async () => {
     // A fleet window of a minute: the script drops calls older than one window.
     const r = await sharedReplica({ sharedRules: { ...SHARED_RULES, limit: 1000, windowMs: 60_000 } });
