@@ -39,7 +39,7 @@ import {
 import type { EnvLayer } from './gateway-env.js';
 import type { GatewayProcess } from './gateway-process.js';
 import { startLoopbackCapture, stopAllLoopbackCaptures, type KernelArrival } from './loopback-capture.js';
-import { scrapeMetrics, type MetricSample } from './prometheus-text.js';
+import { metricSum, scrapeMetrics, type MetricSample } from './prometheus-text.js';
 import { startRedisCluster, stopAllRedisClusters, type TestRedisCluster } from './redis-cluster.js';
 import { startPrivateRedis, stopAllRedis, type TestRedis } from './redis-server.js';
 import {
@@ -366,7 +366,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     );
     process.stdout.write(
       `\n${label}:\n${formatTeamRunFigures(figures)}\n${formatDoorFigures(door, BUDGET)}\n` +
-        formatModeChanges(gateways, marks, load.startedAt),
+        `${formatLateWires(metricsBefore, metricsAfter)}\n${formatModeChanges(gateways, marks, load.startedAt)}`,
     );
     return {
       load,
@@ -431,6 +431,23 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     stopReplicas,
     startReplicas: startAgain,
   };
+}
+
+/** The histogram bucket at half the safety margin: a call on the wire later than that after its slot spent the margin on our side. */
+const LATE_WIRE_BUCKET = String(BUDGET.marginMs / 2 / 1000);
+
+/**
+ * Calls handed to the network more than half the margin after their slot, per replica: a crowded
+ * window at the door with late wires beside it was the gateways' own lateness (a process off the
+ * CPU between its slot and its write), one without them the scheduler's.
+ */
+function formatLateWires(before: readonly MetricSample[][], after: readonly MetricSample[][]): string {
+  const name = 'zim_gateway_vendor_slot_to_wire_seconds';
+  const counts = after.map((samples, i) => {
+    const late = (s: readonly MetricSample[]): number => metricSum(s, `${name}_count`) - metricSum(s, `${name}_bucket`, { le: LATE_WIRE_BUCKET });
+    return late(samples) - late(before[i] ?? []);
+  });
+  return `calls on the wire over ${BUDGET.marginMs / 2} ms after their slot, per replica: [${counts.join(',')}]`;
 }
 
 /** Each replica's changes of limiter mode during a run, at seconds from its start: what a crowded window or a dip is read against. */
