@@ -70,7 +70,9 @@ describe('waiting for a slot, across replicas', () => {
     // This caller waits for the slot ~1 s away, then hangs up after 200 ms.
     const quitter = createRoom(gateways[1]!.url, KEY, roomId(), 200);
     await waitFor(async () => (await callersInLine()) >= 2, { what: 'the quitter in line' });
-    expect((await quitter).error).toMatch(/TimeoutError|AbortError/);
+    // Named with its status when it was answered instead.
+    const { status, error, body } = await quitter;
+    expect({ status, error, body }).toEqual({ status: 0, error: expect.stringMatching(/TimeoutError|AbortError/), body: undefined });
     await waitFor(async () => (await callersInLine()) === 1, { what: 'the quitter’s place given back' });
     // Had the slot been kept, the next one would be ~2 s away: over the 1.5 s wait, a 429.
     const next = await createRoom(gateways[0]!.url, KEY, roomId(), 10_000);

@@ -44,8 +44,9 @@ export interface FailoverRules {
  *
  * The cap holds through the hand-overs. Leaving Redis, this replica sends nothing on its own share
  * before its lease has surely lapsed and the fleet's calls granted until then have left every
- * window (local slots follow the lease's end plus the grant horizon by one whole window): the
- * others subtract its share from the shared budget from its lease's end on. Its share is the
+ * window (local slots follow the lease's end plus the grant horizon by one whole window; the lease
+ * as the last script run to land left it, since runs still on their way renew it): the others
+ * subtract its share from the shared budget from its lease's end on. Its share is the
  * budget split over the fleet as Redis last counted it. Coming back, callers still waiting for a
  * local slot take a shared one instead, and the first call to reach Redis writes this replica's
  * recent local calls into the log and re-asserts the members it last saw, so that the fleet keeps

@@ -297,7 +297,8 @@ describe('LocalOutboundRateLimiter', () => {
       expect(caller.releasedAt).toBeGreaterThanOrEqual(10_040);
       expect(caller.releasedAt).toBeLessThan(10_050);
       expect(l.unreadySlots()).toBeGreaterThanOrEqual(1);
-      expect(readiness.expected).toHaveLength(1);
+      // Told its slot when it queued, and again when it went: that one is the slot it is timed from.
+      expect(readiness.expected).toEqual([10_000, caller.releasedAt]);
       // Its release is the one slot taken: the next caller goes one spacing after it.
       const next = track(l, time, NO_LIMIT_ON_WAIT);
       await time.advance(spacing);

@@ -189,6 +189,8 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
         break;
       }
       this.releases.push(now);
+      // Its slot is now, whatever it was told when it queued (it may have waited for a connection since).
+      ticket.value.readiness?.expect(now);
       ticket.value.settle();
       ticket.value.resolve();
     }

@@ -20,7 +20,7 @@ export interface SlotRules {
  * its own: the caller takes a new slot instead (a stalled event loop or a descheduled pod wakes
  * every waiting timer at once, which would otherwise release a burst).
  */
-export function lateToleranceMs(rules: SlotRules): number {
+export function lateToleranceMs(rules: Pick<SlotRules, 'safetyMarginMs'>): number {
   return Math.max(rules.safetyMarginMs / 2, TIMER_GRANULARITY_MS);
 }
 

@@ -33,6 +33,12 @@ const SECRET = 'SENTINEL-zim-secret-5d0b7e19';
 class CountingLimiter extends OutboundRateLimiter {
   readonly mode = 'shared';
   acquisitions = 0;
+  /** Requests held back unwritten (a busy machine can delay a write past its slot): each took another slot. */
+  heldBack = 0;
+  /** The slots the attempts took: one each, whatever a busy machine added. */
+  get forAttempts(): number {
+    return this.acquisitions - this.heldBack;
+  }
   constructor(private readonly inner?: OutboundRateLimiter) {
     super();
   }
@@ -104,6 +110,9 @@ function setup({ env = {}, limiter }: Setup = {}) {
   const slots: ZimSlotEvent[] = [];
   events.onAttempt((event) => attempts.push(event));
   events.onSlot((event) => slots.push(event));
+  events.onTransport((event) => {
+    if (event.kind === 'held-back') counting.heldBack++;
+  });
   const pool = createVendorConnectionPool(config, events);
   pools.push(pool);
   // As Nest starts it: one connection opened at once, warm after its settling time.
@@ -147,6 +156,14 @@ function expectNoSecrets(text: string, calls: ReceivedCall[]) {
 
 function inject(fault: FaultSpec) {
   fake.injectFault(fault);
+}
+
+/** Keeps the event loop busy, as a burst of other requests would. */
+function busyFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
 }
 
 /** A local port on which nothing listens. */
@@ -213,7 +230,7 @@ describe('ZimClient against the fake vendor', () => {
       const { client, limiter } = setup();
       await client.call('CreateRoom', body());
       await client.call('CreateRoom', body());
-      expect(limiter.acquisitions).toBe(2);
+      expect(limiter.forAttempts).toBe(2);
     });
   });
 
@@ -229,7 +246,7 @@ describe('ZimClient against the fake vendor', () => {
       inject({ kind: 'code', code });
       const error = await failure(client.call('CreateRoom', body()));
       expect(fake.calls).toHaveLength(3);
-      expect(limiter.acquisitions).toBe(3);
+      expect(limiter.forAttempts).toBe(3);
       expect(error.status).toBe(status);
       expect(error.details.zegoCode).toBe(code);
       expect(error.details.retryAfterSeconds).toBeGreaterThanOrEqual(1);
@@ -369,7 +386,7 @@ describe('ZimClient against the fake vendor', () => {
         env: { ZEGO_API_BASE_URL: `http://127.0.0.1:${port}`, ZEGO_MAX_ATTEMPTS: '3' },
       });
       const error = await failure(client.call('CreateRoom', body()));
-      expect(limiter.acquisitions).toBe(3);
+      expect(limiter.forAttempts).toBe(3);
       expect(error.status).toBe(502);
       expect(error.outcome).toBe('unreachable');
       expect(error.message).toContain('ECONNREFUSED');
@@ -387,7 +404,7 @@ describe('ZimClient against the fake vendor', () => {
       expect(error.status).toBe(504);
       expect(error.outcome).toBe('timeout');
       expect(fake.calls).toHaveLength(1);
-      expect(limiter.acquisitions).toBe(1);
+      expect(limiter.forAttempts).toBe(1);
       expectNoSecrets(renderings(error), fake.calls);
     });
 
@@ -496,7 +513,7 @@ describe('ZimClient against the fake vendor', () => {
       expect(error).toBeInstanceOf(CallDeadlinePassed);
       expect((error as CallDeadlinePassed).status).toBe(503);
       expect((error as CallDeadlinePassed).details.retryAfterSeconds).toBe(1);
-      expect(limiter.acquisitions).toBe(0);
+      expect(limiter.forAttempts).toBe(0);
       expect(fake.calls).toHaveLength(0);
     });
 
@@ -543,6 +560,35 @@ describe('ZimClient against the fake vendor', () => {
       expect(refusal).toBeInstanceOf(OutboundRateLimitRefusal);
       expect((refusal as OutboundRateLimitRefusal).status).toBe(429);
       expect(fake.calls).toHaveLength(1);
+    });
+
+    it('sends a call whose slot passed before its request took a connection on a new slot: written once, not a failed attempt', async () => {
+      // The first slot is granted, then the event loop is busy for 25 ms before the request is
+      // written (half the default 30 ms margin is 15): the request is held back, unwritten.
+      let stalls = 1;
+      const stalling = new (class extends OutboundRateLimiter {
+        readonly mode = 'shared';
+        private readonly inner = new LocalOutboundRateLimiter({ limit: 1000, windowMs: 1000, safetyMarginMs: 0 });
+        async acquire(options: AcquireOptions): Promise<void> {
+          await this.inner.acquire(options);
+          if (stalls-- > 0) busyFor(25);
+        }
+      })();
+      const { client, pool, limiter, attempts } = setup({ limiter: stalling });
+      const heldBack: number[] = [];
+      (client as unknown as { events: ZimCallEvents }).events.onTransport((event) => {
+        if (event.kind === 'held-back') heldBack.push(event.ms);
+      });
+      await until(() => pool.stats().idle > 0, 'a warm vendor connection');
+
+      const reply = await client.call('CreateRoom', body());
+      expect(reply.Code).toBe(0);
+      expect(heldBack.length).toBeGreaterThanOrEqual(1);
+      expect(heldBack[0]).toBeGreaterThan(15);
+      // A slot per held-back request and one for the attempt; one request on the wire.
+      expect(limiter.acquisitions).toBe(1 + heldBack.length);
+      expect(fake.calls).toHaveLength(1);
+      expect(attempts.map((a) => a.outcome)).toEqual(['success']);
     });
 
     it('never lets the limiter wait longer than RATE_LIMIT_MAX_WAIT_MS', async () => {

@@ -15,6 +15,8 @@ export interface SlotConnections {
   asked(): void;
   /** The last attempt to connect failed, recently, and none succeeded since. */
   unreachable(): boolean;
+  /** How long after its slot a call may still go out (half the safety margin). */
+  readonly lateToleranceMs: number;
   now(): number;
 }
 
@@ -83,6 +85,11 @@ export class SlotHandOff {
   }
 
   /** @internal */
+  onTime(slotAt: number | undefined): boolean {
+    return slotAt === undefined || this.connections.now() - slotAt <= this.connections.lateToleranceMs;
+  }
+
+  /** @internal */
   forget(departure: Departure): void {
     this.departures.delete(departure);
   }
@@ -108,6 +115,11 @@ export class Departure implements SlotReadiness {
     this.waitingForSlot = true;
     this.disarm();
     this.handOff.expected(this, slotAt);
+  }
+
+  /** Still within its slot's late tolerance now (a call that was never given a slot is). */
+  onSlot(): boolean {
+    return this.handOff.onTime(this.slotAt);
   }
 
   ready(): boolean {
