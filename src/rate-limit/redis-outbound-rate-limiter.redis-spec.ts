@@ -387,6 +387,18 @@ describe('RedisOutboundRateLimiter', () => {
     expect((await slotScores(budget)).length).toBe(1);
   });
 
+  it('takes back the slot of a call that did not go out on it after all (held back unwritten): it leaves the log', async () => {
+    const budget = freshBudget();
+    const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget, RULES, 'held-back');
+    let giveBack: (() => void) | undefined;
+    const readiness = { expect: (_slotAt: number, back?: () => void) => void (giveBack = back), ready: () => true };
+    await limiter.acquire({ maxWaitMs: 1000, client: 'x', readiness });
+    await limiter.acquire({ maxWaitMs: 1000, client: 'x' });
+    expect((await slotScores(budget)).length).toBe(2);
+    giveBack!();
+    await until(async () => (await slotScores(budget)).length === 1, 'the slot given back left the log');
+  });
+
   it('trades the slot of a caller that woke too late for one at the front of the queue', async () => {
     const budget = freshBudget();
     let oversleep = 0;

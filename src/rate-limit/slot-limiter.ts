@@ -46,7 +46,8 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
   async waitFor(slot: S, signal?: AbortSignal, readiness?: SlotReadiness): Promise<void> {
     let current = slot;
     for (;;) {
-      readiness?.expect(current.slotAt);
+      const told = current;
+      readiness?.expect(told.slotAt, () => this.release(told));
       const waitMs = current.slotAt - this.now();
       if (waitMs > 0) {
         try {

@@ -106,15 +106,25 @@ export class Departure implements SlotReadiness {
   slotAt?: number;
   waitingForSlot = false;
   private claimed = false;
+  /** Gives the current slot back to the limiter that granted it (once). */
+  private giveBack?: () => void;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly handOff: SlotHandOff) {}
 
-  expect(slotAt: number): void {
+  expect(slotAt: number, giveBack?: () => void): void {
     this.slotAt = slotAt;
+    this.giveBack = giveBack;
     this.waitingForSlot = true;
     this.disarm();
     this.handOff.expected(this, slotAt);
+  }
+
+  /** Its request was not sent on the slot after all: the slot goes back to the limiter. */
+  slotUnused(): void {
+    const giveBack = this.giveBack;
+    this.giveBack = undefined;
+    giveBack?.();
   }
 
   /** Still within its slot's late tolerance now (a call that was never given a slot is). */

@@ -118,7 +118,8 @@ describe('VendorConnectionPool', () => {
 
     // The slot checked on time, then 25 ms of other work before Node writes the request (half the margin is 15).
     const late = pool.departure();
-    late.expect(performance.now());
+    let givenBack = 0;
+    late.expect(performance.now(), () => givenBack++);
     expect(late.ready()).toBe(true);
     const sending = post(pool, late, fake.url);
     const until25 = performance.now() + 25;
@@ -129,6 +130,8 @@ describe('VendorConnectionPool', () => {
     late.done();
     expect(error).toBeInstanceOf(SlotPassedBeforeWire);
     expect((error as SlotPassedBeforeWire).lateMs).toBeGreaterThan(15);
+    // Its slot went back to the limiter that granted it.
+    expect(givenBack).toBe(1);
     // The vendor saw the first request only; the held-back one was never timed as on the wire.
     await sleep(50);
     expect(fake.arrivals).toHaveLength(1);

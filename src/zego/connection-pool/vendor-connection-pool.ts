@@ -171,9 +171,11 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
       // Node writes the request right after this event, on a later tick than the slot was checked
       // on: a busy event loop (a burst of requests, each a chain of promises) sits in between. A
       // request late past the tolerance would crowd the next window, so it is not written at all
-      // (this costs the connection it took) and its call takes a new slot.
+      // (this costs the connection it took), its slot goes back, and its call takes a new one.
       if (departure && !departure.onSlot()) {
-        request.destroy(new SlotPassedBeforeWire(this.now() - departure.slotAt!));
+        const lateMs = this.now() - departure.slotAt!;
+        departure.slotUnused();
+        request.destroy(new SlotPassedBeforeWire(lateMs));
         return;
       }
       if (!request.reusedSocket) freshSince = this.supply.upAtOf(socket) ?? this.now();
