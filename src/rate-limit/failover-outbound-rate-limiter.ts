@@ -303,9 +303,8 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
     // Client quotas fall back to their share of the same fleet.
     if (view) this.policy.fleetCounted(view.active + view.lapsed);
     const local = (this.local = this.localShare(this.policy.fleetSize));
-    local.notBefore(this.sharedEnd() + this.rules.spanMs);
     // A script run still on its way (Redis turned slow under it) renews the lease when it lands:
-    // the own share opens once every one has, from the lease they leave.
+    // the own share opens once every one has (every local call waits for this), from the lease they leave.
     this.localOpens = this.shared.settled().then(() => local.notBefore(this.sharedEnd() + this.rules.spanMs));
     if (view) this.ownLapses++;
     this.carryOverPending = mode === 'local';

@@ -191,7 +191,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   /** Set while this replica keeps off the scheduler: no script runs (its lease lapses), callers get it. */
   private suspended?: SchedulerSuspended;
   /** Script runs sent and not yet answered (or failed): each may still renew the lease. */
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new Set<Promise<ScriptRun>>();
 
   constructor(
     private readonly redis: RedisClient,

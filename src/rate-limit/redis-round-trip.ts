@@ -84,9 +84,10 @@ export interface GrantTimingRules extends SlotRules {
 /**
  * The lead covers the answer's way back (half a round trip, at the high end) and a timer's
  * granularity, less half of the lateness a slot tolerates anyway (the other half stays for a busy
- * event loop): next door, a lone caller's slot is Redis's now, and it waits for nothing. The horizon covers a dispatch: the replica whose callers wait calls the script
- * when a slot enters the horizon and at least once a spacing, so a grant another replica made
- * reaches it within a spacing and a round trip, plus what a busy event loop adds.
+ * event loop): next door, a lone caller's slot is Redis's now, and it waits for nothing. The
+ * horizon covers a dispatch: the replica whose callers wait calls the script when a slot enters the
+ * horizon and at least once a spacing, so a grant another replica made reaches it within a spacing
+ * and a round trip, plus what a busy event loop adds.
  */
 export function grantTiming(rules: GrantTimingRules, highRoundTripMs: number | undefined): GrantTiming {
   const roundTrip = Math.min(highRoundTripMs ?? 0, 2 * rules.slowRoundTripMs);
