@@ -46,7 +46,7 @@ export function registerVendorConnectionMetrics(
   const heldBack = new Counter({
     name: 'zim_gateway_vendor_held_back_total',
     help:
-      'Requests not written because their slot had passed (by more than half the safety margin) when they took a ' +
+      'Requests not written because their slot had passed (by more than three quarters of the safety margin) when they took a ' +
       'connection: a busy event loop; each went on a new slot',
     registers,
   });

@@ -559,15 +559,15 @@ describe('ZimClient against the fake vendor', () => {
     });
 
     it('sends a call whose slot passed before its request took a connection on a new slot: written once, not a failed attempt', async () => {
-      // The first slot is granted, then the event loop is busy for 25 ms before the request is
-      // written (half the default 30 ms margin is 15): the request is held back, unwritten.
+      // The first slot is granted, then the event loop is busy for 40 ms before the request is
+      // written (three quarters of the default 30 ms margin is 22.5): the request is held back, unwritten.
       let stalls = 1;
       const stalling = new (class extends OutboundRateLimiter {
         readonly mode = 'shared';
         private readonly inner = new LocalOutboundRateLimiter({ limit: 1000, windowMs: 1000, safetyMarginMs: 0 });
         async acquire(options: AcquireOptions): Promise<void> {
           await this.inner.acquire(options);
-          if (stalls-- > 0) keepEventLoopBusy(25);
+          if (stalls-- > 0) keepEventLoopBusy(40);
         }
       })();
       const { client, pool, limiter, attempts } = setup({ limiter: stalling, env: { RATE_LIMIT_SAFETY_MARGIN_MS: '30' } });
@@ -580,7 +580,7 @@ describe('ZimClient against the fake vendor', () => {
       const reply = await client.call('CreateRoom', body());
       expect(reply.Code).toBe(0);
       expect(heldBack.length).toBeGreaterThanOrEqual(1);
-      expect(heldBack[0]).toBeGreaterThan(15);
+      expect(heldBack[0]).toBeGreaterThan(22.5);
       // A slot per held-back request and one for the attempt; one request on the wire.
       expect(limiter.acquisitions).toBe(1 + heldBack.length);
       expect(fake.calls).toHaveLength(1);

@@ -9,6 +9,7 @@ class FakeConnections implements SlotConnections {
   clock = 1000;
   lead = 100;
   readonly lateToleranceMs = 15;
+  readonly wireToleranceMs = 22;
   ensured = 0;
   asks = 0;
 
@@ -63,6 +64,12 @@ describe('SlotHandOff', () => {
     expect(departure.onSlot()).toBe(true);
     connections.clock += 1;
     expect(departure.onSlot()).toBe(false);
+    // Its request, already on its way, may still be written up to the wire tolerance.
+    expect(departure.writable()).toBe(true);
+    connections.clock += 6;
+    expect(departure.writable()).toBe(true);
+    connections.clock += 1;
+    expect(departure.writable()).toBe(false);
     departure.done();
   });
 

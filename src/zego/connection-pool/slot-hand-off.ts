@@ -17,6 +17,8 @@ export interface SlotConnections {
   unreachable(): boolean;
   /** How long after its slot a call may still go out (half the safety margin). */
   readonly lateToleranceMs: number;
+  /** How long after its slot a request handed to its connection may still be written (three quarters of it). */
+  readonly wireToleranceMs: number;
   now(): number;
 }
 
@@ -84,9 +86,14 @@ export class SlotHandOff {
     this.claims = Math.max(0, this.claims - 1);
   }
 
-  /** @internal */
-  onTime(slotAt: number | undefined): boolean {
+  /** @internal Within the late tolerance of `slotAt` now (no slot: always). */
+  onSlot(slotAt: number | undefined): boolean {
     return slotAt === undefined || this.connections.now() - slotAt <= this.connections.lateToleranceMs;
+  }
+
+  /** @internal Within the wire tolerance of `slotAt` now (no slot: always). */
+  writable(slotAt: number | undefined): boolean {
+    return slotAt === undefined || this.connections.now() - slotAt <= this.connections.wireToleranceMs;
   }
 
   /** @internal */
@@ -127,9 +134,14 @@ export class Departure implements SlotReadiness {
     giveBack?.();
   }
 
-  /** Still within its slot's late tolerance now (a call that was never given a slot is). */
+  /** Still within its slot's late tolerance now: it may go out (a call that was never given a slot may). */
   onSlot(): boolean {
-    return this.handOff.onTime(this.slotAt);
+    return this.handOff.onSlot(this.slotAt);
+  }
+
+  /** Its request, already on its way, may still be written now (the wire tolerance). */
+  writable(): boolean {
+    return this.handOff.writable(this.slotAt);
   }
 
   ready(): boolean {

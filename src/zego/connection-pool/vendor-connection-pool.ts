@@ -5,7 +5,7 @@ import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nest
 import { ConnectionMeasurements, type VendorConnectionObserver } from './connection-measurements.js';
 import { ConnectionSupply } from './connection-supply.js';
 import * as sizing from './sizing-policy.js';
-import { lateToleranceMs } from '../../rate-limit/slot-schedule.js';
+import { lateToleranceMs, wireToleranceMs } from '../../rate-limit/slot-schedule.js';
 import { SlotHandOff, type Departure } from './slot-hand-off.js';
 import { createWarmAgent, readyEventOf, type WarmAgent } from './warm-agent.js';
 
@@ -126,6 +126,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
       asked: () => this.measurements.asked(),
       unreachable: () => this.measurements.unreachable(),
       lateToleranceMs: lateToleranceMs(options),
+      wireToleranceMs: wireToleranceMs(options),
       now,
     });
   }
@@ -170,9 +171,9 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     request.once('socket', (socket: Socket) => {
       // Node writes the request right after this event, on a later tick than the slot was checked
       // on: a busy event loop (a burst of requests, each a chain of promises) sits in between. A
-      // request late past the tolerance would crowd the next window, so it is not written at all
-      // (this costs the connection it took), its slot goes back, and its call takes a new one.
-      if (departure && !departure.onSlot()) {
+      // request late past the wire tolerance would crowd the next window, so it is not written at
+      // all (this costs the connection it took), its slot goes back, and its call takes a new one.
+      if (departure && !departure.writable()) {
         const lateMs = this.now() - departure.slotAt!;
         departure.slotUnused();
         request.destroy(new SlotPassedBeforeWire(lateMs));
