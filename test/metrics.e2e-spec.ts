@@ -97,7 +97,6 @@ describe('GET /metrics', () => {
     expect(sample('zim_gateway_vendor_connections', { state: 'idle' })).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^zim_gateway_vendor_connection_limit \d+$/m);
     expect(text).toMatch(/^zim_gateway_vendor_resends_total 0$/m);
-    expect(text).toMatch(/^zim_gateway_vendor_held_back_total 0$/m);
     expect(text).toMatch(/^zim_gateway_outbound_unready_slots_total \d+$/m);
   });
 

@@ -43,18 +43,10 @@ export function registerVendorConnectionMetrics(
     help: 'Requests written on a connection the vendor had just closed as idle (unread), sent again on the same slot',
     registers,
   });
-  const heldBack = new Counter({
-    name: 'zim_gateway_vendor_held_back_total',
-    help:
-      'Requests not written because their slot had passed (by more than three quarters of the safety margin) when they took a ' +
-      'connection: a busy event loop; each went on a new slot',
-    registers,
-  });
   events.onTransport((event) => {
     if (event.kind === 'connected') setup.observe({ when: event.when === 'on-path' ? 'on_path' : 'ahead' }, event.ms / 1000);
     else if (event.kind === 'wired') wired.observe(event.ms / 1000);
     else if (event.kind === 'answered') answered.observe(event.ms / 1000);
-    else if (event.kind === 'held-back') heldBack.inc();
     else resent.inc();
   });
 

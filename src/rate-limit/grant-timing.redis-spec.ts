@@ -183,23 +183,23 @@ describe('the grant lead', () => {
     const ask = () => ({ client: 'c', priority: 'interactive' as const, giveUpAt: performance.now() + 1000 });
 
     expect(await limiter.request(ask())).not.toBeInstanceOf(OutboundRateLimitRefusal);
-    // Before any round trip was measured: no lead (the late tolerance covers a Redis next door), and the base horizon.
-    expect(runs[0]!.rules).toMatchObject({ leadMs: 0, horizonMs: BASE, baseHorizonMs: BASE });
+    // Before any round trip was measured: a timer's granularity, and the base horizon.
+    expect(runs[0]!.rules).toMatchObject({ leadMs: 2, horizonMs: BASE, baseHorizonMs: BASE });
     expect(runs[0]!.reply.ticket).toMatchObject({ state: 'granted' });
-    expect(runs[0]!.reply.ticket!.slot).toBeGreaterThanOrEqual(0);
+    expect(runs[0]!.reply.ticket!.slot).toBeGreaterThanOrEqual(2);
 
-    // A Redis 60 ms away: half of that and a timer's granularity, less half the late tolerance; a horizon of a spacing, the
+    // A Redis 60 ms away: half of that and a timer's granularity; a horizon of a spacing, the
     // round trip and the dispatch allowance.
     for (let i = 0; i < 20; i++) limiter.roundTrip.record(60);
-    expect(limiter.timing()).toEqual({ leadMs: 27, horizonMs: 90 });
+    expect(limiter.timing()).toEqual({ leadMs: 32, horizonMs: 90 });
     const sent = runs.length;
     expect(await limiter.request(ask())).not.toBeInstanceOf(OutboundRateLimitRefusal);
     const second = runs[sent]!;
-    expect(second.rules).toMatchObject({ leadMs: 27, horizonMs: 90, baseHorizonMs: BASE });
-    // Granted in the same call: the first slot is at its call, this one at least 27 ms from its own
+    expect(second.rules).toMatchObject({ leadMs: 32, horizonMs: 90, baseHorizonMs: BASE });
+    // Granted in the same call: the first slot is 22 ms from its call, this one 32 ms from its own
     // (within the base horizon, which is what this member may use until its raise applies).
     expect(second.reply.ticket).toMatchObject({ state: 'granted' });
-    expect(second.reply.ticket!.slot).toBeGreaterThanOrEqual(27);
+    expect(second.reply.ticket!.slot).toBeGreaterThanOrEqual(32);
     expect(second.reply.horizon).toBe(BASE);
     expect(second.reply.reach).toBe(90);
   });

@@ -274,15 +274,11 @@ describe('LocalOutboundRateLimiter', () => {
 
   describe('a caller not ready at its slot (no warm vendor connection)', () => {
     /** Ready from `readyAt` on (manual clock); records what it was told. */
-    function readyFrom(time: ManualTime, readyAt: number): SlotReadiness & { expected: number[]; asked: number; giveBack?: () => void } {
+    function readyFrom(time: ManualTime, readyAt: number): SlotReadiness & { expected: number[]; asked: number } {
       const readiness = {
         expected: [] as number[],
         asked: 0,
-        giveBack: undefined as (() => void) | undefined,
-        expect: (slotAt: number, giveBack?: () => void) => {
-          readiness.expected.push(slotAt);
-          readiness.giveBack = giveBack;
-        },
+        expect: (slotAt: number) => void readiness.expected.push(slotAt),
         ready: () => {
           readiness.asked++;
           return time.time >= readyAt;
@@ -308,21 +304,6 @@ describe('LocalOutboundRateLimiter', () => {
       await time.advance(spacing);
       await next.promise;
       expect(next.releasedAt! - caller.releasedAt!).toBe(spacing);
-    });
-
-    it('takes back the slot of a call that did not go out on it after all: the next caller goes at once', async () => {
-      const { limiter: l, time } = limiter(rules);
-      const readiness = readyFrom(time, 0);
-      const caller = track(l, time, { ...NO_LIMIT_ON_WAIT, readiness });
-      await caller.promise;
-      expect(l.recentReleases()).toHaveLength(1);
-      // Its request was held back unwritten (the slot passed before it took a connection).
-      readiness.giveBack!();
-      readiness.giveBack!();
-      expect(l.recentReleases()).toEqual([]);
-      const next = track(l, time, NO_LIMIT_ON_WAIT);
-      await next.promise;
-      expect(next.releasedAt).toBe(caller.releasedAt);
     });
 
     it('takes nothing from the callers behind it, and is refused when it is not ready within its wait', async () => {

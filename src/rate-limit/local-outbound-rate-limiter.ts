@@ -92,8 +92,8 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     if (this.queue.size === 0 && slot <= now && (readiness?.ready() ?? true)) {
       this.queue.servedAtOnce(request);
       // Its slot is now: told like any other, so the call is timed from its slot to the wire.
+      readiness?.expect(now);
       this.releases.push(now);
-      readiness?.expect(now, () => this.giveBack(now));
       return Promise.resolve();
     }
     const estimate = slot - now + this.queue.slotsBefore(request) * spacingMs(this.rules);
@@ -190,17 +190,11 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
       }
       this.releases.push(now);
       // Its slot is now, whatever it was told when it queued (it may have waited for a connection since).
-      ticket.value.readiness?.expect(now, () => this.giveBack(now));
+      ticket.value.readiness?.expect(now);
       ticket.value.settle();
       ticket.value.resolve();
     }
     this.arm(now);
-  }
-
-  /** A release whose call never went out leaves the log (one of them, should two share the time). */
-  private giveBack(at: number): void {
-    const index = this.releases.lastIndexOf(at);
-    if (index >= 0) this.releases.splice(index, 1);
   }
 
   private prune(now: number): void {

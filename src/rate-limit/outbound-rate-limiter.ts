@@ -21,12 +21,8 @@ export interface AcquireOptions {
  * the vendor late and crowd the next window, so it trades its slot for a later one instead.
  */
 export interface SlotReadiness {
-  /**
-   * The caller's slot, on this replica's monotonic clock (told again when the slot is traded), and
-   * how to give it back should the call not go out on it after all (nothing was sent: the slot
-   * leaves the log, so it does not count against the windows it would have shared).
-   */
-  expect(slotAt: number, giveBack?: () => void): void;
+  /** The caller's slot, on this replica's monotonic clock (told again when the slot is traded). */
+  expect(slotAt: number): void;
   /** At the slot: true when the call can leave now. */
   ready(): boolean;
 }

@@ -387,18 +387,6 @@ describe('RedisOutboundRateLimiter', () => {
     expect((await slotScores(budget)).length).toBe(1);
   });
 
-  it('takes back the slot of a call that did not go out on it after all (held back unwritten): it leaves the log', async () => {
-    const budget = freshBudget();
-    const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget, RULES, 'held-back');
-    let giveBack: (() => void) | undefined;
-    const readiness = { expect: (_slotAt: number, back?: () => void) => void (giveBack = back), ready: () => true };
-    await limiter.acquire({ maxWaitMs: 1000, client: 'x', readiness });
-    await limiter.acquire({ maxWaitMs: 1000, client: 'x' });
-    expect((await slotScores(budget)).length).toBe(2);
-    giveBack!();
-    await until(async () => (await slotScores(budget)).length === 1, 'the slot given back left the log');
-  });
-
   it('trades the slot of a caller that woke too late for one at the front of the queue', async () => {
     const budget = freshBudget();
     let oversleep = 0;
@@ -415,7 +403,7 @@ describe('RedisOutboundRateLimiter', () => {
     );
     // Heard from Redis once first: on a fresh connection the first call also connects and loads the
     // script, and its answer can arrive after a slot granted before any round trip was measured
-    // (no lead): that slot would count as late too.
+    // (a lead of 2 ms): that slot would count as late too.
     await limiter.renew();
     await limiter.acquire({ maxWaitMs: 1000, client: 'x' });
     oversleep = 50;
@@ -431,7 +419,7 @@ describe('RedisOutboundRateLimiter', () => {
 
     /**
      * A replica whose waits oversleep, on a watched connection, measured 40 ms from Redis (a lead
-     * of 17 ms), that has heard from Redis once (the connection is up, the script loaded, the
+     * of 22 ms), that has heard from Redis once (the connection is up, the script loaded, the
      * clocks matched).
      */
     async function sleepyReplica(budget: OutboundBudgetKeys, runs: SentRun[], onWait?: () => void): Promise<RedisOutboundRateLimiter> {
@@ -446,7 +434,7 @@ describe('RedisOutboundRateLimiter', () => {
       await limiter.renew();
       // Every slot comes with a wait before it (so the oversleep applies), whatever this machine's round trip.
       for (let i = 0; i < 20; i++) limiter.roundTrip.record(40);
-      expect(limiter.timing().leadMs).toBe(17);
+      expect(limiter.timing().leadMs).toBe(22);
       runs.length = 0;
       return limiter;
     }

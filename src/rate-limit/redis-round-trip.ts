@@ -1,4 +1,4 @@
-import { lateToleranceMs, spacingMs, type SlotRules } from './slot-schedule.js';
+import { spacingMs, type SlotRules } from './slot-schedule.js';
 import { TIMER_GRANULARITY_MS } from './slot-wait.js';
 
 /** How many recent round trips the figures are read from. */
@@ -83,17 +83,15 @@ export interface GrantTimingRules extends SlotRules {
 
 /**
  * The lead covers the answer's way back (half a round trip, at the high end) and a timer's
- * granularity, less half of the lateness a slot tolerates anyway (the other half stays for a busy
- * event loop): next door, a lone caller's slot is Redis's now, and it waits for nothing. The
- * horizon covers a dispatch: the replica whose callers wait calls the script when a slot enters the
- * horizon and at least once a spacing, so a grant another replica made reaches it within a spacing
- * and a round trip, plus what a busy event loop adds.
+ * granularity. The horizon covers a dispatch: the replica whose callers wait calls the script
+ * when a slot enters the horizon and at least once a spacing, so a grant another replica made
+ * reaches it within a spacing and a round trip, plus what a busy event loop adds.
  */
 export function grantTiming(rules: GrantTimingRules, highRoundTripMs: number | undefined): GrantTiming {
   const roundTrip = Math.min(highRoundTripMs ?? 0, 2 * rules.slowRoundTripMs);
   const needed = Math.ceil((spacingMs(rules) + roundTrip + DISPATCH_ALLOWANCE_MS) / HORIZON_STEP_MS) * HORIZON_STEP_MS;
   const horizonMs = Math.max(rules.horizonMs, needed);
-  const leadMs = Math.min(horizonMs, Math.max(0, Math.ceil(roundTrip / 2 + TIMER_GRANULARITY_MS - lateToleranceMs(rules) / 2)));
+  const leadMs = Math.min(horizonMs, Math.ceil(roundTrip / 2) + TIMER_GRANULARITY_MS);
   return { leadMs, horizonMs };
 }
 

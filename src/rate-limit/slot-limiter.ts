@@ -46,8 +46,7 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
   async waitFor(slot: S, signal?: AbortSignal, readiness?: SlotReadiness): Promise<void> {
     let current = slot;
     for (;;) {
-      const told = current;
-      readiness?.expect(told.slotAt, () => this.release(told));
+      readiness?.expect(current.slotAt);
       const waitMs = current.slotAt - this.now();
       if (waitMs > 0) {
         try {

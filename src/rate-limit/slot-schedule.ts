@@ -20,19 +20,8 @@ export interface SlotRules {
  * its own: the caller takes a new slot instead (a stalled event loop or a descheduled pod wakes
  * every waiting timer at once, which would otherwise release a burst).
  */
-export function lateToleranceMs(rules: Pick<SlotRules, 'safetyMarginMs'>): number {
+export function lateToleranceMs(rules: SlotRules): number {
   return Math.max(rules.safetyMarginMs / 2, TIMER_GRANULARITY_MS);
-}
-
-/**
- * How long after its slot a request may still be written. A caller that wakes later than the late
- * tolerance trades its slot before anything is done; a request already built and handed to its
- * connection is written up to three quarters of the margin late (Node writes it a tick later, behind
- * whatever work is queued), which leaves a quarter for the network and the replicas' clocks. Later
- * still, it is held back unwritten.
- */
-export function wireToleranceMs(rules: Pick<SlotRules, 'safetyMarginMs'>): number {
-  return Math.max((rules.safetyMarginMs * 3) / 4, TIMER_GRANULARITY_MS);
 }
 
 export function spacingMs(rules: SlotRules): number {

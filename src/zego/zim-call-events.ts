@@ -36,9 +36,7 @@ export type ZimTransportEvent =
   /** The vendor's answer began this long after the request was on the wire. */
   | { kind: 'answered'; ms: number }
   /** A request written on a connection the vendor had just closed, sent again on the same slot. */
-  | { kind: 'resent'; ms: number }
-  /** A request held back, unwritten, because its slot had passed this long before it took a connection; sent on a new slot. */
-  | { kind: 'held-back'; ms: number };
+  | { kind: 'resent'; ms: number };
 
 type Listener<T> = (event: T) => void;
 

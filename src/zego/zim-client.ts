@@ -13,7 +13,7 @@ import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
 import { ZegoSigner } from './zego-signer.js';
 import { ZimCallError } from './zim-call-error.js';
-import { SlotPassedBeforeWire, VendorConnectionPool, type Departure } from './connection-pool/vendor-connection-pool.js';
+import { VendorConnectionPool, type Departure } from './connection-pool/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimSlotEvent } from './zim-call-events.js';
 import type { ZegoSettings } from './zego.settings.js';
 
@@ -69,8 +69,6 @@ type Attempt =
       mayHaveActed?: boolean;
       /** Written on a kept-alive connection the vendor had just closed as idle: it never read it. */
       unread?: boolean;
-      /** Not written at all: its slot had passed by this much when it took a connection. */
-      heldBackLateMs?: number;
     };
 
 /**
@@ -145,23 +143,15 @@ export class ZimClient {
     let unreadResends = 0;
     for (let attempt = 1; ; attempt++) {
       await slot();
-      let sentAt = performance.now();
+      const sentAt = performance.now();
       let result = await send(attempt);
-      while (!result.ok && (result.heldBackLateMs !== undefined || (result.unread && unreadResends < MAX_UNREAD_RESENDS))) {
-        if (result.heldBackLateMs !== undefined) {
-          // Never written (its slot passed before a connection took it): nothing reached the vendor,
-          // so it goes on a new slot, within the wait left, and is not a failed attempt.
-          this.events.transport({ kind: 'held-back', ms: result.heldBackLateMs });
-          await slot();
-          sentAt = performance.now();
-        } else {
-          // The vendor closed that connection as idle before it read the request: nothing was done
-          // and no slot spent at its door. Sent again on a warm connection while the slot still
-          // holds, or on a new slot; either way not a failed attempt.
-          unreadResends++;
-          this.events.transport({ kind: 'resent', ms: performance.now() - sentAt });
-          if (!(departure.onSlot() && departure.ready())) await slot();
-        }
+      while (!result.ok && result.unread && unreadResends < MAX_UNREAD_RESENDS) {
+        // The vendor closed that connection as idle before it read the request: nothing was done
+        // and no slot spent at its door. Sent again on a warm connection while the slot still
+        // holds, or on a new slot; either way not a failed attempt.
+        unreadResends++;
+        this.events.transport({ kind: 'resent', ms: performance.now() - sentAt });
+        if (!(this.stillOnSlot(departure) && departure.ready())) await slot();
         result = await send(attempt);
       }
       const durationMs = performance.now() - sentAt;
@@ -225,6 +215,12 @@ export class ZimClient {
     report('granted');
   }
 
+  /** A resent request still reaches the vendor within its slot's tolerance (half the safety margin). */
+  private stillOnSlot(departure: Departure): boolean {
+    const slotAt = departure.slotAt ?? performance.now();
+    return performance.now() - slotAt <= this.config.outbound.safetyMarginMs / 2;
+  }
+
   private async send(action: string, body: object, departure: Departure, timeoutMs: number): Promise<Attempt> {
     const timeout = AbortSignal.timeout(timeoutMs);
     let status: number;
@@ -286,15 +282,6 @@ export class ZimClient {
       };
     }
     const code = (isAxiosError(error) ? error.code : undefined) ?? 'UNKNOWN';
-    if (code === SlotPassedBeforeWire.code) {
-      const cause = (error as { cause?: unknown }).cause;
-      return {
-        ok: false,
-        retryable: false,
-        heldBackLateMs: cause instanceof SlotPassedBeforeWire ? cause.lateMs : 0,
-        error: new ZimCallError('unreachable', 503, 'The call was held back: its slot passed before it reached a connection'),
-      };
-    }
     if (code === 'ERR_FR_MAX_BODY_LENGTH_EXCEEDED' || code === 'ERR_BAD_RESPONSE') {
       return upstream('The vendor answer could not be read');
     }

@@ -8,8 +8,6 @@ class FakeConnections implements SlotConnections {
   vendorUnreachable = false;
   clock = 1000;
   lead = 100;
-  readonly lateToleranceMs = 15;
-  readonly wireToleranceMs = 22;
   ensured = 0;
   asks = 0;
 
@@ -54,23 +52,6 @@ describe('SlotHandOff', () => {
     expect(handOff.claimed()).toBe(1);
     expect(second.ready()).toBe(false);
     expect(connections.asks).toBe(2);
-  });
-
-  it('tells whether a call is still on its slot: up to the late tolerance after it, and always without one', () => {
-    const departure = handOff.departure();
-    expect(departure.onSlot()).toBe(true);
-    departure.expect(connections.clock + 50);
-    connections.clock += 50 + 15;
-    expect(departure.onSlot()).toBe(true);
-    connections.clock += 1;
-    expect(departure.onSlot()).toBe(false);
-    // Its request, already on its way, may still be written up to the wire tolerance.
-    expect(departure.writable()).toBe(true);
-    connections.clock += 6;
-    expect(departure.writable()).toBe(true);
-    connections.clock += 1;
-    expect(departure.writable()).toBe(false);
-    departure.done();
   });
 
   it('trades the slot when no connection is idle, and has one opened', () => {

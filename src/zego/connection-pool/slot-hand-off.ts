@@ -15,10 +15,6 @@ export interface SlotConnections {
   asked(): void;
   /** The last attempt to connect failed, recently, and none succeeded since. */
   unreachable(): boolean;
-  /** How long after its slot a call may still go out (half the safety margin). */
-  readonly lateToleranceMs: number;
-  /** How long after its slot a request handed to its connection may still be written (three quarters of it). */
-  readonly wireToleranceMs: number;
   now(): number;
 }
 
@@ -86,16 +82,6 @@ export class SlotHandOff {
     this.claims = Math.max(0, this.claims - 1);
   }
 
-  /** @internal Within the late tolerance of `slotAt` now (no slot: always). */
-  onSlot(slotAt: number | undefined): boolean {
-    return slotAt === undefined || this.connections.now() - slotAt <= this.connections.lateToleranceMs;
-  }
-
-  /** @internal Within the wire tolerance of `slotAt` now (no slot: always). */
-  writable(slotAt: number | undefined): boolean {
-    return slotAt === undefined || this.connections.now() - slotAt <= this.connections.wireToleranceMs;
-  }
-
   /** @internal */
   forget(departure: Departure): void {
     this.departures.delete(departure);
@@ -113,35 +99,15 @@ export class Departure implements SlotReadiness {
   slotAt?: number;
   waitingForSlot = false;
   private claimed = false;
-  /** Gives the current slot back to the limiter that granted it (once). */
-  private giveBack?: () => void;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly handOff: SlotHandOff) {}
 
-  expect(slotAt: number, giveBack?: () => void): void {
+  expect(slotAt: number): void {
     this.slotAt = slotAt;
-    this.giveBack = giveBack;
     this.waitingForSlot = true;
     this.disarm();
     this.handOff.expected(this, slotAt);
-  }
-
-  /** Its request was not sent on the slot after all: the slot goes back to the limiter. */
-  slotUnused(): void {
-    const giveBack = this.giveBack;
-    this.giveBack = undefined;
-    giveBack?.();
-  }
-
-  /** Still within its slot's late tolerance now: it may go out (a call that was never given a slot may). */
-  onSlot(): boolean {
-    return this.handOff.onSlot(this.slotAt);
-  }
-
-  /** Its request, already on its way, may still be written now (the wire tolerance). */
-  writable(): boolean {
-    return this.handOff.writable(this.slotAt);
   }
 
   ready(): boolean {

@@ -5,10 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../../../test/support/async-probes.js';
-import { keepEventLoopBusy } from '../../../test/support/busy-event-loop.js';
 import { closedPort } from '../../../test/support/ports.js';
 import { TcpProxy } from '../../../test/support/tcp-proxy.js';
-import { SlotPassedBeforeWire, VendorConnectionPool, type Departure, type VendorConnectionObserver } from './vendor-connection-pool.js';
+import { VendorConnectionPool, type Departure, type VendorConnectionObserver } from './vendor-connection-pool.js';
 
 interface VendorStandIn {
   url: string;
@@ -63,9 +62,7 @@ function poolFor(url: string, options: { keepAliveIdleMs?: number; safetyMarginM
     baseUrl: url,
     keepAliveIdleMs: options.keepAliveIdleMs ?? 4000,
     budgetPerSecond: 20,
-    // Wide unless a test is about lateness: a stall of this (shared, busy) process between a slot
-    // and its write would otherwise hold the request back, which tests of connections do not look at.
-    safetyMarginMs: options.safetyMarginMs ?? 1000,
+    safetyMarginMs: options.safetyMarginMs ?? 30,
     observer,
   });
   cleanups.push(() => pool.onModuleDestroy());
@@ -95,12 +92,6 @@ function post(pool: VendorConnectionPool, departure: Departure, url: string): Pr
   );
 }
 
-/** False for a request held back unwritten (its slot passed before it took a connection); any other error is thrown on. */
-function heldBackOnly(error: unknown): false {
-  if (error instanceof SlotPassedBeforeWire) return false;
-  throw error;
-}
-
 /** Waits for the slot as a limiter would, and asks the departure at it. */
 async function atSlot(departure: Departure, slotInMs: number): Promise<boolean> {
   const slotAt = performance.now() + slotInMs;
@@ -110,46 +101,11 @@ async function atSlot(departure: Departure, slotInMs: number): Promise<boolean> 
 }
 
 describe('VendorConnectionPool', () => {
-  it('writes nothing of a request whose slot passed before it took its connection (a busy event loop in between)', async () => {
-    const fake = await vendor();
-    cleanups.push(fake.close);
-    // A margin of 200 ms: the request on time stays on time on a busy machine.
-    const { pool, measured } = poolFor(fake.url, { safetyMarginMs: 200 });
-    pool.onApplicationBootstrap();
-    await until(() => pool.stats().idle > 0, 'a warm connection');
-
-    // On time: written.
-    const onTime = pool.departure();
-    onTime.expect(performance.now());
-    expect(onTime.ready()).toBe(true);
-    expect(await post(pool, onTime, fake.url)).toBe(200);
-    onTime.done();
-    await until(() => pool.stats().idle > 0, 'the connection back in the pool');
-
-    // The slot checked on time, then 250 ms of other work before Node writes the request (three quarters of the margin is 150).
-    const late = pool.departure();
-    let givenBack = 0;
-    late.expect(performance.now(), () => givenBack++);
-    expect(late.ready()).toBe(true);
-    const sending = post(pool, late, fake.url);
-    keepEventLoopBusy(250);
-    const error = await sending.catch((e: unknown) => e);
-    late.done();
-    expect(error).toBeInstanceOf(SlotPassedBeforeWire);
-    expect((error as SlotPassedBeforeWire).lateMs).toBeGreaterThan(150);
-    // Its slot went back to the limiter that granted it.
-    expect(givenBack).toBe(1);
-    // The vendor saw the first request only; the held-back one was never timed as on the wire.
-    await sleep(50);
-    expect(fake.arrivals).toHaveLength(1);
-    expect(measured.wired).toHaveLength(1);
-  });
-
   it('never lets a call leave on a connection whose first bytes a proxy still holds (250 ms), with calls overlapping', async () => {
     const fake = await vendor(200);
     cleanups.push(fake.close);
     const { url } = await proxied(fake.url, 250);
-    const { pool, measured } = poolFor(url, { safetyMarginMs: 30 });
+    const { pool, measured } = poolFor(url);
     pool.onApplicationBootstrap();
 
     // The pool, the proxy and the vendor stand-in share this process: a stall of its event loop
@@ -166,14 +122,13 @@ describe('VendorConnectionPool', () => {
         const slotAt = performance.now() + 60;
         const ready = await atSlot(departure, slotAt - performance.now());
         const sentAt = performance.now();
-        // A stall of this process between the slot and the write holds the request back: not sent.
-        const went = ready && (await post(pool, departure, url).then(() => true, heldBackOnly));
+        if (ready) await post(pool, departure, url);
         departure.done();
-        return { went, slotAt, sentAt };
+        return { ready, slotAt, sentAt };
       }),
     );
     stalls.disable();
-    const sent = results.filter((r) => r.went);
+    const sent = results.filter((r) => r.ready);
     // Each arrival against its own call's slot (arrivals come in the order the calls went).
     const lateness = fake.arrivals.map((arrival, i) => arrival - sent[i]!.slotAt);
     const worstStallMs = stalls.max / 1e6;
@@ -197,8 +152,6 @@ describe('VendorConnectionPool', () => {
     expect(await atSlot(departure, 0)).toBe(false);
     expect(pool.stats().connecting).toBeGreaterThanOrEqual(1);
     await until(() => departure.ready(), 'a connection is idle', 5_000);
-    // Its next slot is now (a limiter tells the departure each slot it trades for).
-    departure.expect(performance.now());
     expect(await post(pool, departure, url)).toBe(200);
     departure.done();
   });
@@ -233,7 +186,6 @@ describe('VendorConnectionPool', () => {
     const first = pool.departure();
     first.expect(performance.now());
     await until(() => first.ready(), 'a connection is idle');
-    first.expect(performance.now());
     expect(await post(pool, first, fake.url)).toBe(200);
     first.done();
     const afterCall = fake.connections();
@@ -257,19 +209,18 @@ describe('VendorConnectionPool', () => {
     const departure = pool.departure();
     departure.expect(performance.now());
     await until(() => departure.ready(), 'the failed attempt is known', 5_000);
-    departure.expect(performance.now());
     await expect(post(pool, departure, url)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     departure.done();
   });
 
-  it('holds a call whose slot passed longer ago than three quarters of the margin back, rather than writing it late (and warns of nothing)', async () => {
+  it('warns, naming RATE_LIMIT_SAFETY_MARGIN_MS, when calls reach the wire later after their slots than half the margin', async () => {
     const warnings: string[] = [];
     const capture: LoggerService = { log: () => {}, error: () => {}, warn: (message: unknown) => void warnings.push(String(message)) };
     Logger.overrideLogger(capture);
     cleanups.push(() => Logger.overrideLogger(true));
     const fake = await vendor();
     cleanups.push(fake.close);
-    const { pool } = poolFor(fake.url, { safetyMarginMs: 200 });
+    const { pool } = poolFor(fake.url, { safetyMarginMs: 10 });
 
     const onTime = pool.departure();
     onTime.expect(performance.now());
@@ -282,12 +233,13 @@ describe('VendorConnectionPool', () => {
 
     const late = pool.departure();
     await until(() => late.ready(), 'a connection is idle');
-    // Its slot was 400 ms ago: twice the whole margin.
-    late.expect(performance.now() - 400);
-    await expect(post(pool, late, fake.url)).rejects.toBeInstanceOf(SlotPassedBeforeWire);
+    // Its slot was 20 ms ago: twice the whole margin.
+    late.expect(performance.now() - 20);
+    expect(await post(pool, late, fake.url)).toBe(200);
     late.done();
-    expect(fake.arrivals).toHaveLength(1);
-    expect(warnings).toEqual([]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('RATE_LIMIT_SAFETY_MARGIN_MS');
+    expect(warnings[0]).toContain('from a slot to the wire');
   });
 
   it('learns a longer hidden set-up from a first exchange the path held, and lets spares settle that long', async () => {
@@ -299,7 +251,6 @@ describe('VendorConnectionPool', () => {
       const departure = pool.departure();
       departure.expect(performance.now());
       await until(() => departure.ready(), 'a warm connection', 5_000);
-      departure.expect(performance.now());
       await post(pool, departure, url);
       departure.done();
     };

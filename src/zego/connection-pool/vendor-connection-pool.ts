@@ -5,7 +5,6 @@ import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nest
 import { ConnectionMeasurements, type VendorConnectionObserver } from './connection-measurements.js';
 import { ConnectionSupply } from './connection-supply.js';
 import * as sizing from './sizing-policy.js';
-import { lateToleranceMs, wireToleranceMs } from '../../rate-limit/slot-schedule.js';
 import { SlotHandOff, type Departure } from './slot-hand-off.js';
 import { createWarmAgent, readyEventOf, type WarmAgent } from './warm-agent.js';
 
@@ -125,8 +124,6 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
       leadMs: () => this.leadMs(),
       asked: () => this.measurements.asked(),
       unreachable: () => this.measurements.unreachable(),
-      lateToleranceMs: lateToleranceMs(options),
-      wireToleranceMs: wireToleranceMs(options),
       now,
     });
   }
@@ -158,10 +155,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     this.agent.destroy();
   }
 
-  /**
-   * A request is given to the agent: its departure's claim passes to it, the call counts, and it is
-   * timed. It is held back, unwritten, when its slot has passed by the time it takes its connection.
-   */
+  /** A request is given to the agent: its departure's claim passes to it, the call counts, and it is timed. */
   private requestAdded(request: http.ClientRequest): void {
     const departure = this.handOff.current();
     departure?.handedOver();
@@ -169,16 +163,6 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     let wiredAt: number | undefined;
     let freshSince: number | undefined;
     request.once('socket', (socket: Socket) => {
-      // Node writes the request right after this event, on a later tick than the slot was checked
-      // on: a busy event loop (a burst of requests, each a chain of promises) sits in between. A
-      // request late past the wire tolerance would crowd the next window, so it is not written at
-      // all (this costs the connection it took), its slot goes back, and its call takes a new one.
-      if (departure && !departure.writable()) {
-        const lateMs = this.now() - departure.slotAt!;
-        departure.slotUnused();
-        request.destroy(new SlotPassedBeforeWire(lateMs));
-        return;
-      }
       if (!request.reusedSocket) freshSince = this.supply.upAtOf(socket) ?? this.now();
     });
     request.once('finish', () => {
@@ -228,15 +212,5 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
   /** Connections a call can leave on now: kept-alive ones, and spares past their hidden set-up. */
   private idleCount(): number {
     return this.agent.idleConnections() + this.supply.warmSpares();
-  }
-}
-
-/** A request not written because its slot had passed when it took its connection: the vendor saw nothing of it. */
-export class SlotPassedBeforeWire extends Error {
-  static readonly code = 'ERR_SLOT_PASSED_BEFORE_WIRE';
-  readonly code = SlotPassedBeforeWire.code;
-
-  constructor(readonly lateMs: number) {
-    super(`held back: its slot had passed ${Math.round(lateMs)} ms before it reached a connection`);
   }
 }
