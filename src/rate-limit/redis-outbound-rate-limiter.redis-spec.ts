@@ -272,7 +272,10 @@ describe('RedisOutboundRateLimiter', () => {
     ]);
     expect(giveUps.count).toBeGreaterThan(100);
     const ratio = patient.granted.length / steady.granted.length;
-    expect(ratio).toBeGreaterThan(0.8);
+    // About 1.07 on a quiet machine; 0.5 if abandoned tickets stayed in line until their deadline.
+    // A give-up that crosses its grant on the way is charged (the slot was the caller's), and a
+    // starved test process, running a thousand give-ups, makes such crossings commoner (0.78).
+    expect(ratio).toBeGreaterThan(0.7);
     expect(ratio).toBeLessThan(1.25);
   });
 
@@ -373,7 +376,8 @@ describe('RedisOutboundRateLimiter', () => {
 
   it('trades the slot of a caller not ready at it (no warm connection) for a later one, told of each slot', async () => {
     const budget = freshBudget();
-    const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget, RULES, 'unready');
+    // A margin wide enough that a stalled test process does not make the slot late instead.
+    const limiter = new RedisOutboundRateLimiter(clients.plain(server.url), budget, { ...RULES, safetyMarginMs: 400 }, 'unready');
     const told: number[] = [];
     let asked = 0;
     // Not ready at its first slot, ready at the next.
