@@ -57,6 +57,21 @@ describe('RedisDownPolicy', () => {
     expect(log.mock.calls[0]![0]).toBe('Outbound limiter mode: shared (the Redis connection is ready)');
   });
 
+  it('does not return to shared on the answer of a call that was on its way when another call failed', async () => {
+    const { connection, policy, modes } = setUp('local');
+    connection.becomeReady();
+    let answerEarlier!: (value: string) => void;
+    const earlier = policy.run('the shared vendor call budget', () => new Promise<string>((resolve) => (answerEarlier = resolve)), local);
+    await expect(policy.run('the client quota store', failing, local)).resolves.toBe('in process');
+    answerEarlier('from Redis');
+    await expect(earlier).resolves.toBe('from Redis');
+    expect(policy.mode).toBe('local');
+    expect(modes).toEqual(['shared', 'local']);
+    // A call sent after the failure is news of Redis again.
+    await expect(policy.probe('the fleet membership', answering)).resolves.toBe(true);
+    expect(modes).toEqual(['shared', 'local', 'shared']);
+  });
+
   it('runs the Redis call while shared, and the fallback only when that call fails with RedisCallFailed', async () => {
     const { connection, policy, modes, warn } = setUp();
     connection.becomeReady();

@@ -33,6 +33,8 @@ export class RedisDownPolicy {
   private current: SharedStoreMode;
   private probeAfter = 0;
   private counted: number | undefined;
+  /** Failures seen so far: a call's answer is news of Redis only if no failure was seen while it was on its way. */
+  private failures = 0;
   private readonly listeners = new Set<(mode: SharedStoreMode) => void>();
 
   constructor(
@@ -101,9 +103,10 @@ export class RedisDownPolicy {
    */
   async run<T>(store: string, shared: () => Promise<T>, local: () => T | Promise<T>): Promise<T> {
     if (this.sharedWorthTrying()) {
+      const sentAfter = this.failures;
       try {
         const answer = await shared();
-        this.answered();
+        this.answered(sentAfter);
         return answer;
       } catch (error) {
         if (!(error instanceof RedisCallFailed)) throw error;
@@ -120,9 +123,10 @@ export class RedisDownPolicy {
    */
   async probe(store: string, call: () => Promise<unknown>): Promise<boolean> {
     if (this.redis?.status !== 'ready') return false;
+    const sentAfter = this.failures;
     try {
       await call();
-      this.answered();
+      this.answered(sentAfter);
       return true;
     } catch (error) {
       if (!(error instanceof RedisCallFailed)) throw error;
@@ -143,9 +147,12 @@ export class RedisDownPolicy {
     return this.redis?.status === 'ready' && this.now() >= this.probeAfter;
   }
 
-  /** Redis answered a store's call. */
-  private answered(): void {
-    this.switchTo('shared', 'Redis answered');
+  /**
+   * Redis answered a store's call. An answer to a call already on its way when another call failed
+   * (a reply that was on the wire before a cut) says nothing of Redis now: it changes no mode.
+   */
+  private answered(sentAfterFailures: number): void {
+    if (sentAfterFailures === this.failures) this.switchTo('shared', 'Redis answered');
   }
 
   /** Redis failed a call of `store`: the fallback, for a probe pause at least. */
@@ -154,6 +161,7 @@ export class RedisDownPolicy {
   }
 
   private failed(reason: string): void {
+    this.failures++;
     this.probeAfter = this.now() + PROBE_INTERVAL_MS;
     if (this.current === 'shared') this.switchTo(this.settings.fallback, reason);
   }
