@@ -83,6 +83,23 @@ describe('FairQueue', () => {
     expect(estimate).toBe(11);
   });
 
+  it('estimates a batch ticket behind the interactive tickets waiting now, and never past its minimum share', () => {
+    const queue = new FairQueue<string>(0.25);
+    for (let i = 0; i < 6; i++) queue.push(ask('nightly', 1, 'batch'), 'batch');
+    queue.push(ask('people'), 'interactive');
+    queue.push(ask('people'), 'interactive');
+    // Two interactive tickets, then the six batch ones: the eighth slot is the new ticket's, as served.
+    const estimate = queue.slotsBefore(ask('nightly', 1, 'batch'));
+    queue.push(ask('nightly', 1, 'batch'), 'mine');
+    expect(estimate).toBe(8);
+    expect(served(queue).indexOf('mine')).toBe(estimate);
+
+    // Many interactive tickets: the minimum share bounds the wait (every fourth slot is batch's).
+    for (let i = 0; i < 40; i++) queue.push(ask('people'), 'interactive');
+    queue.push(ask('nightly', 1, 'batch'), 'batch');
+    expect(queue.slotsBefore(ask('nightly', 1, 'batch'))).toBe((1 + 1) / 0.25 - 1);
+  });
+
   it('lists the clients waiting, by level, and forgets a client whose line is empty', () => {
     const queue = new FairQueue<string>(0.1);
     const ticket = queue.push(ask('a'), 'a1');

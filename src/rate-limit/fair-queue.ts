@@ -65,7 +65,7 @@ export class FairQueue<T> {
    * How many slots go to others before a ticket asked for now: those of its client's line, and of
    * every other waiting client those that finish first, counting the ones it will still send
    * while it keeps waiting (a waiting client is taken to keep asking); stretched by the share the
-   * other level takes.
+   * other level takes (for batch: no more than the interactive tickets waiting now).
    */
   slotsBefore(request: FairRequest): number {
     const { priority } = request;
@@ -86,7 +86,12 @@ export class FairQueue<T> {
     }
     const othersWait = this.flows[priority === 'batch' ? 'interactive' : 'batch'].size > 0;
     if (!othersWait) return ahead;
-    return priority === 'batch' ? (ahead + 1) / this.minShare - 1 : ahead / (1 - this.minShare);
+    if (priority === 'interactive') return ahead / (1 - this.minShare);
+    // Batch waits behind the interactive tickets waiting now, or at worst its minimum share; later
+    // interactive work may delay it past that, and its deadline then ends its wait.
+    let interactiveWaiting = 0;
+    for (const flow of this.flows.interactive.values()) interactiveWaiting += flow.tickets.length;
+    return Math.min((ahead + 1) / this.minShare - 1, ahead + interactiveWaiting);
   }
 
   push(request: FairRequest, value: T): FairTicket<T> {

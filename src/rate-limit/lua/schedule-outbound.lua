@@ -357,7 +357,11 @@ if asked then
   local others = redis.call('ZCARD', queueOf(level == 'b' and 'i' or 'b'))
   local slotsBefore = ahead
   if level == 'b' and others > 0 then
-    slotsBefore = (ahead + 1) / rules.minShare - 1
+    -- Interactive work goes first, but only what waits now is known: batch waits behind those
+    -- tickets, or at worst its minimum share. Interactive work that comes later may delay it past
+    -- the estimate; its deadline then ends its wait, as for any ticket.
+    local interactiveWaiting = redis.call('ZLEXCOUNT', K_LINES, '[i|', '(i|\255')
+    slotsBefore = math.min((ahead + 1) / rules.minShare - 1, ahead + interactiveWaiting)
   elseif level == 'i' and others > 0 then
     slotsBefore = ahead / (1 - rules.minShare)
   end
