@@ -60,6 +60,43 @@ function without(env: Env, ...names: string[]): Env {
   return copy;
 }
 
+describe('loadConfig: batches', () => {
+  it('reads every batch variable, the callback secret kept as a Secret', () => {
+    const { batches, http } = loadConfig({
+      ...VALID,
+      BATCH_MAX_ROOMS: '500',
+      BATCH_MAX_PENDING_ROOMS_PER_CLIENT: '2000',
+      BATCH_TTL_S: '3600',
+      BATCH_CONCURRENCY: '3',
+      BATCH_BODY_LIMIT_BYTES: '1048576',
+      BATCH_CALLBACK_HOSTS: 'Hooks.Internal.example, events.internal.example:8443',
+      BATCH_CALLBACK_SECRET: 'SENTINEL-callback-0123456789',
+    });
+    expect(batches).toMatchObject({ maxRooms: 500, maxPendingRoomsPerClient: 2000, ttlSeconds: 3600, concurrency: 3, bodyLimitBytes: 1_048_576 });
+    expect(batches.callbackHosts).toEqual(['hooks.internal.example', 'events.internal.example:8443']);
+    expect(batches.callbackSecret).toBeInstanceOf(Secret);
+    expect(JSON.stringify(batches)).not.toContain('SENTINEL-callback');
+    expect(http.routeBodyLimits).toEqual([{ method: 'POST', path: '/rooms/batches', bytes: 1_048_576 }]);
+  });
+
+  it('names each bad batch variable', () => {
+    expect(() =>
+      loadConfig({
+        ...VALID,
+        BATCH_MAX_ROOMS: '20000',
+        BATCH_MAX_PENDING_ROOMS_PER_CLIENT: '10',
+        BATCH_CALLBACK_HOSTS: 'https://hooks.example/path',
+      }),
+    ).toThrow(/BATCH_MAX_ROOMS[\s\S]*BATCH_CALLBACK_HOSTS[\s\S]*BATCH_CALLBACK_SECRET/);
+    expect(() => loadConfig({ ...VALID, BATCH_CALLBACK_HOSTS: 'hooks.example', BATCH_CALLBACK_SECRET: 'short' })).toThrow(
+      /BATCH_CALLBACK_SECRET: must be at least 16 characters/,
+    );
+    expect(() => loadConfig({ ...VALID, BATCH_MAX_PENDING_ROOMS_PER_CLIENT: '10' })).toThrow(
+      /BATCH_MAX_PENDING_ROOMS_PER_CLIENT: must be at least BATCH_MAX_ROOMS/,
+    );
+  });
+});
+
 describe('loadConfig with a valid environment', () => {
   it('gives a typed configuration with the documented defaults', () => {
     const config = loadConfig(VALID);
@@ -69,6 +106,7 @@ describe('loadConfig with a valid environment', () => {
       shutdownGraceMs: 5000,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
+      routeBodyLimits: [{ method: 'POST', path: '/rooms/batches', bytes: 4 * 1024 * 1024 }],
     });
     expect(config.logging).toEqual({ level: 'info' });
     expect(config.zego.appId).toBe(1234567);
@@ -98,6 +136,14 @@ describe('loadConfig with a valid environment', () => {
     expect(config.redisDown).toEqual({ fallback: 'local', assumedReplicas: 3, slowRoundTripMs: 75 });
     expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
     expect(config.idempotency).toEqual({ ttlSeconds: 86_400 });
+    expect(config.batches).toEqual({
+      maxRooms: 1000,
+      maxPendingRoomsPerClient: 10_000,
+      ttlSeconds: 604_800,
+      concurrency: 8,
+      bodyLimitBytes: 4 * 1024 * 1024,
+      callbackHosts: [],
+    });
     expect(Object.keys(config.clientQuota.overrides)).toEqual([]);
     expect(config.redis).toBeUndefined();
   });

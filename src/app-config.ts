@@ -17,6 +17,7 @@ import {
   type RedisDownSettings,
   type RedisSettings,
 } from './redis/redis.settings.js';
+import { readBatchSettings, type BatchSettings } from './rooms/batches/batches.settings.js';
 import { readZegoSettings, type ZegoSettings } from './zego/zego.settings.js';
 
 /**
@@ -31,6 +32,7 @@ export interface AppConfig {
   readonly outbound: OutboundSettings;
   readonly clientQuota: ClientQuotaSettings;
   readonly idempotency: IdempotencySettings;
+  readonly batches: BatchSettings;
   readonly redisDown: RedisDownSettings;
   /** Absent when none of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES is set: all runs in process. */
   readonly redis?: RedisSettings;
@@ -42,8 +44,10 @@ export interface AppConfig {
  */
 export function loadConfig(env: Env): AppConfig {
   const read = new EnvReader(env);
+  const batches = readBatchSettings(read);
+  const http = readHttpSettings(read);
   const config: AppConfig = {
-    http: readHttpSettings(read),
+    http: { ...http, routeBodyLimits: [{ method: 'POST', path: '/rooms/batches', bytes: batches.bodyLimitBytes }] },
     logging: readLoggingSettings(read),
     zego: readZegoSettings(read),
     auth: readAuthSettings(read),
@@ -51,6 +55,7 @@ export function loadConfig(env: Env): AppConfig {
     redisDown: readRedisDownSettings(read),
     clientQuota: readClientQuotaSettings(read),
     idempotency: readIdempotencySettings(read),
+    batches,
     redis: readRedisSettings(read),
   };
   if (config.redis && config.redisDown.slowRoundTripMs >= config.redis.commandTimeoutMs) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { APP_CONFIG } from './config/config.module.js';
+import { RoomBatchesModule } from './rooms/batches/room-batches.module.js';
 import { RoomsModule } from './rooms/rooms.module.js';
 import type { ZegoSettings } from './zego/zego.settings.js';
 
@@ -13,7 +14,7 @@ export const DOCS_JSON_PATH = 'docs-json';
 /**
  * Serves the OpenAPI document of the client API: the UI at GET /docs, the JSON at GET /docs-json.
  * It is assembled here, where the application is wired, because it joins the documented modules
- * (rooms) with the deployment's settings (zego); the http module stays below the features.
+ * (rooms, room batches) with the deployment's settings (zego); the http module stays below the features.
  * Neither needs an API key. The document says what this deployment enforces (the attribute
  * maximum, whether fromUserId may be left out) and holds no configuration value beyond that.
  */
@@ -33,8 +34,9 @@ export function setUpOpenApi(app: INestApplication): OpenAPIObject {
       description: "the client's API key",
     })
     .addTag('rooms', 'ZIM rooms')
+    .addTag('room batches', 'Many rooms created in the background, durable in Redis, reported per room')
     .build();
-  const document = SwaggerModule.createDocument(app, config, { include: [RoomsModule] });
+  const document = SwaggerModule.createDocument(app, config, { include: [RoomsModule, RoomBatchesModule] });
   describeDeployment(document, app.get<DeploymentConfig>(APP_CONFIG));
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: DOCS_JSON_PATH,
@@ -50,7 +52,7 @@ type DeploymentConfig = { readonly zego: ZegoSettings };
 function describeDeployment(document: OpenAPIObject, config: DeploymentConfig): void {
   const schemas = document.components?.schemas ?? {};
   // Unknown fields are refused (forbidNonWhitelisted), also inside an attribute.
-  for (const name of ['CreateRoomDto', 'RoomAttributeDto']) {
+  for (const name of ['CreateRoomDto', 'RoomAttributeDto', 'CreateRoomBatchDto']) {
     const schema = schemas[name];
     if (schema && !('$ref' in schema)) schema.additionalProperties = false;
   }

@@ -94,11 +94,36 @@ describe('GET /docs-json', () => {
     expect(doc.paths['/rooms'].post.security).toEqual([{ [name]: [] }]);
   });
 
-  it('documents only the client API: POST /rooms, tagged rooms', () => {
-    expect(Object.keys(doc.paths)).toEqual(['/rooms']);
+  it('documents only the client API: POST /rooms, tagged rooms, and the batch routes', () => {
+    expect(Object.keys(doc.paths).sort()).toEqual(['/rooms', '/rooms/batches', '/rooms/batches/{batchId}']);
     expect(Object.keys(doc.paths['/rooms'])).toEqual(['post']);
     expect(doc.paths['/rooms'].post.tags).toEqual(['rooms']);
     expect(doc.paths['/rooms'].post.summary).toEqual(expect.any(String));
+  });
+
+  it('documents the batch routes: their statuses, bodies, errors and the Location of a 202', () => {
+    const batches = doc.paths['/rooms/batches'];
+    const batch = doc.paths['/rooms/batches/{batchId}'];
+    expect(Object.keys(batches)).toEqual(['post']);
+    expect(Object.keys(batch).sort()).toEqual(['delete', 'get']);
+    for (const operation of [batches.post, batch.get, batch.delete]) {
+      expect(operation.tags).toEqual(['room batches']);
+      expect(operation.security).toEqual(doc.paths['/rooms'].post.security);
+    }
+    expect(Object.keys(batches.post.responses).sort()).toEqual(['202', '400', '401', '409', '413', '422', '429', '503']);
+    expect(batches.post.responses['202'].headers.Location).toBeDefined();
+    expect(Object.keys(deref(batches.post.responses['202'].content['application/json'].schema).properties).sort()).toEqual(
+      ['batchId', 'cancelled', 'created', 'createdAt', 'failed', 'finishedAt', 'pending', 'status', 'total'],
+    );
+    for (const operation of [batch.get, batch.delete]) {
+      expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401', '404', '429', '503']);
+      const body = deref(operation.responses['200'].content['application/json'].schema);
+      expect(body.properties.rooms.type).toBe('array');
+      expect(operation.parameters.map((p: Json) => p.name).sort()).toEqual(['batchId', 'cursor', 'limit', 'status']);
+    }
+    const request = deref(batches.post.requestBody.content['application/json'].schema);
+    expect(request.required).toEqual(['rooms']);
+    expect(request.additionalProperties).toBe(false);
   });
 
   describe('POST /rooms responses', () => {

@@ -112,7 +112,7 @@ describe('a gateway on a Redis Cluster', () => {
 
     // The keys are on the cluster: the fleet's membership (leases renewed every 125 ms) and the record.
     expect(await reader.exists(budget.members)).toBe(1);
-    expect(await reader.exists(keys.idempotencyRecord(CLIENT, 'cluster-key-1'))).toBe(1);
+    expect(await reader.exists(keys.idempotencyRecord(CLIENT, 'POST /rooms', 'cluster-key-1'))).toBe(1);
 
     const { status, body } = await ready(gateway);
     expect(status).toBe(200);

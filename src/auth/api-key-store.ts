@@ -31,6 +31,11 @@ export class ApiKeyStore {
     return match ? { clientId: match.clientId } : undefined;
   }
 
+  /** The clients that have a key now (each once). */
+  clientIds(): string[] {
+    return [...new Set(this.entries.map((entry) => entry.clientId))];
+  }
+
   /** Swaps the key set at once (for rotation of a mounted API_KEYS_FILE). */
   replace(entries: readonly ApiKeyEntry[]): void {
     this.entries = entries;

@@ -4,6 +4,8 @@ export interface HttpSettings {
   readonly port: number;
   /** Request bodies above this are answered 413 before they are parsed. */
   readonly bodyLimitBytes: number;
+  /** Routes that take larger bodies (POST /rooms/batches), each with its own limit; set by loadConfig. */
+  readonly routeBodyLimits: ReadonlyArray<{ readonly method: string; readonly path: string; readonly bytes: number }>;
   /**
    * After SIGTERM: how long the gateway keeps accepting connections while readiness is already
    * 503 (load balancers take a moment to stop sending), before it closes the listener.
@@ -32,5 +34,5 @@ export function readHttpSettings(read: EnvReader): HttpSettings {
   if (requestTimeoutMs < headersTimeoutMs) {
     read.problem('HTTP_REQUEST_TIMEOUT_MS', 'must be at least HTTP_HEADERS_TIMEOUT_MS');
   }
-  return { port, bodyLimitBytes: 64 * 1024, shutdownGraceMs, headersTimeoutMs, requestTimeoutMs };
+  return { port, bodyLimitBytes: 64 * 1024, routeBodyLimits: [], shutdownGraceMs, headersTimeoutMs, requestTimeoutMs };
 }

@@ -19,14 +19,14 @@ export interface RequestWithBody extends Request {
 @Injectable()
 export class JsonBodyMiddleware implements NestMiddleware {
   private readonly parse: express.RequestHandler;
+  /** `METHOD path` -> the parser of a route with a limit of its own. */
+  private readonly routeParsers: Map<string, express.RequestHandler>;
 
   constructor(@Inject(APP_CONFIG) config: { readonly http: HttpSettings }) {
-    this.parse = express.json({
-      limit: config.http.bodyLimitBytes,
-      inflate: false,
-      strict: false,
-      type: 'application/json',
-    });
+    const parser = (limit: number): express.RequestHandler =>
+      express.json({ limit, inflate: false, strict: false, type: 'application/json' });
+    this.parse = parser(config.http.bodyLimitBytes);
+    this.routeParsers = new Map(config.http.routeBodyLimits.map(({ method, path, bytes }) => [`${method} ${path}`, parser(bytes)]));
   }
 
   use(request: RequestWithBody, response: Response, next: NextFunction): void {
@@ -38,7 +38,8 @@ export class JsonBodyMiddleware implements NestMiddleware {
     }
     // Receiving the body is the client's part: a request overdue here names it.
     const leave = currentRequestProgress()?.enter('request body');
-    this.parse(request, response, (error?: unknown) => {
+    const parse = this.routeParsers.get(`${request.method} ${request.path}`) ?? this.parse;
+    parse(request, response, (error?: unknown) => {
       leave?.();
       if (error) request.bodyError = bodyError(error, request);
       next();

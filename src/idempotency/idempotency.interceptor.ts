@@ -5,8 +5,11 @@ import {
   Injectable,
   type NestInterceptor,
 } from '@nestjs/common';
+import { HTTP_CODE_METADATA } from '@nestjs/common/constants.js';
+import { Reflector } from '@nestjs/core';
 import { from, lastValueFrom, type Observable } from 'rxjs';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
+import { matchedRoute } from '../http/matched-route.js';
 import { IdempotencyService } from './idempotency.service.js';
 
 interface IdempotentRequest extends AuthenticatedRequest {
@@ -22,7 +25,10 @@ interface IdempotentRequest extends AuthenticatedRequest {
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
-  constructor(private readonly idempotency: IdempotencyService) {}
+  constructor(
+    private readonly idempotency: IdempotencyService,
+    private readonly reflector: Reflector,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<IdempotentRequest>();
@@ -30,6 +36,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
       this.idempotency.run({
         request,
         body: request.body,
+        route: `${request.method} ${matchedRoute(request) ?? request.path}`,
+        successStatus: this.reflector.get<number | undefined>(HTTP_CODE_METADATA, context.getHandler()) ?? 200,
         perform: (resumed) => {
           request.resumesAmbiguousAttempt = resumed;
           return lastValueFrom(next.handle()) as Promise<object>;

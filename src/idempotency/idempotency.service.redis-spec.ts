@@ -35,6 +35,9 @@ interface Created {
   recovered?: boolean;
 }
 
+/** The route every call here is made for: POST /rooms, whose success is a 201. */
+const ROOMS_ROUTE = { route: 'POST /rooms', successStatus: 201 };
+
 const silent = { log: () => undefined, error: () => undefined, warn: () => undefined };
 
 function request(key: string | undefined, clientId = 'svc') {
@@ -95,8 +98,8 @@ describe('IdempotencyService with the in-process store', () => {
 
   it('just performs the call without the header', async () => {
     const { perform } = vendor(CREATED, CREATED);
-    await expect(service.run({ request: request(undefined), body: BODY, perform })).resolves.toEqual(CREATED);
-    await expect(service.run({ request: request(undefined), body: BODY, perform })).resolves.toEqual(CREATED);
+    await expect(service.run({ request: request(undefined), body: BODY, perform, ...ROOMS_ROUTE })).resolves.toEqual(CREATED);
+    await expect(service.run({ request: request(undefined), body: BODY, perform, ...ROOMS_ROUTE })).resolves.toEqual(CREATED);
     expect(perform).toHaveBeenCalledTimes(2);
   });
 
@@ -125,14 +128,14 @@ describe('IdempotencyService with the in-process store', () => {
       stages.push(`perform: ${progress.stage}`);
       return CREATED;
     });
-    await runWithRequestProgress(progress, () => serviceFor(config, observed).run({ request: request('k-stages'), body: BODY, perform }));
+    await runWithRequestProgress(progress, () => serviceFor(config, observed).run({ request: request('k-stages'), body: BODY, perform, ...ROOMS_ROUTE }));
     expect(stages).toEqual(['claim: idempotency key', 'perform: handler', 'finish: idempotency key']);
     expect(progress.stage).toBe('handler');
   });
 
   it('refuses a malformed key with a 400 before calling anything', async () => {
     const { perform } = vendor(CREATED);
-    await expect(service.run({ request: request('has space'), body: BODY, perform })).rejects.toBeInstanceOf(
+    await expect(service.run({ request: request('has space'), body: BODY, perform, ...ROOMS_ROUTE })).rejects.toBeInstanceOf(
       RequestValidationError,
     );
     expect(perform).not.toHaveBeenCalled();
@@ -141,25 +144,36 @@ describe('IdempotencyService with the in-process store', () => {
   it('replays a 201 for the same key and body, with Idempotent-Replayed, without calling again', async () => {
     const { perform } = vendor(CREATED);
     const first = request('k1');
-    expect(await service.run({ request: first, body: BODY, perform })).toEqual(CREATED);
+    expect(await service.run({ request: first, body: BODY, perform, ...ROOMS_ROUTE })).toEqual(CREATED);
     expect(first.res.setHeader).not.toHaveBeenCalled();
     const again = request('k1');
-    expect(await service.run({ request: again, body: { roomName: 'n', roomId: 'r1' }, perform })).toEqual(CREATED);
+    expect(await service.run({ request: again, body: { roomName: 'n', roomId: 'r1' }, perform, ...ROOMS_ROUTE })).toEqual(CREATED);
     expect(again.res.setHeader).toHaveBeenCalledWith('Idempotent-Replayed', 'true');
     expect(perform).toHaveBeenCalledTimes(1);
   });
 
   it('scopes keys to the client', async () => {
     const { perform } = vendor(CREATED, CREATED);
-    await service.run({ request: request('k1', 'team-a'), body: BODY, perform });
-    await service.run({ request: request('k1', 'team-b'), body: { roomId: 'other' }, perform });
+    await service.run({ request: request('k1', 'team-a'), body: BODY, perform, ...ROOMS_ROUTE });
+    await service.run({ request: request('k1', 'team-b'), body: { roomId: 'other' }, perform, ...ROOMS_ROUTE });
+    expect(perform).toHaveBeenCalledTimes(2);
+  });
+
+  it('scopes keys to the route: one key on two routes runs twice, each replaying its own answer', async () => {
+    const { perform } = vendor(CREATED, CREATED);
+    const batches = { route: 'POST /rooms/batches', successStatus: 202 };
+    await service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE });
+    // Another body under the same key is no reuse on another route.
+    await service.run({ request: request('k1'), body: { roomId: 'other' }, perform, ...batches });
+    expect(perform).toHaveBeenCalledTimes(2);
+    await service.run({ request: request('k1'), body: { roomId: 'other' }, perform, ...batches });
     expect(perform).toHaveBeenCalledTimes(2);
   });
 
   it('answers 422 for the same key with another body', async () => {
     const { perform } = vendor(CREATED);
-    await service.run({ request: request('k1'), body: BODY, perform });
-    const reuse = service.run({ request: request('k1'), body: { ...BODY, roomName: 'other' }, perform });
+    await service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE });
+    const reuse = service.run({ request: request('k1'), body: { ...BODY, roomName: 'other' }, perform, ...ROOMS_ROUTE });
     await expect(reuse).rejects.toBeInstanceOf(IdempotencyKeyReused);
     await expect(reuse).rejects.toMatchObject({ status: 422, publicMessage: expect.stringMatching(/^Idempotency-Key: /) });
   });
@@ -167,8 +181,8 @@ describe('IdempotencyService with the in-process store', () => {
   it('answers 409 with Retry-After 1 while the first request with the key runs', async () => {
     let finish!: (value: Created) => void;
     const perform = jest.fn(() => new Promise<Created>((resolve) => (finish = resolve)));
-    const first = service.run({ request: request('k1'), body: BODY, perform });
-    const second = service.run({ request: request('k1'), body: BODY, perform });
+    const first = service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE });
+    const second = service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE });
     await expect(second).rejects.toBeInstanceOf(IdempotencyKeyInProgress);
     await expect(second).rejects.toMatchObject({ status: 409, details: { retryAfterSeconds: 1 } });
     finish(CREATED);
@@ -178,9 +192,9 @@ describe('IdempotencyService with the in-process store', () => {
 
   it("stores the vendor's definite 4xx and replays it with the same message and codes", async () => {
     const { perform } = vendor(roomExists());
-    await expect(service.run({ request: request('k1'), body: BODY, perform })).rejects.toMatchObject({ status: 409 });
+    await expect(service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 409 });
     const again = request('k1');
-    const replay = service.run({ request: again, body: BODY, perform });
+    const replay = service.run({ request: again, body: BODY, perform, ...ROOMS_ROUTE });
     await expect(replay).rejects.toBeInstanceOf(ReplayedError);
     await expect(replay).rejects.toMatchObject({
       status: 409,
@@ -198,49 +212,49 @@ describe('IdempotencyService with the in-process store', () => {
     ['an unexpected error', () => new Error('boom')],
   ])('releases the key after %s: a retry calls the vendor again', async (_, failure) => {
     const { perform } = vendor(failure(), CREATED);
-    await expect(service.run({ request: request('k1'), body: BODY, perform })).rejects.toBeInstanceOf(Error);
+    await expect(service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE })).rejects.toBeInstanceOf(Error);
     // Released: even another body may use the key now.
-    await expect(service.run({ request: request('k1'), body: BODY, perform })).resolves.toEqual(CREATED);
+    await expect(service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE })).resolves.toEqual(CREATED);
     expect(perform).toHaveBeenCalledTimes(2);
   });
 
   it('after a 504, answers a retry that finds the room with 201 recovered, and keeps that answer', async () => {
     const calls = vendor(timeout(), roomExists());
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).rejects.toMatchObject({ status: 504 });
-    const recovered = await service.run({ request: request('k1'), body: BODY, ...calls });
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 504 });
+    const recovered = await service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE });
     expect(recovered).toEqual({ roomId: 'r1', attributeSeq: 0, zegoRequestId: 'z-exists', recovered: true });
     const replayed = request('k1');
-    expect(await service.run({ request: replayed, body: BODY, ...calls })).toEqual(recovered);
+    expect(await service.run({ request: replayed, body: BODY, ...calls, ...ROOMS_ROUTE })).toEqual(recovered);
     expect(replayed.res.setHeader).toHaveBeenCalledWith('Idempotent-Replayed', 'true');
     expect(calls.perform).toHaveBeenCalledTimes(2);
   });
 
   it('after a 504, keeps the key ambiguous through transient failures and further 504s', async () => {
     const calls = vendor(timeout(), rateLimited(), timeout(), roomExists());
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).rejects.toMatchObject({ status: 504 });
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).rejects.toMatchObject({ status: 429 });
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).rejects.toMatchObject({ status: 504 });
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).resolves.toMatchObject({ recovered: true });
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 504 });
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 429 });
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 504 });
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).resolves.toMatchObject({ recovered: true });
   });
 
   it('after a 504, stores a plain 201 when the retry creates the room', async () => {
     const calls = vendor(timeout(), CREATED);
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).rejects.toMatchObject({ status: 504 });
-    expect(await service.run({ request: request('k1'), body: BODY, ...calls })).toEqual(CREATED);
-    expect(await service.run({ request: request('k1'), body: BODY, ...calls })).toEqual(CREATED);
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 504 });
+    expect(await service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).toEqual(CREATED);
+    expect(await service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).toEqual(CREATED);
     expect(calls.perform).toHaveBeenCalledTimes(2);
   });
 
   it('does not turn a 409 into a recovery without an earlier 504', async () => {
     const calls = vendor(roomExists());
-    await expect(service.run({ request: request('k1'), body: BODY, ...calls })).rejects.toMatchObject({ status: 409 });
+    await expect(service.run({ request: request('k1'), body: BODY, ...calls, ...ROOMS_ROUTE })).rejects.toMatchObject({ status: 409 });
   });
 
   it('can be given its store', async () => {
     const store = new InProcessIdempotencyStore();
     const claim = jest.spyOn(store, 'claim');
     const withStore = serviceFor(config, store);
-    await withStore.run({ request: request('k1'), body: BODY, perform: vendor(CREATED).perform });
+    await withStore.run({ request: request('k1'), body: BODY, perform: vendor(CREATED).perform, ...ROOMS_ROUTE });
     expect(claim).toHaveBeenCalledTimes(1);
   });
 });
@@ -265,7 +279,7 @@ describe('IdempotencyService while Redis is down', () => {
   it('keeps keys in Redis while it answers', async () => {
     const { redis, service } = await withRedis('local');
     const { perform } = vendor(CREATED);
-    await service.run({ request: request('k1'), body: BODY, perform });
+    await service.run({ request: request('k1'), body: BODY, perform, ...ROOMS_ROUTE });
     expect(await redis.keys('zim-room-gateway:idem:{svc}:*')).toHaveLength(1);
   });
 
@@ -274,9 +288,9 @@ describe('IdempotencyService while Redis is down', () => {
     await server.stop();
     await waitFor(() => redis.status !== 'ready', { what: 'the connection to drop' });
     const { perform } = vendor(CREATED);
-    expect(await service.run({ request: request('k2'), body: BODY, perform })).toEqual(CREATED);
-    expect(await service.run({ request: request('k2'), body: BODY, perform })).toEqual(CREATED);
-    await expect(service.run({ request: request('k2'), body: { roomId: 'x' }, perform })).rejects.toBeInstanceOf(
+    expect(await service.run({ request: request('k2'), body: BODY, perform, ...ROOMS_ROUTE })).toEqual(CREATED);
+    expect(await service.run({ request: request('k2'), body: BODY, perform, ...ROOMS_ROUTE })).toEqual(CREATED);
+    await expect(service.run({ request: request('k2'), body: { roomId: 'x' }, perform, ...ROOMS_ROUTE })).rejects.toBeInstanceOf(
       IdempotencyKeyReused,
     );
     expect(perform).toHaveBeenCalledTimes(1);
@@ -287,10 +301,10 @@ describe('IdempotencyService while Redis is down', () => {
     await server.stop();
     await waitFor(() => redis.status !== 'ready', { what: 'the connection to drop' });
     const { perform } = vendor(CREATED);
-    const refused = service.run({ request: request('k3'), body: BODY, perform });
+    const refused = service.run({ request: request('k3'), body: BODY, perform, ...ROOMS_ROUTE });
     await expect(refused).rejects.toBeInstanceOf(SharedStoreUnavailable);
     await expect(refused).rejects.toMatchObject({ status: 503, details: { retryAfterSeconds: 1 } });
     expect(perform).not.toHaveBeenCalled();
-    await expect(service.run({ request: request(undefined), body: BODY, perform })).resolves.toEqual(CREATED);
+    await expect(service.run({ request: request(undefined), body: BODY, perform, ...ROOMS_ROUTE })).resolves.toEqual(CREATED);
   }, 20_000);
 });

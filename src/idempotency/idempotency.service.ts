@@ -18,6 +18,10 @@ export interface IdempotentCall<T extends object> {
   request: AuthenticatedRequest;
   /** The body: its fingerprint tells a repeat from a reuse of the key. */
   body: unknown;
+  /** The route (`POST /rooms`): a key is the client's and the route's, so one key on two routes is two keys. */
+  route: string;
+  /** The route's success status (201, 202): stored with the answer. */
+  successStatus: number;
   /**
    * The work itself (the vendor call). `resumed`: an earlier attempt under the key ended
    * ambiguous (504) and may have acted, so the work may find it done.
@@ -26,7 +30,7 @@ export interface IdempotentCall<T extends object> {
 }
 
 /**
- * The Idempotency-Key header of POST /rooms (IdempotencyInterceptor applies it). Without the
+ * The Idempotency-Key header of POST /rooms and POST /rooms/batches (IdempotencyInterceptor applies it). Without the
  * header the call simply runs. With it: the first request claims the key (with its body's
  * fingerprint) and runs; a repeat with the same body gets the stored final answer
  * (Idempotent-Replayed: true) without running again; a repeat with another body 422; a repeat
@@ -66,7 +70,7 @@ export class IdempotencyService {
     const { request } = call;
     const key = readIdempotencyKey(request.headers[IDEMPOTENCY_KEY_HEADER.toLowerCase()]);
     if (key === undefined) return call.perform(false);
-    const recordKey = this.keys.idempotencyRecord(request.client!.clientId, key);
+    const recordKey = this.keys.idempotencyRecord(request.client!.clientId, call.route, key);
 
     const claimed = await inRequestStage('idempotency key', () =>
       this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs),
@@ -94,7 +98,7 @@ export class IdempotencyService {
       await finish(this.endAfterFailure(error));
       throw error;
     }
-    await finish({ action: 'done', answer: successAnswer(result), ttlMs: this.answerTtlMs });
+    await finish({ action: 'done', answer: successAnswer(call.successStatus, result), ttlMs: this.answerTtlMs });
     return result;
   }
 
@@ -107,8 +111,8 @@ export class IdempotencyService {
   }
 }
 
-function successAnswer(body: object): StoredAnswer {
-  return { kind: 'success', status: 201, body: { ...(body as Record<string, unknown>) } };
+function successAnswer(status: number, body: object): StoredAnswer {
+  return { kind: 'success', status, body: { ...(body as Record<string, unknown>) } };
 }
 
 /** The vendor's own final word on the request: a 4xx it answered with a code, 429 aside. */

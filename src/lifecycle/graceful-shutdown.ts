@@ -17,6 +17,7 @@ import { InFlightRequests } from './in-flight-requests.js';
 export class GracefulShutdown {
   private readonly logger = new Logger(GracefulShutdown.name);
   private started = false;
+  private readonly startListeners: (() => Promise<void>)[] = [];
 
   constructor(
     @Inject(APP_CONFIG)
@@ -31,6 +32,14 @@ export class GracefulShutdown {
   /** True from the first shutdown signal on: readiness answers 503. */
   get shuttingDown(): boolean {
     return this.started;
+  }
+
+  /**
+   * Work that must stop at the first signal rather than when the modules stop: background work
+   * (batch rooms) stops taking more and hands back what it cannot finish, within the grace period.
+   */
+  onShutdownStart(listener: () => Promise<void>): void {
+    this.startListeners.push(listener);
   }
 
   /** Handles SIGTERM and SIGINT for this application; call once, after listen(). */
@@ -53,7 +62,8 @@ export class GracefulShutdown {
     this.started = true;
     const { shutdownGraceMs } = this.config.http;
     this.logger.log(`${reason}: readiness now fails; the listener closes in ${shutdownGraceMs} ms`);
-    await sleep(shutdownGraceMs);
+    const stopped = Promise.allSettled(this.startListeners.map((listener) => listener()));
+    await Promise.all([sleep(shutdownGraceMs), stopped]);
 
     const server = app.getHttpServer() as Server;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { keySlot } from '../../test/support/redis-cluster.js';
 import { RedisKeys } from './redis-keys.js';
 
@@ -19,10 +20,16 @@ describe('RedisKeys', () => {
 
   describe('idempotencyRecord', () => {
     it('puts the client in the hash tag and only a digest of the key in the name', () => {
-      const key = keys.idempotencyRecord('team-a', 'my key {with} braces');
+      const key = keys.idempotencyRecord('team-a', 'POST /rooms', 'my key {with} braces');
       expect(key).toMatch(/^gw:idem:\{team-a\}:[0-9a-f]{64}$/);
       expect(key).not.toContain('braces');
-      expect(keys.idempotencyRecord('team-b', 'k')).not.toBe(keys.idempotencyRecord('team-a', 'k'));
+      expect(keys.idempotencyRecord('team-b', 'POST /rooms', 'k')).not.toBe(keys.idempotencyRecord('team-a', 'POST /rooms', 'k'));
+    });
+
+    it('scopes a key to its route, keeping the name POST /rooms records had before', () => {
+      const rooms = keys.idempotencyRecord('team-a', 'POST /rooms', 'k');
+      expect(rooms).toBe(`gw:idem:{team-a}:${createHash('sha256').update('k').digest('hex')}`);
+      expect(keys.idempotencyRecord('team-a', 'POST /rooms/batches', 'k')).not.toBe(rooms);
     });
   });
 
@@ -35,8 +42,8 @@ describe('RedisKeys', () => {
       expect(slotsOf(budget).size).toBe(1);
     });
 
-    it.each(['team-a', 'orders.v2', 'ops_bot-1', 'x'])("a client's quota log and its idempotency records, for %p", (client) => {
-      const names = [keys.clientQuota(client), ...['k1', 'another key', '{braces} in the key'].map((k) => keys.idempotencyRecord(client, k))];
+    it.each(['team-a', 'orders.v2', 'ops_bot-1', 'x'])("a client's quota log, its idempotency records and its batches, for %p", (client) => {
+      const names = [keys.clientQuota(client), ...['k1', 'another key', '{braces} in the key'].map((k) => keys.idempotencyRecord(client, 'POST /rooms/batches', k)), ...Object.values(keys.batch(client, 'b-1'))];
       expect(slotsOf(names).size).toBe(1);
     });
 

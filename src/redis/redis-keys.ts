@@ -15,6 +15,19 @@ export interface OutboundBudgetKeys {
   readonly reaches: string;
 }
 
+/** The queue of batch callbacks (one for the fleet, under batchQueuePrefix): its own hash tag. */
+export const BATCH_CALLBACK_QUEUE = '{callbacks}';
+
+/** The route whose idempotency records were named before routes were told apart. */
+const UNSCOPED_IDEMPOTENCY_ROUTE = 'POST /rooms';
+
+/** The keys of one batch (see rooms/batches/lua), in the scripts' KEYS order. */
+export interface BatchKeys {
+  readonly meta: string;
+  readonly rooms: string;
+  readonly clientPending: string;
+}
+
 /**
  * Every key the gateway writes, in one place (as envoy ratelimit's CacheKeyGenerator builds all of
  * its keys). Each keyspace puts the part that groups its keys in a {hash tag}: every key one
@@ -52,8 +65,36 @@ export class RedisKeys {
     return `${this.prefix}:quota:{${clientId}}`;
   }
 
-  /** One Idempotency-Key's record: the client in the hash tag, only a digest of the key (the client's text) in the name. */
-  idempotencyRecord(clientId: string, key: string): string {
-    return `${this.prefix}:idem:{${clientId}}:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+  /**
+   * One batch's keys: its meta hash and its rooms hash, beside the client's count of rooms not yet
+   * sent, all under the client's hash tag (the batch scripts touch the three at once). The client in
+   * the name is what makes a batch another client's "not found".
+   */
+  batch(clientId: string, batchId: string): BatchKeys {
+    const client = `${this.prefix}:batch:{${clientId}}`;
+    return { meta: `${client}:${batchId}:meta`, rooms: `${client}:${batchId}:rooms`, clientPending: `${client}:pending` };
   }
+
+  /**
+   * BullMQ's names for the batch queues: one prefix, and one queue per client whose name carries
+   * the client's hash tag, so that every key of one queue lies in one Cluster slot.
+   */
+  get batchQueuePrefix(): string {
+    return `${this.prefix}:bq`;
+  }
+
+  batchRoomQueue(clientId: string): string {
+    return `{rooms.${clientId}}`;
+  }
+
+  /**
+   * One Idempotency-Key's record, scoped by client (the hash tag) and route: the same key sent to
+   * two routes is two keys. Only a digest of the key (the client's text) is in the name. POST /rooms
+   * keeps the name it had before routes were told apart, so records survive a rolling upgrade.
+   */
+  idempotencyRecord(clientId: string, route: string, key: string): string {
+    const scoped = route === UNSCOPED_IDEMPOTENCY_ROUTE ? key : `${route}\n${key}`;
+    return `${this.prefix}:idem:{${clientId}}:${createHash('sha256').update(scoped, 'utf8').digest('hex')}`;
+  }
+
 }

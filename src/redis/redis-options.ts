@@ -83,3 +83,28 @@ export function clusterOptions(settings: RedisSettings): ClusterOptions {
 const CLUSTER_MAX_REDIRECTIONS = 4;
 /** How often the slot map is read again, besides after every MOVED (ioredis reads it only then unless told). */
 const CLUSTER_SLOTS_REFRESH_MS = 5000;
+
+/** The name (CLIENT LIST) of the batch queues' connections, apart from the request path's `zim-room-gateway`. */
+export const QUEUE_CONNECTION_NAME = 'zim-room-gateway-batches';
+
+/**
+ * The same Redis for BullMQ's workers, which wait differently: their blocking reads (BZPOPMIN) must
+ * not time out, and a command while Redis is away waits for the reconnect instead of failing, as
+ * BullMQ requires (`maxRetriesPerRequest: null`). Never used on the request path.
+ */
+export function queueWorkerOptions(settings: RedisSettings): RedisOptions {
+  return {
+    ...redisOptions(settings),
+    connectionName: QUEUE_CONNECTION_NAME,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    autoResendUnfulfilledCommands: true,
+    commandTimeout: undefined,
+  };
+}
+
+export function queueWorkerClusterOptions(settings: RedisSettings): ClusterOptions {
+  const { redisOptions: perNode, ...cluster } = clusterOptions(settings);
+  const { retryStrategy: _reconnect, enableOfflineQueue: _queue, ...worker } = queueWorkerOptions(settings);
+  return { ...cluster, enableOfflineQueue: true, redisOptions: { ...perNode, ...worker } };
+}

@@ -11,5 +11,6 @@ import { RoomAttributesRules } from './validation/room-attributes.rules.js';
   imports: [AuthModule, IdempotencyModule, ZegoModule],
   controllers: [RoomsController],
   providers: [RoomsService, RoomAttributesRules, OperatorIdRule],
+  exports: [RoomsService],
 })
 export class RoomsModule {}

@@ -147,8 +147,11 @@ const QUEUE_TO_PROMPT = 4;
 export interface FleetScenarioOptions {
   /** Default 3. */
   replicas?: number;
-  /** A private redis-server (default), or a Redis Cluster reached through REDIS_CLUSTER_NODES. */
-  redis?: 'private' | { cluster: { primaries: number; replicasPerPrimary: 0 | 1 } };
+  /**
+   * A private redis-server (default), one that keeps its data through a restart as operators run
+   * it for queues (`durable`: AOF, noeviction), or a Redis Cluster reached through REDIS_CLUSTER_NODES.
+   */
+  redis?: 'private' | 'durable' | { cluster: { primaries: number; replicasPerPrimary: 0 | 1 } };
   /** Added to every replica's environment. */
   env?: EnvLayer;
   /** Replicas that reach Redis through a TCP proxy (`fleet.redisProxy`), so one can lose Redis alone. */
@@ -211,6 +214,11 @@ export interface Fleet {
    * every one shared and warmed up before this resolves; they are `gateways` from then on.
    */
   startReplicas(options?: ReplicaOptions): Promise<void>;
+  /**
+   * SIGKILLs replica `index`, as a node that dies does (no drain, no leave), and starts a fresh one
+   * in its place (shared and warmed up), as Kubernetes does; it is `gateways[index]` from then on.
+   */
+  replaceReplica(index: number): Promise<GatewayProcess>;
 }
 
 /** How a set of replicas reaches Redis and what it is told, for `startReplicas()` (the scenario's own by default). */
@@ -261,7 +269,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
    * moment they run (so afterAll stops them whatever follows). Resolves once every one is shared
    * and warmed up.
    */
-  const launch = async (started: Started, replicaOptions: ReplicaOptions = {}): Promise<void> => {
+  const launch = async (started: Started, replicaOptions: ReplicaOptions = {}, adding = false): Promise<void> => {
     const { fake, redis, cluster, redisProxy, vendorProxy, certificate } = started;
     const redisProxyFor = replicaOptions.redisProxyFor ?? options.redisProxyFor ?? [];
     if (redisProxyFor.length > 0 && !redisProxy) throw new Error('this fleet has no Redis proxy: give the scenario the `redisProxyFor` option');
@@ -285,7 +293,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
       envFor: (index): Record<string, string> =>
         redisProxy && redisProxyFor.includes(index) ? { REDIS_URL: redisProxy.url('redis') } : {},
     });
-    started.gateways = gateways;
+    started.gateways = adding ? [...started.gateways, ...gateways] : gateways;
     await Promise.all(gateways.map((g) => waitForLimiterMode(g, 'shared')));
     // Room ids never repeat against one fake: each set of replicas warms up on its own.
     await warmUp(gateways, FLEET_CLIENTS.alpha, `warm${launches++ || ''}`);
@@ -294,7 +302,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
   beforeAll(async () => {
     const certificate = options.vendorTls ? await createTestCertificate() : undefined;
     const [store, fake] = await Promise.all([
-      typeof options.redis === 'object' ? startRedisCluster(options.redis.cluster) : startPrivateRedis(),
+      typeof options.redis === 'object' ? startRedisCluster(options.redis.cluster) : startPrivateRedis({ durable: options.redis === 'durable' }),
       startFakeZimProcess(FLEET_APP_ID, SECRET, certificate ? { tls: { certFile: certificate.certPath, keyFile: certificate.keyPath } } : {}),
     ]);
     const [redis, cluster] = 'seeds' in store ? [undefined, store] : [store, undefined];
@@ -358,7 +366,8 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     }
     const calls = (await fake.calls()).slice(before);
     const { stalls } = await fake.stalls();
-    const metricsAfter = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
+    // The replicas now: one replaced during the run is read in its successor's place.
+    const metricsAfter = await Promise.all(started().gateways.map((g) => scrapeMetrics(g.url)));
     const figures = teamRunFigures(calls, load, { qpsLimit: BUDGET.limit, windowMs: BUDGET.windowMs, ...saturatedPeriod(load) });
     const door = doorFigures(
       { calls, kernel, departures, stalls: stalls.filter((s) => s.endedAt >= load.startedAt), startedAt: load.startedAt },
@@ -402,6 +411,19 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     return { exitCodes, stopMs, ...(loading && { load: await loading }) };
   };
 
+  const replaceReplica = async (index: number): Promise<GatewayProcess> => {
+    const current = started();
+    const gateway = current.gateways[index];
+    if (!gateway?.isRunning()) throw new Error(`replica ${index} is not running`);
+    process.kill(gateway.pid, 'SIGKILL');
+    await gateway.exited;
+    const others = current.gateways;
+    await launch(current, { replicas: 1 }, true);
+    const fresh = current.gateways.at(-1)!;
+    current.gateways = others.map((g, i) => (i === index ? fresh : g));
+    return fresh;
+  };
+
   const startAgain = async (replicaOptions: ReplicaOptions = {}): Promise<void> => {
     const current = started();
     if (current.gateways.some((g) => g.isRunning())) throw new Error('stopReplicas() first: this fleet still has replicas running');
@@ -430,6 +452,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     run,
     stopReplicas,
     startReplicas: startAgain,
+    replaceReplica,
   };
 }
 

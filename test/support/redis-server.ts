@@ -359,6 +359,8 @@ class PrivateRedis implements TestRedis {
   constructor(
     readonly port: number,
     private child: ChildProcess,
+    /** The server's arguments, kept for restart (a durable server finds its data again). */
+    private readonly args: string[] = serverArgs(port),
   ) {
     this.url = `redis://${HOST}:${port}`;
   }
@@ -371,7 +373,7 @@ class PrivateRedis implements TestRedis {
   async restart(): Promise<void> {
     if (this.isRunning()) await this.stop();
     try {
-      this.child = await launchRedisServer(this.port);
+      this.child = await launchRedisServer(this.port, this.args);
     } catch (error) {
       const hint = error instanceof BindError ? ' (something else took the port meanwhile)' : '';
       throw new Error(`restart on port ${this.port} failed${hint}: ${(error as Error).message}`, { cause: error });
@@ -429,13 +431,26 @@ class ExternalRedis implements TestRedis {
 // ------------------------------------------------------------------ public entry points
 
 /** Always starts a private `redis-server` on a free loopback port: for tests that stop, restart or pause it. */
-export async function startPrivateRedis(): Promise<TestRedis> {
+export interface PrivateRedisOptions {
+  /**
+   * Keeps its data as operators run Redis for queues: an append-only file written on every command,
+   * in a directory of its own, and `maxmemory-policy noeviction`; restart() finds the data again.
+   */
+  durable?: boolean;
+}
+
+export async function startPrivateRedis({ durable = false }: PrivateRedisOptions = {}): Promise<TestRedis> {
   findRedisProgram(); // fail fast with the install hint
   let lastBindError: BindError | undefined;
+  const dataDir = durable ? mkdtempSync(path.join(tmpdir(), 'redis-aof-')) : undefined;
   for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
     const port = await closedPort();
+    const args = serverArgs(port);
+    if (dataDir !== undefined) {
+      args.splice(args.indexOf('--appendonly'), 2, '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dataDir, '--maxmemory-policy', 'noeviction');
+    }
     try {
-      return new PrivateRedis(port, await launchRedisServer(port));
+      return new PrivateRedis(port, await launchRedisServer(port, args), args);
     } catch (error) {
       if (!(error instanceof BindError)) throw error;
       lastBindError = error;
