@@ -15,7 +15,6 @@ import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RateLimitModule, type OutboundRateLimiterFactory } from './rate-limit/rate-limit.module.js';
 import { RedisModule } from './redis/redis.module.js';
-import { DEFAULT_KEY_PREFIX } from './redis/redis.settings.js';
 import { RoomBatchesModule } from './rooms/batches/room-batches.module.js';
 import { RoomsModule } from './rooms/rooms.module.js';
 
@@ -37,7 +36,7 @@ export class AppModule implements NestModule {
         HealthModule,
         RateLimitModule.forRoot(options.outboundRateLimiter),
         RoomsModule,
-        RoomBatchesModule.forRoot(config.redis, config.redis?.keyPrefix ?? DEFAULT_KEY_PREFIX),
+        RoomBatchesModule.forRoot(config.redis),
         LoggingModule,
       ],
       providers: [

@@ -4,6 +4,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import { MountedFileWatcher } from '../config/mounted-file-watcher.js';
 import { GracefulShutdown } from '../lifecycle/graceful-shutdown.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
+import { answerWithin } from '../redis/answer-within.js';
 import { describeRedisFailure } from '../redis/redis-call-failed.js';
 import type { RedisClient } from '../redis/redis-connection.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
@@ -67,17 +68,11 @@ export class ReadinessIndicators {
    * PING could be answered by any node), with a read that changes nothing.
    */
   private async probeRedis(): Promise<{ ok: true } | { ok: false; reason: string }> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_PROBE_TIMEOUT_MS} ms`)), REDIS_PROBE_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([this.redis!.exists(this.keys.outboundBudget(this.config.zego.appId).slots), timeout]);
+      await answerWithin(REDIS_PROBE_TIMEOUT_MS, this.redis!.exists(this.keys.outboundBudget(this.config.zego.appId).slots));
       return { ok: true };
     } catch (error) {
       return { ok: false, reason: describeRedisFailure(error) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

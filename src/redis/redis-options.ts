@@ -84,17 +84,24 @@ const CLUSTER_MAX_REDIRECTIONS = 4;
 /** How often the slot map is read again, besides after every MOVED (ioredis reads it only then unless told). */
 const CLUSTER_SLOTS_REFRESH_MS = 5000;
 
+/**
+ * What a connection is for: the request path (the process's one connection), adding batch rooms
+ * to their queues (fail fast too, named apart), or BullMQ's workers, which wait differently: their
+ * blocking reads (BZPOPMIN) must not time out, and a command while Redis is away waits for the
+ * reconnect instead of failing, as BullMQ requires (`maxRetriesPerRequest: null`).
+ */
+export type RedisRole = 'request-path' | 'queue-producer' | 'queue-worker';
+
 /** The name (CLIENT LIST) of the batch queues' connections, apart from the request path's `zim-room-gateway`. */
 export const QUEUE_CONNECTION_NAME = 'zim-room-gateway-batches';
 
-/**
- * The same Redis for BullMQ's workers, which wait differently: their blocking reads (BZPOPMIN) must
- * not time out, and a command while Redis is away waits for the reconnect instead of failing, as
- * BullMQ requires (`maxRetriesPerRequest: null`). Never used on the request path.
- */
-export function queueWorkerOptions(settings: RedisSettings): RedisOptions {
+/** redisOptions for a connection of `role`. */
+export function roleOptions(settings: RedisSettings, role: RedisRole): RedisOptions {
+  const options = redisOptions(settings);
+  if (role === 'request-path') return options;
+  if (role === 'queue-producer') return { ...options, connectionName: QUEUE_CONNECTION_NAME };
   return {
-    ...redisOptions(settings),
+    ...options,
     connectionName: QUEUE_CONNECTION_NAME,
     enableOfflineQueue: true,
     maxRetriesPerRequest: null,
@@ -103,8 +110,10 @@ export function queueWorkerOptions(settings: RedisSettings): RedisOptions {
   };
 }
 
-export function queueWorkerClusterOptions(settings: RedisSettings): ClusterOptions {
-  const { redisOptions: perNode, ...cluster } = clusterOptions(settings);
-  const { retryStrategy: _reconnect, enableOfflineQueue: _queue, ...worker } = queueWorkerOptions(settings);
-  return { ...cluster, enableOfflineQueue: true, redisOptions: { ...perNode, ...worker } };
+/** clusterOptions for a connection of `role`: every node's connection as roleOptions says. */
+export function roleClusterOptions(settings: RedisSettings, role: RedisRole): ClusterOptions {
+  const cluster = clusterOptions(settings);
+  if (role === 'request-path') return cluster;
+  const { retryStrategy: _reconnect, enableOfflineQueue, ...perNode } = roleOptions(settings, role);
+  return { ...cluster, enableOfflineQueue: enableOfflineQueue ?? false, redisOptions: { ...cluster.redisOptions, ...perNode } };
 }

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { CreateRoomDto } from '../dto/create-room.dto.js';
 
 /** One room of a batch waiting to be created: all a replica needs to send it, whichever replica it is. */
@@ -53,3 +54,12 @@ export const ROOM_JOB_ATTEMPTS = 8;
 
 /** Backoff between those attempts: doubling from here. */
 export const ROOM_JOB_BACKOFF_MS = 1000;
+
+/**
+ * Runs work in the async context this was made in (start-up, when a queue is built), not in that
+ * of the request that queued it: a room must not carry its submission's deadline, request stages
+ * or log context.
+ */
+export function outsideRequests(): (work: () => void) => void {
+  return AsyncResource.bind((work: () => void): void => work());
+}

@@ -1,9 +1,9 @@
-import { AsyncResource } from 'node:async_hooks';
 import { Logger } from '@nestjs/common';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../../redis/redis-connection.js';
+import { answerWithin } from '../../redis/answer-within.js';
 import type { RedisKeys } from '../../redis/redis-keys.js';
-import { ROOM_JOB_ATTEMPTS, ROOM_JOB_BACKOFF_MS, RetryRoomLater, type BatchQueue, type RoomJob, type RoomJobHandler } from './batch-queue.js';
+import { outsideRequests, ROOM_JOB_ATTEMPTS, ROOM_JOB_BACKOFF_MS, RetryRoomLater, type BatchQueue, type RoomJob, type RoomJobHandler } from './batch-queue.js';
 
 /** Connections the queues use: fail-fast for adding (a submission answers 503 at once), blocking-ready for working. */
 export interface BatchQueueConnections {
@@ -43,12 +43,8 @@ export class BullmqBatchQueue implements BatchQueue {
   private readonly shutdown = new AbortController();
   private handler?: RoomJobHandler;
   private clientsCheck?: NodeJS.Timeout;
-  /**
-   * Runs work in the async context this queue was made in (start-up), not in the context of the
-   * request that queued it: a worker started for a new client must not carry that request's
-   * deadline, stages or log context into every room it works.
-   */
-  private readonly detached = AsyncResource.bind((work: () => void): void => work());
+  /** A worker started for a new client must not carry the submitting request's context into every room it works. */
+  private readonly detached = outsideRequests();
 
   constructor(
     private readonly connections: BatchQueueConnections,
@@ -75,7 +71,7 @@ export class BullmqBatchQueue implements BatchQueue {
         },
       })),
     );
-    await withTimeout(adding, ENQUEUE_TIMEOUT_MS);
+    await answerWithin(ENQUEUE_TIMEOUT_MS, adding);
     this.detached(() => this.work(client));
   }
 
@@ -104,7 +100,7 @@ export class BullmqBatchQueue implements BatchQueue {
         return [client, Object.values(counts).reduce((sum, count) => sum + count, 0)] as const;
       }),
     );
-    return new Map(await withTimeout(reading, DEPTH_READ_TIMEOUT_MS));
+    return new Map(await answerWithin(DEPTH_READ_TIMEOUT_MS, reading));
   }
 
   private queueFor(client: string): Queue {
@@ -156,10 +152,3 @@ export class BullmqBatchQueue implements BatchQueue {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}

@@ -1,6 +1,5 @@
-import { AsyncResource } from 'node:async_hooks';
 import { Logger } from '@nestjs/common';
-import { ROOM_JOB_ATTEMPTS, ROOM_JOB_BACKOFF_MS, RetryRoomLater, type BatchQueue, type RoomJob, type RoomJobHandler } from './batch-queue.js';
+import { outsideRequests, ROOM_JOB_ATTEMPTS, ROOM_JOB_BACKOFF_MS, RetryRoomLater, type BatchQueue, type RoomJob, type RoomJobHandler } from './batch-queue.js';
 
 interface Waiting {
   job: RoomJob;
@@ -22,11 +21,8 @@ export class InProcessBatchQueue implements BatchQueue {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly shutdown = new AbortController();
   private handler?: RoomJobHandler;
-  /**
-   * Runs work in the async context this queue was made in (start-up), not in the context of the
-   * request that queued it: a room must not carry its submission's deadline, stages or log context.
-   */
-  private readonly detached = AsyncResource.bind((work: () => void): void => work());
+  /** A room must not carry its submission's context (see outsideRequests). */
+  private readonly detached = outsideRequests();
 
   constructor(private readonly settings: { readonly concurrency: number }) {}
 

@@ -65,8 +65,7 @@ export class RedisBatchStore implements BatchStore {
 
   async rooms(client: string, batchId: string, query: RoomsQuery): Promise<BatchRoomsPage> {
     const k = this.keys.batch(client, batchId);
-    const total = Number((await this.redis.hget(k.meta, 'total')) ?? 0);
-    const [next, ...rooms] = (await PAGE.run(this.redis, [k.rooms], [query.cursor, query.limit, query.status ?? '', total])) as [
+    const [next, ...rooms] = (await PAGE.run(this.redis, [k.meta, k.rooms], [query.cursor, query.limit, query.status ?? ''])) as [
       number,
       ...string[],
     ];

@@ -59,6 +59,9 @@ const QUEUE_WORKER = Symbol('QUEUE_WORKER');
  */
 @Injectable()
 class BatchWork implements OnApplicationBootstrap, OnApplicationShutdown {
+  private started = false;
+  private stopping?: Promise<void>;
+
   constructor(
     @Inject(BATCH_QUEUE) private readonly queue: BatchQueue,
     private readonly runner: BatchRoomRunner,
@@ -86,8 +89,6 @@ class BatchWork implements OnApplicationBootstrap, OnApplicationShutdown {
     });
   }
 
-  private started = false;
-
   private startWork(): void {
     if (this.started || this.stopping) return;
     this.started = true;
@@ -97,8 +98,6 @@ class BatchWork implements OnApplicationBootstrap, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.stop();
   }
-
-  private stopping?: Promise<void>;
 
   private stop(): Promise<void> {
     this.eviction?.stop();
@@ -173,12 +172,12 @@ function inProcessProviders(): Provider[] {
  */
 @Module({})
 export class RoomBatchesModule {
-  static forRoot(redis: RedisSettings | undefined, keyPrefix: string): DynamicModule {
+  static forRoot(redis: RedisSettings | undefined): DynamicModule {
     const logger = new Logger('Redis');
     const connections = redis && { producer: connectRedis(redis, logger, 'queue-producer'), worker: connectRedis(redis, logger, 'queue-worker') };
     const bull = connections
       ? [
-          BullModule.forRoot({ connection: connections.worker, prefix: new RedisKeys(keyPrefix).batchQueuePrefix }),
+          BullModule.forRoot({ connection: connections.worker, prefix: new RedisKeys(redis.keyPrefix).batchQueuePrefix }),
           BullModule.registerQueue({ name: BATCH_CALLBACK_QUEUE }),
         ]
       : [];
