@@ -272,3 +272,15 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
   }
   return counts;
 }
+
+/** BENCH_SMOKE=1: every phase shortened, a check that the bench runs rather than a measurement. */
+export const SMOKE = process.env.BENCH_SMOKE === '1';
+
+/** A numeric knob from the environment, or its default (the smoke default under BENCH_SMOKE=1). */
+export function knob(name: string, normal: number, smoke: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return SMOKE ? smoke : normal;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+}

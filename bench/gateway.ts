@@ -42,19 +42,7 @@ import { apiKeysValue } from '../test/support/api-keys.js';
 import { FLEET_APP_ID, percentile, startFakeZimProcess, type FakeZimProcess } from '../test/support/fleet.js';
 import { stopAllGateways } from '../test/support/gateway-process.js';
 import { startPrivateRedis, stopAllRedis } from '../test/support/redis-server.js';
-import {
-  countBy,
-  keepAliveAgent,
-  median,
-  metricValue,
-  paced,
-  post,
-  rssBytes,
-  startService,
-  stopAllServices,
-  type Exchange,
-  type Service,
-} from './bench-support.js';
+import { countBy, type Exchange, keepAliveAgent, knob, median, metricValue, paced, post, rssBytes, type Service, SMOKE, startService, stopAllServices } from './bench-support.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GATEWAY_SCRIPT = path.join(ROOT, 'dist-bench/src/main.js');
@@ -71,14 +59,6 @@ const BAD_KEY = 'not-a-known-key-0000';
 
 // ------------------------------------------------------------------ knobs
 
-const SMOKE = process.env.BENCH_SMOKE === '1';
-function knob(name: string, normal: number, smoke: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return SMOKE ? smoke : normal;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-}
 const STARTUP_RUNS = Math.max(1, Math.round(knob('BENCH_STARTUP_RUNS', 5, 2)));
 const RATE = knob('BENCH_RATE', 15, 15);
 const LATENCY_SECONDS = knob('BENCH_LATENCY_SECONDS', 30, 3);

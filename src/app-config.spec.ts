@@ -76,7 +76,8 @@ describe('loadConfig: batches', () => {
     expect(batches.callbackHosts).toEqual(['hooks.internal.example', 'events.internal.example:8443']);
     expect(batches.callbackSecret).toBeInstanceOf(Secret);
     expect(JSON.stringify(batches)).not.toContain('SENTINEL-callback');
-    expect(http.routeBodyLimits).toEqual([{ method: 'POST', path: '/rooms/batches', bytes: 1_048_576 }]);
+    // 500 rooms of 20 attributes at most: 2 + 500 * 86 keys, and twice that for the cap.
+    expect(http.routeBodyLimits).toEqual([{ method: 'POST', path: '/rooms/batches', bytes: 1_048_576, totalKeys: 86_004 }]);
   });
 
   it('names each bad batch variable', () => {
@@ -103,12 +104,16 @@ describe('loadConfig with a valid environment', () => {
     expect(config.http).toEqual({
       port: 3000,
       bodyLimitBytes: 64 * 1024,
+      // Twice the largest valid body: 5 fields and 20 attributes of 3.
+      bodyLimitTotalKeys: 170,
       shutdownGraceMs: 5000,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
-      routeBodyLimits: [{ method: 'POST', path: '/rooms/batches', bytes: 4 * 1024 * 1024 }],
+      keepAliveTimeoutMs: 65_000,
+      maxConnections: 1000,
+      routeBodyLimits: [{ method: 'POST', path: '/rooms/batches', bytes: 4 * 1024 * 1024, totalKeys: 172_004 }],
     });
-    expect(config.logging).toEqual({ level: 'info' });
+    expect(config.logging).toEqual({ level: 'info', refusals: 'sampled' });
     expect(config.zego.appId).toBe(1234567);
     expect(config.zego.serverSecret).toBeInstanceOf(Secret);
     expect(config.zego.serverSecret.reveal()).toBe(SECRET);
@@ -155,7 +160,10 @@ describe('loadConfig with a valid environment', () => {
       SHUTDOWN_GRACE_MS: '0',
       HTTP_HEADERS_TIMEOUT_MS: '4000',
       HTTP_REQUEST_TIMEOUT_MS: '9000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '75000',
+      HTTP_MAX_CONNECTIONS: '250',
       LOG_LEVEL: 'debug',
+      LOG_REFUSALS: 'all',
       ZEGO_API_BASE_URL: 'https://zim-api-sgp.zego.im',
       ZEGO_TIMEOUT_MS: '2500',
       ZEGO_CALL_DEADLINE_MS: '7000',
@@ -183,7 +191,12 @@ describe('loadConfig with a valid environment', () => {
     expect(config.http.shutdownGraceMs).toBe(0);
     expect(config.http.headersTimeoutMs).toBe(4000);
     expect(config.http.requestTimeoutMs).toBe(9000);
-    expect(config.logging.level).toBe('debug');
+    expect(config.http.keepAliveTimeoutMs).toBe(75_000);
+    expect(config.http.maxConnections).toBe(250);
+    // The key caps follow the attributes allowed: twice 5 + 16 * 4, and for 1000 rooms twice 2 + 1000 * 70.
+    expect(config.http.bodyLimitTotalKeys).toBe(138);
+    expect(config.http.routeBodyLimits[0]!.totalKeys).toBe(140_004);
+    expect(config.logging).toEqual({ level: 'debug', refusals: 'all' });
     expect(config.zego).toMatchObject({
       apiBaseUrl: 'https://zim-api-sgp.zego.im/',
       timeoutMs: 2500,
@@ -297,6 +310,13 @@ describe('loadConfig with a valid environment', () => {
     expect([low.http.headersTimeoutMs, low.http.requestTimeoutMs]).toEqual([1000, 1000]);
     const high = loadConfig({ ...VALID, HTTP_HEADERS_TIMEOUT_MS: '600000', HTTP_REQUEST_TIMEOUT_MS: '600000' });
     expect([high.http.headersTimeoutMs, high.http.requestTimeoutMs]).toEqual([600_000, 600_000]);
+  });
+
+  it('accepts the bounds of the keep-alive timeout and the connection cap', () => {
+    const low = loadConfig({ ...VALID, HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000', HTTP_MAX_CONNECTIONS: '1' });
+    expect([low.http.keepAliveTimeoutMs, low.http.maxConnections]).toEqual([1000, 1]);
+    const high = loadConfig({ ...VALID, HTTP_KEEP_ALIVE_TIMEOUT_MS: '600000', HTTP_MAX_CONNECTIONS: '100000' });
+    expect([high.http.keepAliveTimeoutMs, high.http.maxConnections]).toEqual([600_000, 100_000]);
   });
 
   it('does not tie the request timeout to the vendor deadline (it covers receiving the request only)', () => {
@@ -438,8 +458,16 @@ describe('loadConfig with a bad environment', () => {
     ['HTTP_REQUEST_TIMEOUT_MS', '999'],
     ['HTTP_REQUEST_TIMEOUT_MS', '600001'],
     ['HTTP_REQUEST_TIMEOUT_MS', '9999'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', '999'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', '0'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', '600001'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', '65s'],
+    ['HTTP_MAX_CONNECTIONS', '0'],
+    ['HTTP_MAX_CONNECTIONS', '100001'],
+    ['HTTP_MAX_CONNECTIONS', 'many'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO'],
+    ['LOG_REFUSALS', 'some'],
     ['ZEGO_TIMEOUT_MS', '99'],
     ['ZEGO_TIMEOUT_MS', '5s'],
     ['ZEGO_MAX_ATTEMPTS', '0'],

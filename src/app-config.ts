@@ -18,6 +18,7 @@ import {
   type RedisSettings,
 } from './redis/redis.settings.js';
 import { readBatchSettings, type BatchSettings } from './rooms/batches/batches.settings.js';
+import { bodyKeyCap, largestBatchBodyKeys, largestRoomBodyKeys } from './rooms/body-key-caps.js';
 import { readZegoSettings, type ZegoSettings } from './zego/zego.settings.js';
 
 /**
@@ -46,10 +47,23 @@ export function loadConfig(env: Env): AppConfig {
   const read = new EnvReader(env);
   const batches = readBatchSettings(read);
   const http = readHttpSettings(read);
+  const logging = readLoggingSettings(read);
+  const zego = readZegoSettings(read);
   const config: AppConfig = {
-    http: { ...http, routeBodyLimits: [{ method: 'POST', path: '/rooms/batches', bytes: batches.bodyLimitBytes }] },
-    logging: readLoggingSettings(read),
-    zego: readZegoSettings(read),
+    http: {
+      ...http,
+      bodyLimitTotalKeys: bodyKeyCap(largestRoomBodyKeys(zego.maxRoomAttributes)),
+      routeBodyLimits: [
+        {
+          method: 'POST',
+          path: '/rooms/batches',
+          bytes: batches.bodyLimitBytes,
+          totalKeys: bodyKeyCap(largestBatchBodyKeys(batches.maxRooms, zego.maxRoomAttributes)),
+        },
+      ],
+    },
+    logging,
+    zego,
     auth: readAuthSettings(read),
     outbound: readOutboundSettings(read),
     redisDown: readRedisDownSettings(read),

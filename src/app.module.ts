@@ -1,17 +1,13 @@
-import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { AppConfig } from './app-config.js';
 import { ConfigModule } from './config/config.module.js';
+import { GLOBAL_MIDDLEWARE } from './global-middleware.js';
 import { HealthModule } from './health/health.module.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
-import { JsonBodyMiddleware } from './http/json-body.middleware.js';
-import { RequestIdMiddleware } from './http/request-id.middleware.js';
 import { requestValidationPipe } from './http/request-validation.pipe.js';
-import { InFlightRequestsMiddleware } from './lifecycle/in-flight-requests.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
-import { RequestLogMiddleware } from './logging/request-log.middleware.js';
-import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RateLimitModule, type OutboundRateLimiterFactory } from './rate-limit/rate-limit.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -24,7 +20,7 @@ export interface AppOptions {
 }
 
 @Module({})
-export class AppModule implements NestModule {
+export class AppModule {
   static forRoot(config: AppConfig, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
@@ -42,19 +38,10 @@ export class AppModule implements NestModule {
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
         { provide: APP_PIPE, useFactory: requestValidationPipe },
+        // The global middleware, in its one order: createApp mounts these instances on Express
+        // before any route (global-middleware.ts), so it also passes what Nest's routing never sees.
+        ...GLOBAL_MIDDLEWARE,
       ],
     };
-  }
-
-  /**
-   * Every request passes the global middleware once, in this order (the README's request path):
-   * counted as in flight (shutdown waits for it, the overdue watch looks at it) and given its
-   * deadline from its arrival, given its id, logged and measured when it ends, and its body parsed
-   * (complaints deferred to JsonBodyGuard, after authentication).
-   */
-  configure(consumer: MiddlewareConsumer): void {
-    consumer
-      .apply(InFlightRequestsMiddleware, RequestIdMiddleware, RequestLogMiddleware, HttpMetricsMiddleware, JsonBodyMiddleware)
-      .forRoutes('{*path}');
   }
 }

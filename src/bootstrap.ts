@@ -1,11 +1,14 @@
 import type { Server } from 'node:http';
+import { Registry } from 'prom-client';
 import { createApp } from './app.factory.js';
 import type { AppOptions } from './app.module.js';
 import { loadConfig, type AppConfig } from './app-config.js';
 import { ConfigError } from './config/config-error.js';
+import { capConnections } from './http/connection-cap.js';
 import type { HttpSettings } from './http/http.settings.js';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown.js';
 import { createLogger } from './logging/create-logger.js';
+import { registerHttpConnectionMetrics } from './metrics/http-connections.metrics.js';
 
 /** Loads the configuration from the environment, starts the gateway and logs its port. */
 export async function bootstrap(options: AppOptions = {}): Promise<void> {
@@ -20,13 +23,14 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
     throw error;
   }
   const app = await createApp(config, options);
+  const httpServer = app.getHttpServer() as Server;
   // Before listen(): Node starts its timeout checker, at the interval set here, on 'listening'.
-  applyHttpTimeouts(app.getHttpServer() as Server, config.http);
-  // Nest types listen()'s answer as any; on Express it is Node's http.Server.
-  const server = (await app.listen(config.http.port)) as Server;
+  applyHttpTimeouts(httpServer, config.http);
+  capConnections(httpServer, config.http.maxConnections, registerHttpConnectionMetrics(app.get(Registry), httpServer));
+  await app.listen(config.http.port);
   // Our own SIGTERM sequence (readiness, grace, drain, then modules), not Nest's immediate close.
   app.get(GracefulShutdown).installSignalHandlers(app);
-  const address = server.address();
+  const address = httpServer.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
   // Written whatever LOG_LEVEL says: supervisors and tests read the port from this line.
   createLogger(config).notice(`zim-room-gateway listening on port ${port}`, 'Bootstrap');
@@ -38,19 +42,18 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
  * 408 and closes the connection. Both cover receiving the request only, not the vendor call.
  * Node checks them on a timer (30 s by default, read once at listen()): a tighter one makes the
  * cut-off land within a quarter of the headers timeout (at most 1 s) after it expires.
- * Idle keep-alive connections stay open 65 s, longer than the 60 s idle timeout of common load
- * balancers and proxies (ingress-nginx upstream keep-alive, AWS ALB), so the peer always closes
- * an idle connection first and never sends a request on one the gateway is closing (a 502/reset).
+ * Idle keep-alive connections stay open HTTP_KEEP_ALIVE_TIMEOUT_MS (65 s by default, longer than
+ * the 60 s idle timeout of common load balancers and proxies: ingress-nginx upstream keep-alive,
+ * AWS ALB), so the peer closes an idle connection first and never sends a request on one the
+ * gateway is closing (a 502/reset).
  */
 function applyHttpTimeouts(server: Server, http: HttpSettings): void {
   server.headersTimeout = http.headersTimeoutMs;
   server.requestTimeout = http.requestTimeoutMs;
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.keepAliveTimeout = http.keepAliveTimeoutMs;
   // A public property of http.Server that @types/node only knows as a createServer() option.
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
     1000,
     Math.ceil(http.headersTimeoutMs / 4),
   );
 }
-
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;

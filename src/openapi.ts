@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { APP_CONFIG } from './config/config.module.js';
+import { serveOnlyWhatTheUiLoads } from './openapi-ui-files.js';
 import { RoomBatchesModule } from './rooms/batches/room-batches.module.js';
 import { RoomsModule } from './rooms/rooms.module.js';
 import type { ZegoSettings } from './zego/zego.settings.js';
@@ -12,7 +13,8 @@ export const DOCS_PATH = 'docs';
 export const DOCS_JSON_PATH = 'docs-json';
 
 /**
- * Serves the OpenAPI document of the client API: the UI at GET /docs, the JSON at GET /docs-json.
+ * Serves the OpenAPI document of the client API: the UI at GET /docs (with only the files it
+ * loads), the JSON at GET /docs-json.
  * It is assembled here, where the application is wired, because it joins the documented modules
  * (rooms, room batches) with the deployment's settings (zego); the http module stays below the features.
  * Neither needs an API key. The document says what this deployment enforces (the attribute
@@ -38,6 +40,7 @@ export function setUpOpenApi(app: INestApplication): OpenAPIObject {
     .build();
   const document = SwaggerModule.createDocument(app, config, { include: [RoomsModule, RoomBatchesModule] });
   describeDeployment(document, app.get<DeploymentConfig>(APP_CONFIG));
+  serveOnlyWhatTheUiLoads(app, DOCS_PATH);
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: DOCS_JSON_PATH,
     raw: ['json'],

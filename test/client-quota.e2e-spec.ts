@@ -2,10 +2,13 @@
  * Per-client quotas across replicas: two real gateway processes share one private Redis, so a
  * client over its quota is refused on every replica while another client is still served.
  */
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { until, waitFor } from './support/async-probes.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
+import { metricSum, scrapeMetrics } from './support/prometheus-text.js';
+import { monitorRedis, type RedisMonitor } from './support/redis-monitor.js';
 import type { GatewayProcess } from './support/gateway-process.js';
 import { scenario } from './support/scenario.js';
 
@@ -13,12 +16,18 @@ const APP_ID = 1618033988;
 const SECRET = 'SENTINEL-secret-quota-7b3e91c5a08d24f6';
 const KEY_A = 'sk-SENTINEL-quota-a-2c8e5f1a9b47d603';
 const KEY_B = 'sk-SENTINEL-quota-b-6d09a3e7c15b82f4';
+const KEY_C = 'sk-SENTINEL-quota-c-91f4b0d2e7a3c568';
 const QUOTA_A = 5;
+const QUOTA_C = 5;
 
 const s = scenario({
   fakeZim: { appId: APP_ID, serverSecret: SECRET },
-  apiKeys: { 'client-a': KEY_A, 'client-b': KEY_B },
-  env: { ZEGO_DEFAULT_FROM_USER_ID: 'quota-operator', CLIENT_RATE_LIMIT: '50', CLIENT_RATE_LIMITS: `client-a:${QUOTA_A}` },
+  apiKeys: { 'client-a': KEY_A, 'client-b': KEY_B, 'client-c': KEY_C },
+  env: {
+    ZEGO_DEFAULT_FROM_USER_ID: 'quota-operator',
+    CLIENT_RATE_LIMIT: '50',
+    CLIENT_RATE_LIMITS: `client-a:${QUOTA_A},client-c:${QUOTA_C}`,
+  },
   redis: 'test',
 });
 const { fake, redis } = s;
@@ -103,6 +112,90 @@ describe('per-client quota across two replicas sharing Redis', () => {
     }
   });
 });
+
+describe('a client over quota is refused by the replica that knows it, without a Redis call', () => {
+  const prefix = `quota-local-${randomUUID().slice(0, 8)}`;
+  const quotaKey = `${prefix}:quota:{client-c}`;
+  const refusals = (metrics: Awaited<ReturnType<typeof scrapeMetrics>>, decidedBy: string): number =>
+    metricSum(metrics, 'zim_gateway_client_quota_refusals_total', { client: 'client-c', decided_by: decidedBy });
+  let gateways: GatewayProcess[];
+  let monitor: RedisMonitor;
+  // Script runs only: MONITOR also lists the commands a script makes, and the test's own reads.
+  const quotaCommands = (): string[][] => monitor.commands().filter((args) => isScriptRun(args) && args.includes(quotaKey));
+
+  beforeAll(async () => {
+    const shared = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '2000' };
+    gateways = await Promise.all([s.startGateway(shared), s.startGateway(shared), s.startGateway(shared)]);
+    await Promise.all(gateways.map((g) => waitForLimiterMode(g, 'shared')));
+    monitor = await monitorRedis(redis.url);
+  }, 60_000);
+
+  afterAll(() => monitor.stop());
+
+  it('answers knocks locally until the slot frees, admits at that time, and the other replicas still refuse', async () => {
+    const [a, b, c] = gateways as [GatewayProcess, GatewayProcess, GatewayProcess];
+    const admitted = [];
+    for (let i = 0; i < QUOTA_C; i++) admitted.push(await createRoom(a.url, KEY_C, `quota-c-${++counter}`, 10_000));
+    expect(admitted.map((x) => x.status)).toEqual(Array(QUOTA_C).fill(201));
+    const [, oldestScore] = await monitorless(redis.url, (r) => r.zrange(quotaKey, '0', '0', 'WITHSCORES'));
+
+    const knocks = [];
+    for (let i = 0; i < 20; i++) knocks.push(await createRoom(a.url, KEY_C, `quota-c-${++counter}`, 10_000));
+    expect(knocks.map((x) => x.status)).toEqual(Array(20).fill(429));
+    // The fleet's count still refuses on the replicas that were never told.
+    expect((await createRoom(b.url, KEY_C, `quota-c-${++counter}`, 10_000)).status).toBe(429);
+    expect((await createRoom(c.url, KEY_C, `quota-c-${++counter}`, 10_000)).status).toBe(429);
+
+    const onA = await scrapeMetrics(a.url);
+    // Each knock on A was decided by A alone or by a Redis call; most never reached Redis.
+    expect(refusals(onA, 'replica') + refusals(onA, 'shared_store')).toBe(20);
+    expect(refusals(onA, 'replica')).toBeGreaterThanOrEqual(15);
+    const asked = QUOTA_C + refusals(onA, 'shared_store') + 2;
+    await until(() => quotaCommands().length >= asked, 'the monitor saw the quota calls');
+    expect(quotaCommands()).toHaveLength(asked);
+
+    let answer = knocks[0]!;
+    await waitFor(
+      async () => {
+        answer = await createRoom(a.url, KEY_C, `quota-c-${++counter}`, 10_000);
+        return answer.status === 201;
+      },
+      { what: 'client-c is admitted on A again', intervalMs: 10, timeoutMs: 5_000 },
+    );
+    const [, newestScore] = await monitorless(redis.url, (r) => r.zrange(quotaKey, '-1', '-1', 'WITHSCORES'));
+    // Admitted once the oldest admission left the window, and not much later: A's own refusal ends then too.
+    const lateMs = Number(newestScore) - (Number(oldestScore) + 1000);
+    expect(lateMs).toBeGreaterThanOrEqual(-1);
+    expect(lateMs).toBeLessThan(150);
+  }, 60_000);
+
+  it('three replicas flooded together admit no more than the quota, counted at the vendor', async () => {
+    const before = new Set(fake.createdRooms);
+    const started = Date.now();
+    const flood = async (gateway: GatewayProcess): Promise<void> => {
+      while (Date.now() - started < 3_000) await createRoom(gateway.url, KEY_C, `quota-c-${++counter}`, 10_000);
+    };
+    await Promise.all(gateways.flatMap((g) => [flood(g), flood(g), flood(g)]));
+    const elapsedMs = Date.now() - started;
+    const created = fake.createdRooms.filter((room) => room.startsWith('quota-c-') && !before.has(room));
+    expect(created.length).toBeGreaterThan(0);
+    expect(created.length).toBeLessThanOrEqual(mostAdmitted(QUOTA_C, elapsedMs));
+    const decidedAlone = await Promise.all(gateways.map(async (g) => refusals(await scrapeMetrics(g.url), 'replica')));
+    expect(decidedAlone.every((n) => n > 20)).toBe(true);
+  }, 60_000);
+});
+
+const isScriptRun = (args: readonly string[]): boolean => /^eval(sha)?$/i.test(args[0] ?? '');
+
+/** A short-lived plain connection for one read (the monitor connection cannot run commands). */
+async function monitorless<T>(url: string, read: (redis: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis(url);
+  try {
+    return await read(client);
+  } finally {
+    client.disconnect();
+  }
+}
 
 describe('per-client quota without Redis (one replica)', () => {
   it('enforces the quota in process', async () => {

@@ -86,6 +86,8 @@ describe('bad configuration: exit 78, every bad variable named, no secret printe
       const result = await refuse('many bad variables', {
         ...good(),
         PORT: 'eighty',
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: '65s',
+        HTTP_MAX_CONNECTIONS: '0',
         ZEGO_APP_ID: '4294967296', // uint32 + 1
         ZEGO_API_BASE_URL: 'ftp://zim-api.zego.im',
         ZEGO_TIMEOUT_MS: '5s',
@@ -97,6 +99,8 @@ describe('bad configuration: exit 78, every bad variable named, no secret printe
       expect(namedVariables(result.stderr)).toEqual(
         [
           'PORT',
+          'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+          'HTTP_MAX_CONNECTIONS',
           'ZEGO_APP_ID',
           'ZEGO_API_BASE_URL',
           'ZEGO_TIMEOUT_MS',

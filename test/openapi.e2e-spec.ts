@@ -158,7 +158,7 @@ describe('GET /docs-json', () => {
         expect({ status, description: response.description }).toEqual({ status, description: expect.stringMatching(/\S/) });
         const schema = deref(response.content['application/json'].schema);
         expect(Object.keys(schema.properties).sort()).toEqual(
-          ['error', 'errors', 'message', 'requestId', 'statusCode', 'zegoCode', 'zegoRequestId'].sort(),
+          ['error', 'errors', 'message', 'moreErrors', 'requestId', 'statusCode', 'zegoCode', 'zegoRequestId'].sort(),
         );
         expect(schema.required.sort()).toEqual(['error', 'message', 'requestId', 'statusCode']);
         const item = deref(schema.properties.errors.items);
@@ -288,6 +288,51 @@ describe('GET /docs', () => {
     for (const asset of ['swagger-ui-init.js', 'swagger-ui-bundle.js', 'swagger-ui.css']) {
       const res = await http.request(`${gw.url}/docs/${asset}`);
       expect({ asset, status: res.status }).toEqual({ asset, status: 200 });
+    }
+  });
+
+  it('serves every file the page loads, each with its own type', async () => {
+    const page = await http.request(`${gw.url}/docs`);
+    // The page sits at /docs, so its relative references point into /docs/.
+    const loaded = [...page.text.matchAll(/(?:src|href)=["']\.\/docs\/([^"']+)["']/g)].map((match) => match[1]!).sort();
+    expect(loaded).toEqual(
+      [
+        'favicon-16x16.png',
+        'favicon-32x32.png',
+        'swagger-ui-bundle.js',
+        'swagger-ui-init.js',
+        'swagger-ui-standalone-preset.js',
+        'swagger-ui.css',
+      ].sort(),
+    );
+    const types: Record<string, RegExp> = { js: /javascript/, css: /^text\/css/, png: /^image\/png/ };
+    for (const file of loaded) {
+      const res = await fetch(`${gw.url}/docs/${file}`);
+      await res.arrayBuffer();
+      expect({ file, status: res.status, type: res.headers.get('content-type') }).toEqual({
+        file,
+        status: 200,
+        type: expect.stringMatching(types[file.split('.').pop()!]!),
+      });
+    }
+  });
+
+  it('serves nothing else of swagger-ui-dist: its manifest, README, source maps and other pages are 404', async () => {
+    for (const path of [
+      '/docs/package.json',
+      '/docs/README.md',
+      '/docs/swagger-ui-bundle.js.map',
+      '/docs/swagger-ui.css.map',
+      '/docs/swagger-ui.js',
+      '/docs/index.html',
+      '/docs/oauth2-redirect.html',
+      '/docs/LICENSE',
+      '/docs/',
+      '/docs/docs/swagger-ui-init.js',
+    ]) {
+      const res = await http.request(`${gw.url}${path}`);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(res.json).toMatchObject({ statusCode: 404, requestId: res.headers['x-request-id'] });
     }
   });
 });

@@ -24,6 +24,8 @@ const s = scenario({
     CLIENT_RATE_LIMIT: '100000',
     ZEGO_DEFAULT_FROM_USER_ID: 'ops-default',
     ZEGO_MAX_ATTEMPTS: '1',
+    // Each refusal's own line is what these tests read (sampling has test/refusal-log.e2e-spec.ts).
+    LOG_REFUSALS: 'all',
   },
 });
 const { fake } = s;

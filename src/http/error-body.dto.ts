@@ -33,7 +33,9 @@ export class ErrorBodyDto implements ErrorBody {
 
   @ApiProperty({
     type: 'string',
-    description: 'What went wrong, for people; on a validation failure every `field: reason`, joined by "; ".',
+    description:
+      'What went wrong, for people; on a validation failure each listed `field: reason`, joined by "; ", ' +
+      'then "… and N more" when more fields were refused than `errors` lists.',
     example: 'roomName: must be valid text of at most 64 UTF-8 bytes',
   })
   message!: string;
@@ -49,10 +51,19 @@ export class ErrorBodyDto implements ErrorBody {
     type: () => FieldErrorDto,
     isArray: true,
     description:
-      'On a validation failure (400): every offending field and why; on a 422 for an Idempotency-Key reused ' +
+      'On a validation failure (400): the offending fields and why, at most 20 (`moreErrors` counts the rest); ' +
+      'on a 422 for an Idempotency-Key reused ' +
       'with another body: the header.',
   })
   errors?: FieldErrorDto[];
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    description: 'How many more fields were refused than `errors` lists (a body of thousands of bad keys gets a short answer).',
+    example: 8271,
+  })
+  moreErrors?: number;
 
   @ApiPropertyOptional({
     type: 'integer',

@@ -4,8 +4,10 @@ export interface ErrorBody {
   error: string;
   message: string;
   requestId: string;
-  /** Validation failures: every offending field and why. */
+  /** Validation failures: the offending fields and why, at most MAX_SHOWN_FIELD_ERRORS. */
   errors?: FieldError[];
+  /** How many more fields were refused than `errors` lists. */
+  moreErrors?: number;
   /** Present when the vendor answered. */
   zegoCode?: number;
   zegoRequestId?: string;

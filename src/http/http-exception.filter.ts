@@ -9,6 +9,7 @@ import {
 import type { Response } from 'express';
 import type { ErrorBody } from './error-body.js';
 import { GatewayError } from './gateway-error.js';
+import { recordRefusalReason } from './refusal-reason.js';
 import type { RequestWithId } from './request-id.middleware.js';
 
 /** Turns every failure into the one error shape; unexpected ones are logged, not shown. */
@@ -24,6 +25,10 @@ export class HttpExceptionFilter implements ExceptionFilter {
     // The caller hung up while waiting: nobody is left to answer, and nothing went wrong.
     if (response.writableEnded || response.socket?.destroyed === true) return;
     const body = this.toBody(exception, requestId);
+    recordRefusalReason(
+      response,
+      exception instanceof GatewayError ? exception.refusalReason : (STATUS_CODES[body.statusCode] ?? 'Error'),
+    );
     // Nest's 404 quotes the whole URL; a key put in a query string by mistake must not come back.
     if (body.statusCode === 404) body.message = `Cannot ${request.method} ${request.path}`;
 
@@ -40,10 +45,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
 
   private toBody(exception: unknown, requestId: string): ErrorBody {
     if (exception instanceof GatewayError) {
-      const { zegoCode, zegoRequestId, fieldErrors } = exception.details;
+      const { zegoCode, zegoRequestId, fieldErrors, moreFieldErrors } = exception.details;
       return {
         ...shape(exception.status, exception.publicMessage, requestId),
         ...(fieldErrors !== undefined && { errors: fieldErrors }),
+        ...(moreFieldErrors !== undefined && { moreErrors: moreFieldErrors }),
         ...(zegoCode !== undefined && { zegoCode }),
         ...(zegoRequestId !== undefined && { zegoRequestId }),
       };

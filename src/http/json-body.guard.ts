@@ -1,44 +1,61 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
-import type { RequestWithBody } from './json-body.middleware.js';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { APP_CONFIG } from '../config/config.module.js';
+import { GatewayError } from './gateway-error.js';
+import type { HttpSettings } from './http.settings.js';
+import { invalidUtf8Field } from './invalid-utf8-field.js';
+import { jsonBodyBoundsBreach } from './json-body-bounds.js';
+import { hasBody, JsonBodyReader } from './json-body-reader.js';
+import { matchedRoute } from './matched-route.js';
 import { RequestValidationError } from './request-validation.error.js';
 
-/** Raises the body problem JsonBodyMiddleware found, after authentication has passed. */
-@Injectable()
-export class JsonBodyGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<RequestWithBody>();
-    if (request.bodyError) throw request.bodyError;
-    if (request.body === undefined) {
-      throw new RequestValidationError([{ field: 'body', reason: 'is required: a JSON object' }]);
-    }
-    if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
-      throw new RequestValidationError([{ field: 'body', reason: 'must be a JSON object' }]);
-    }
-    if (nestingDepth(request.body) > MAX_NESTING_DEPTH) {
-      throw new RequestValidationError([
-        { field: 'body', reason: `must not nest deeper than ${MAX_NESTING_DEPTH} levels` },
-      ]);
-    }
-    return true;
-  }
+/** How one route reads its body: its byte limit, and how many keys the parsed body may hold. */
+interface RouteBody {
+  readonly reader: JsonBodyReader;
+  readonly maxTotalKeys: number;
 }
 
 /**
- * No valid request nests deeper than 3 levels; capping depth here keeps the recursive walks of
- * validation and transformation from overflowing the stack on a crafted body (a 500).
+ * Reads, parses and bounds the body, as the last guard: only once the caller is authenticated
+ * and within its quota, so that an unauthenticated caller learns nothing but 401 and costs no
+ * body read. A body outside its bounds (keys, depth, UTF-8) is refused here, before validation
+ * and transformation, whose cost grows faster than the body.
  */
-export const MAX_NESTING_DEPTH = 16;
+@Injectable()
+export class JsonBodyGuard implements CanActivate {
+  private readonly defaultBody: RouteBody;
+  /** `METHOD /route` -> the body of a route with limits of its own. */
+  private readonly routeBodies: ReadonlyMap<string, RouteBody>;
 
-/** Depth of plain JSON data, measured without recursion so the measurement itself is safe. */
-export function nestingDepth(value: unknown): number {
-  let deepest = 0;
-  const pending: { value: unknown; depth: number }[] = [{ value, depth: 1 }];
-  while (pending.length > 0) {
-    const { value: current, depth } = pending.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
-    deepest = Math.max(deepest, depth);
-    if (deepest > MAX_NESTING_DEPTH) return deepest;
-    for (const child of Object.values(current)) pending.push({ value: child, depth: depth + 1 });
+  constructor(@Inject(APP_CONFIG) config: { readonly http: HttpSettings }) {
+    const { http } = config;
+    this.defaultBody = { reader: new JsonBodyReader(http.bodyLimitBytes), maxTotalKeys: http.bodyLimitTotalKeys };
+    this.routeBodies = new Map(
+      http.routeBodyLimits.map(({ method, path, bytes, totalKeys }) => [
+        `${method} ${path}`,
+        { reader: new JsonBodyReader(bytes), maxTotalKeys: totalKeys },
+      ]),
+    );
   }
-  return deepest;
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<Request>();
+    if (!hasBody(request)) {
+      throw new RequestValidationError([{ field: 'body', reason: 'is required: a JSON object' }]);
+    }
+    if (!request.is('application/json')) throw new GatewayError(415, 'Content-Type must be application/json');
+    const route = this.routeBodies.get(`${request.method} ${matchedRoute(request)}`) ?? this.defaultBody;
+    const { invalidUtf8 } = await route.reader.read(request, http.getResponse<Response>());
+    const body: unknown = request.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new RequestValidationError([{ field: 'body', reason: 'must be a JSON object' }]);
+    }
+    const breach = jsonBodyBoundsBreach(body, route.maxTotalKeys);
+    if (breach) throw new RequestValidationError([breach]);
+    if (invalidUtf8) {
+      throw new RequestValidationError([{ field: invalidUtf8Field(invalidUtf8, body), reason: 'must be valid UTF-8' }]);
+    }
+    return true;
+  }
 }

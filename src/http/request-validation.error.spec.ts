@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import { plainToInstance, Type } from 'class-transformer';
 import { IsInt, IsString, MinLength, ValidateNested, validate, type ValidationError } from 'class-validator';
+import type { FieldError } from './error-body.js';
 import { GatewayError } from './gateway-error.js';
-import { RequestValidationError } from './request-validation.error.js';
+import { MAX_SHOWN_FIELD_ERRORS, MAX_SHOWN_TEXT_LENGTH, RequestValidationError } from './request-validation.error.js';
 
 function error(property: string, constraints?: Record<string, string>, children: ValidationError[] = []): ValidationError {
   return { property, constraints, children } as ValidationError;
@@ -99,5 +100,32 @@ describe('RequestValidationError', () => {
         ['count', 'items[1].key', 'items[2].key'].sort(),
       );
     });
+  });
+});
+
+describe('RequestValidationError: a bounded answer', () => {
+  const errors = (count: number): FieldError[] => Array.from({ length: count }, (_, i) => ({ field: `k${i}`, reason: 'is unknown' }));
+
+  it(`shows every field up to ${MAX_SHOWN_FIELD_ERRORS}`, () => {
+    const e = new RequestValidationError(errors(MAX_SHOWN_FIELD_ERRORS));
+    expect(e.details.fieldErrors).toHaveLength(MAX_SHOWN_FIELD_ERRORS);
+    expect(e.message).not.toContain('more');
+  });
+
+  it(`shows the first ${MAX_SHOWN_FIELD_ERRORS} of more, and says how many more in the message; keeps them all for the pipe`, () => {
+    const e = new RequestValidationError(errors(8_291));
+    expect(e.details.fieldErrors).toEqual(errors(MAX_SHOWN_FIELD_ERRORS));
+    expect(e.message).toMatch(/^k0: is unknown; k1: is unknown; .*; k19: is unknown; … and 8271 more$/);
+    expect(e.message.split('; ')).toHaveLength(MAX_SHOWN_FIELD_ERRORS + 1);
+    expect(e.fieldErrors).toHaveLength(8_291);
+  });
+
+  it('shortens a field or reason longer than the limit: a key is the client’s text', () => {
+    const key = 'k'.repeat(60_000);
+    const e = new RequestValidationError([{ field: key, reason: `property ${key} should not exist` }]);
+    const [shown] = e.details.fieldErrors!;
+    expect(shown!.field).toBe(`${'k'.repeat(MAX_SHOWN_TEXT_LENGTH)}…`);
+    expect(shown!.reason).toHaveLength(MAX_SHOWN_TEXT_LENGTH + 1);
+    expect(e.message.length).toBeLessThan(2 * MAX_SHOWN_TEXT_LENGTH + 10);
   });
 });

@@ -37,7 +37,8 @@ function isSilentlyDropped(key: string): boolean {
  */
 class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    const stripped = this.toValidate(metadata) ? strippedKeyErrors(value, '') : [];
+    // Looked for first: the pipe deletes some of these keys from the body as it transforms it.
+    const stripped = this.toValidate(metadata) ? strippedKeys(value, '', []) : [];
     if (stripped.length === 0) return super.transform(value, metadata);
     let others: FieldError[] = [];
     try {
@@ -46,29 +47,34 @@ class RequestValidationPipe extends ValidationPipe {
       if (!(error instanceof RequestValidationError)) throw error;
       others = error.fieldErrors;
     }
-    const ownFields = stripped.filter(({ field }) => !others.some((other) => isBelow(field, other.field)));
+    // A set, not a comparison of every stripped key with every other error: that grows with their product.
+    const refusedWhole = new Set(others.map((other) => other.field));
+    const ownFields = stripped
+      .filter(({ inside }) => !inside.some((path) => refusedWhole.has(path)))
+      .map(({ field, reason }) => ({ field, reason }));
     throw new RequestValidationError([...ownFields, ...others]);
   }
 }
 
-/** `field` is a path inside `parent` (`attributes.toString` inside `attributes`). */
-function isBelow(field: string, parent: string): boolean {
-  return field.startsWith(`${parent}.`) || field.startsWith(`${parent}[`);
+interface StrippedKey extends FieldError {
+  /** The paths of the values it lies inside (`attributes`, `attributes[0]` for `attributes[0].toString`). */
+  readonly inside: readonly string[];
 }
 
 /** Own stripped keys anywhere in plain JSON data, with the path a client would use. */
-function strippedKeyErrors(value: unknown, path: string, seen = new Set<object>()): FieldError[] {
+function strippedKeys(value: unknown, path: string, inside: readonly string[], seen = new Set<object>()): StrippedKey[] {
   if (typeof value !== 'object' || value === null || seen.has(value)) return [];
   seen.add(value);
+  const within = path === '' ? inside : [...inside, path];
   if (Array.isArray(value)) {
-    return value.flatMap((item, index) => strippedKeyErrors(item, `${path}[${index}]`, seen));
+    return value.flatMap((item, index) => strippedKeys(item, `${path}[${index}]`, within, seen));
   }
   const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return [];
   return Object.keys(value).flatMap((key) => {
     const field = fieldPath(path, key);
     // An unknown key is reported once; what it holds does not matter.
-    if (isSilentlyDropped(key)) return [{ field, reason: `property ${key} should not exist` }];
-    return strippedKeyErrors((value as Record<string, unknown>)[key], field, seen);
+    if (isSilentlyDropped(key)) return [{ field, reason: `property ${key} should not exist`, inside: within }];
+    return strippedKeys((value as Record<string, unknown>)[key], field, within, seen);
   });
 }

@@ -1,6 +1,6 @@
 /**
  * The overdue watch in a real Nest application over loopback HTTP: the gateway's own global
- * middleware (arrival and deadline, request id, body parsing), ApiKeyGuard, the watch and its
+ * middleware (arrival and deadline, request id), ApiKeyGuard and JsonBodyGuard, the watch and its
  * metric on GET /metrics, around a test-only controller whose handler never answers. Requests
  * that really hang are reported once, by the stage they hang in, in the log and on /metrics; a
  * request answered in time is not; a request that ends leaves the registry at once.
@@ -31,10 +31,11 @@ import { loadConfig } from '../app-config.js';
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { ApiKeyStore } from '../auth/api-key-store.js';
 import { ConfigModule } from '../config/config.module.js';
-import { JsonBodyMiddleware } from '../http/json-body.middleware.js';
+import { JsonBodyGuard } from '../http/json-body.guard.js';
 import { inRequestStage } from '../http/request-progress.js';
 import { RequestIdMiddleware } from '../http/request-id.middleware.js';
 import { REQUEST_STAGES } from '../http/request-stage.js';
+import { UnreadBodyMiddleware } from '../http/unread-body.middleware.js';
 import { createLogger } from '../logging/create-logger.js';
 import { MetricsController } from '../metrics/metrics.controller.js';
 import { registerOverdueRequestMetrics } from '../metrics/overdue-requests.metrics.js';
@@ -58,6 +59,7 @@ const config = loadConfig({
 @UseGuards(ApiKeyGuard)
 class StuckController {
   @Post('slot')
+  @UseGuards(JsonBodyGuard)
   waitsForASlotForever(): Promise<never> {
     return inRequestStage('outbound slot', () => new Promise<never>(() => undefined));
   }
@@ -83,7 +85,7 @@ const OVERDUE_METRICS = Symbol('overdue metrics');
 class StuckAppModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
     // The gateway's global middleware that the watch relies on, in AppModule's order.
-    consumer.apply(InFlightRequestsMiddleware, RequestIdMiddleware, JsonBodyMiddleware).forRoutes('{*path}');
+    consumer.apply(InFlightRequestsMiddleware, RequestIdMiddleware, UnreadBodyMiddleware).forRoutes('{*path}');
   }
 }
 
@@ -146,7 +148,7 @@ describe('requests that never end, in a real application', () => {
   it('reports each one once, a second past its deadline, by what it waits on; never one answered in time', async () => {
     const body = JSON.stringify({ roomId: 'room-stuck', roomName: 'never-logged-name' });
     const stuckInSlot = hangingPost('/stuck/slot', 'req-stuck-slot', body);
-    // Half a body, and the rest never comes: stuck before any route.
+    // Half a body, and the rest never comes: stuck in JsonBodyGuard, which reads it.
     hangingPost('/stuck/slot', 'req-stuck-body', body.slice(0, 10), Buffer.byteLength(body));
     const answered = await fetch(`${base}/stuck/answered`, {
       method: 'POST',
@@ -173,7 +175,7 @@ describe('requests that never end, in a real application', () => {
     });
     expect((slot!.params as { openMs: number }).openMs).toBeGreaterThan(DEADLINE_MS + OVERDUE_AFTER_DEADLINE_MS);
     expect(overdueLine('req-stuck-body')).toMatchObject({
-      params: { requestId: 'req-stuck-body', route: 'unmatched', waitingOn: 'request body' },
+      params: { requestId: 'req-stuck-body', route: '/stuck/slot', waitingOn: 'request body' },
     });
     expect(overdueLine('req-answered')).toBeUndefined();
 

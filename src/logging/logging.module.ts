@@ -4,6 +4,7 @@ import { ZegoSecret } from '../zego/zego-secret.js';
 import { ZegoModule } from '../zego/zego.module.js';
 import { createLogger, type LoggerConfig } from './create-logger.js';
 import { PinoLogger } from './pino-logger.js';
+import { RefusalLog } from './refusal-log.js';
 import { RequestContextRecorder } from './request-context.js';
 
 /** Censors the ServerSecret in effect (it rotates with ZEGO_SERVER_SECRET_FILE) in every line. */
@@ -26,7 +27,8 @@ export class LogSecretsBinding {
     { provide: PinoLogger, useFactory: (config: LoggerConfig) => createLogger(config), inject: [APP_CONFIG] },
     RequestContextRecorder,
     LogSecretsBinding,
+    RefusalLog,
   ],
-  exports: [PinoLogger],
+  exports: [PinoLogger, RefusalLog],
 })
 export class LoggingModule {}

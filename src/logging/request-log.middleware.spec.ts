@@ -4,6 +4,7 @@ import type { NextFunction, Response } from 'express';
 import { ZimCallEvents } from '../zego/zim-call-events.js';
 import { createLogger } from './create-logger.js';
 import { RequestContextRecorder, requestContext } from './request-context.js';
+import { RefusalLog } from './refusal-log.js';
 import { pathOf, RequestLogMiddleware, requestLogLevel, roomIdOf } from './request-log.middleware.js';
 import { loggingConfig, MemoryDestination } from '../../test/support/memory-log-destination.js';
 
@@ -52,10 +53,11 @@ class FakeResponse extends EventEmitter {
 
 function setUp(level: 'info' | 'debug' = 'debug') {
   const destination = new MemoryDestination();
-  const logger = createLogger(loggingConfig(level, 'SENTINEL-request-log-secret-1234'), { destination });
+  const config = loggingConfig(level, 'SENTINEL-request-log-secret-1234');
+  const logger = createLogger(config, { destination });
   const events = new ZimCallEvents();
   new RequestContextRecorder(events);
-  const middleware = new RequestLogMiddleware(logger);
+  const middleware = new RequestLogMiddleware(logger, new RefusalLog({ logging: { ...config.logging, refusals: 'all' } }, logger));
   return { destination, events, middleware };
 }
 

@@ -6,10 +6,12 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Level } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
-import { answeredStatus } from '../http/client-went-away.js';
+import { answeredStatus, CLIENT_CLOSED_STATUS } from '../http/client-went-away.js';
 import { matchedRoute } from '../http/matched-route.js';
+import { refusalReasonOf } from '../http/refusal-reason.js';
 import type { RequestWithId } from '../http/request-id.middleware.js';
 import { PinoLogger } from './pino-logger.js';
+import { RefusalLog } from './refusal-log.js';
 import { newRequestLogContext, requestContext, type RequestLogContext } from './request-context.js';
 
 export const REQUEST_LOG_CONTEXT = 'RequestLog';
@@ -59,12 +61,12 @@ export function requestLogFields(
   context: RequestLogContext,
   durationMs: number,
 ): RequestLogFields {
-  const finished = response.writableFinished;
+  const status = answeredStatus(response);
   return {
     method: request.method,
     path: pathOf(request),
     route: matchedRoute(request),
-    status: answeredStatus(response),
+    status,
     durationMs: round(durationMs),
     clientId: request.client?.clientId,
     roomId: roomIdOf(request.body),
@@ -74,7 +76,8 @@ export function requestLogFields(
     vendorOutcome: context.vendorOutcome,
     limiterWaitMs: context.limiterWaits > 0 ? round(context.limiterWaitMs) : undefined,
     limiterOutcome: context.limiterOutcome,
-    aborted: finished ? undefined : true,
+    // Not when Node's HTTP server answered for us (a malformed body): the client did not leave.
+    aborted: status === CLIENT_CLOSED_STATUS ? true : undefined,
   };
 }
 
@@ -96,7 +99,7 @@ export class RequestLogMiddleware implements NestMiddleware {
   private readonly inFlight = new WeakMap<object, InFlight>();
   private readonly httpLogger: HttpLogger;
 
-  constructor(logger: PinoLogger) {
+  constructor(logger: PinoLogger, refusals: RefusalLog) {
     const fields = (req: IncomingMessage, res: ServerResponse): RequestLogFields => {
       try {
         const request = req as LoggedRequest;
@@ -120,7 +123,21 @@ export class RequestLogMiddleware implements NestMiddleware {
       quietResLogger: true,
       customAttributeKeys: { reqId: 'requestId' },
       genReqId: (req) => (req as LoggedRequest).requestId ?? randomUUID(),
-      customLogLevel: (req, res) => requestLogLevel(req.method ?? '', pathOf(req as LoggedRequest), answeredStatus(res)),
+      customLogLevel: (req, res) => {
+        const request = req as LoggedRequest;
+        const status = answeredStatus(res);
+        const level = requestLogLevel(req.method ?? '', pathOf(request), status);
+        const context = this.inFlight.get(request)?.context;
+        return refusals.lineLevel(
+          {
+            status,
+            client: request.client?.clientId,
+            reason: refusalReasonOf(res),
+            reachedVendor: (context?.vendorAttempts ?? 0) > 0,
+          },
+          level,
+        );
+      },
       customSuccessObject: (req, res) => fields(req, res),
       customErrorObject: (req, res) => fields(req, res),
       customSuccessMessage: (req, res) => message(req, res),

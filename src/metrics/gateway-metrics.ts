@@ -1,10 +1,12 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { OverdueRequestWatch } from '../lifecycle/overdue-request-watch.js';
+import { ClientQuotaEvents } from '../rate-limit/client-quota-events.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { VendorConnectionPool } from '../zego/connection-pool/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from '../zego/zim-call-events.js';
+import { registerClientQuotaMetrics } from './client-quota.metrics.js';
 import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
 import { registerOverdueRequestMetrics } from './overdue-requests.metrics.js';
 import { registerVendorConnectionMetrics } from './vendor-connection.metrics.js';
@@ -28,7 +30,9 @@ export class GatewayMetrics implements OnModuleInit {
     policy: RedisDownPolicy,
     pool: VendorConnectionPool,
     overdue: OverdueRequestWatch,
+    quotaEvents: ClientQuotaEvents,
   ) {
+    registerClientQuotaMetrics(registry, quotaEvents);
     registerOutboundLimiterMetrics(registry, limiter);
     registerVendorConnectionMetrics(registry, pool, events, limiter);
     registerSharedStoreMetrics(registry, policy);

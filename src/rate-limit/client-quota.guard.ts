@@ -40,4 +40,8 @@ export class ClientQuotaExceeded extends GatewayError {
       retryAfterSeconds,
     });
   }
+
+  override get refusalReason(): string {
+    return 'client quota';
+  }
 }

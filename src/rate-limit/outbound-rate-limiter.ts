@@ -123,4 +123,8 @@ export class OutboundRateLimitRefusal extends GatewayError {
       { retryAfterSeconds },
     );
   }
+
+  override get refusalReason(): string {
+    return 'vendor budget';
+  }
 }

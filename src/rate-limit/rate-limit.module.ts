@@ -8,6 +8,7 @@ import { REDIS } from '../redis/redis.module.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 import type { RedisDownSettings } from '../redis/redis.settings.js';
+import { ClientQuotaEvents } from './client-quota-events.js';
 import { ClientQuotaGuard } from './client-quota.guard.js';
 import { PriorityGuard } from './priority.guard.js';
 import { quotaPerSecond } from './client-quota-limit.js';
@@ -19,6 +20,7 @@ import { failoverRules, localShareRules, schedulerRules, standaloneRules } from 
 import type { ClientQuotaSettings, OutboundSettings } from './rate-limit.settings.js';
 import { RedisOutboundRateLimiter } from './redis-outbound-rate-limiter.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
+import { monotonicNow } from './slot-wait.js';
 
 /** What the limiter is built from. */
 export interface OutboundLimiterContext {
@@ -46,15 +48,18 @@ export class RateLimitModule {
       module: RateLimitModule,
       imports: [
         ThrottlerModule.forRootAsync({
-          inject: [APP_CONFIG, REDIS, RedisKeys, RedisDownPolicy],
+          inject: [APP_CONFIG, REDIS, RedisKeys, RedisDownPolicy, ClientQuotaEvents],
           useFactory: (
             config: { readonly clientQuota: ClientQuotaSettings },
             redis: RedisClient | null,
             keys: RedisKeys,
             policy: RedisDownPolicy,
+            events: ClientQuotaEvents,
           ) => ({
             throttlers: [{ ttl: 1000, limit: (context) => quotaPerSecond(config, context) }],
-            storage: redis ? new RedisThrottlerStorage(redis, keys, policy) : new InProcessThrottlerStorage(),
+            storage: redis
+              ? new RedisThrottlerStorage(redis, keys, policy, { events })
+              : new InProcessThrottlerStorage(monotonicNow, events),
           }),
         }),
       ],
@@ -65,10 +70,11 @@ export class RateLimitModule {
           useFactory: (config: OutboundLimiterContext['config'], redis: RedisClient | null, keys: RedisKeys, policy: RedisDownPolicy) =>
             outboundFactory({ config, redis, keys, policy }),
         },
+        ClientQuotaEvents,
         ClientQuotaGuard,
         PriorityGuard,
       ],
-      exports: [OutboundRateLimiter, ClientQuotaGuard, PriorityGuard],
+      exports: [OutboundRateLimiter, ClientQuotaEvents, ClientQuotaGuard, PriorityGuard],
     };
   }
 }

@@ -2,13 +2,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { until } from '../../test/support/async-probes.js';
+import { until, waitFor } from '../../test/support/async-probes.js';
 import { RedisClients } from '../../test/support/redis-clients.js';
+import { monitorRedis, type RedisMonitor } from '../../test/support/redis-monitor.js';
 import { startPrivateRedis, startTestRedis, stopAllRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 import type { RedisDownFallback } from '../redis/redis.settings.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
+import { ClientQuotaEvents, type QuotaDecider } from './client-quota-events.js';
 import { InProcessThrottlerStorage } from './in-process-throttler-storage.js';
 import { RedisThrottlerStorage } from './redis-throttler-storage.js';
 
@@ -30,10 +32,11 @@ class QuotaStorage extends RedisThrottlerStorage {
     prefix: string,
     fallback: QuotaFallback,
     local?: InProcessThrottlerStorage,
+    readonly quotaEvents = new ClientQuotaEvents(),
     readonly downPolicy = new RedisDownPolicy(redis, { fallback: fallback.policy, assumedReplicas: fallback.assumedReplicas, slowRoundTripMs: 75 }, silent),
   ) {
     const names = new RedisKeys(prefix);
-    super(redis, names, downPolicy, local);
+    super(redis, names, downPolicy, { local, events: quotaEvents });
     this.names = names;
   }
 
@@ -59,7 +62,13 @@ async function connect(url: string): Promise<Redis> {
 const freshClient = (): string => `client-${randomUUID()}`;
 const freshPrefix = (): string => `test-${randomUUID().slice(0, 8)}`;
 
-afterEach(() => clients.closeAll());
+/** MONITOR connections, closed after each test. */
+const monitors: RedisMonitor[] = [];
+
+afterEach(() => {
+  for (const monitor of monitors.splice(0)) monitor.stop();
+  return clients.closeAll();
+});
 afterAll(stopAllRedis);
 
 // ------------------------------------------------------------------ tests
@@ -125,6 +134,55 @@ describe('RedisThrottlerStorage with Redis up', () => {
     expect(log).not.toContain(oldest);
     // Admitted no earlier than the oldest hit's leaving the window.
     expect(Number(log.at(-1)) - Number(oldestScore)).toBeGreaterThanOrEqual(ttl - LUA_ROUNDING_MS);
+  });
+
+  it('refuses a client Redis called over quota without asking Redis again, and asks again once a slot frees', async () => {
+    const redis = await connect(server.url);
+    const storage = new QuotaStorage(redis, freshPrefix(), LOCAL);
+    const client = freshClient();
+    const key = storage.redisKey(client);
+    const decisions: QuotaDecider[] = [];
+    storage.quotaEvents.onRefused(({ client: refused, decidedBy }) => refused === client && decisions.push(decidedBy));
+    const monitor = await monitorRedis(server.url);
+    monitors.push(monitor);
+    // Script runs only: MONITOR also lists the commands a script makes, and the test's own reads.
+    const quotaCalls = (): string[][] => monitor.commands().filter((args) => /^eval(sha)?$/i.test(args[0] ?? '') && args.includes(key));
+    const ttl = 400;
+
+    await storage.increment(client, ttl, 2);
+    await storage.increment(client, ttl, 2);
+    const [, oldestScore] = await redis.zrange(key, '0', '0', 'WITHSCORES');
+    expect((await storage.increment(client, ttl, 2)).isBlocked).toBe(true);
+    const knocks = [];
+    for (let i = 0; i < 50; i++) knocks.push(await storage.increment(client, ttl, 2));
+    await until(() => quotaCalls().length >= 3, 'the monitor saw the first three hits');
+
+    expect(knocks.every((r) => r.isBlocked && r.totalHits === 2 && r.timeToBlockExpire === 1)).toBe(true);
+    expect(quotaCalls()).toHaveLength(3);
+    expect(decisions).toEqual(['shared store', ...Array<QuotaDecider>(50).fill('replica')]);
+
+    let record = knocks[0]!;
+    await waitFor(
+      async () => {
+        record = await storage.increment(client, ttl, 2);
+        return !record.isBlocked;
+      },
+      { what: 'the knocking client is admitted again', intervalMs: 5 },
+    );
+    const [, newestScore] = await redis.zrange(key, '-1', '-1', 'WITHSCORES');
+    // Admitted once the oldest hit left the window, not later than a knock or two after it.
+    const lateMs = Number(newestScore) - (Number(oldestScore) + ttl);
+    expect(lateMs).toBeGreaterThanOrEqual(-LUA_ROUNDING_MS);
+    expect(lateMs).toBeLessThan(100);
+  });
+
+  it('does not hold a refusal counted at a lower limit against a raised quota', async () => {
+    const storage = new QuotaStorage(await connect(server.url), freshPrefix(), LOCAL);
+    const client = freshClient();
+    await storage.increment(client, 60_000, 1);
+    expect((await storage.increment(client, 60_000, 1)).isBlocked).toBe(true);
+    expect(await storage.increment(client, 60_000, 2)).toMatchObject({ isBlocked: false, totalHits: 2 });
+    expect((await storage.increment(client, 60_000, 1)).isBlocked).toBe(true);
   });
 
   it('keeps different keys independent', async () => {

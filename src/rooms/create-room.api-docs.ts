@@ -64,7 +64,9 @@ export function CreateRoomApiDocs(): MethodDecorator {
     }),
     errorResponse(
       400,
-      'Invalid body, malformed JSON, or body not an object: `errors` names every offending field. ' +
+      'Invalid body, malformed JSON, invalid UTF-8, or body not an object: `errors` names the offending fields ' +
+        '(the first 20; the message counts the rest). An object of more than 32 keys, or more keys and array items ' +
+        'in all than a valid body can hold, is refused as such before any field is checked. ' +
         'Also the vendor\'s `660000002` parameter error (with `zegoCode`), and a malformed Idempotency-Key or ' +
         'X-Priority (`errors` names the header).',
     ),

@@ -15,6 +15,7 @@
  * `exitPromise(child)` is the one promise per child that settles when it closed; `track()`
  * registers it at spawn, so the child's 'close' event can never be missed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -104,4 +105,28 @@ export class ChildRegistry {
       }
     }
   }
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited within `timeoutMs`; resolves with its exit. */
+export async function stopProcess(pid: number, exited: Promise<ExitStatus>, timeoutMs: number): Promise<ExitStatus> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return exited; // already gone
+  }
+  // The deadline's timer is cleared once the process exited, so it cannot hold the run open.
+  const deadline = new AbortController();
+  const first = await Promise.race([
+    exited,
+    sleep(timeoutMs, 'timeout' as const, { signal: deadline.signal }).catch(() => 'exited' as const),
+  ]);
+  deadline.abort();
+  if (first === 'timeout') {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return exited;
 }

@@ -7,7 +7,7 @@ import { expect } from '@jest/globals';
 import { STATUS_CODES } from 'node:http';
 import type { RecordedExchange } from './http-recorder.js';
 
-const ERROR_FIELDS = ['statusCode', 'error', 'message', 'requestId', 'errors', 'zegoCode', 'zegoRequestId'];
+const ERROR_FIELDS = ['statusCode', 'error', 'message', 'requestId', 'errors', 'moreErrors', 'zegoCode', 'zegoRequestId'];
 
 export interface ExpectedErrorBody {
   /** The vendor answered with this Code: zegoCode is it and zegoRequestId is set. Without it, neither may be there. */

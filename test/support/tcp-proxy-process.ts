@@ -16,8 +16,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
+import { ChildRegistry, exitPromise, stopProcess, type ExitStatus } from './child-registry.js';
 import { REPO_ROOT } from './gateway-process.js';
 import type { CutMode, CutOptions, Shaping, TcpProxyStats, TcpProxyTarget } from './tcp-proxy.js';
 
@@ -73,30 +72,7 @@ export function runningTcpProxyPids(): number[] {
 
 /** Stops every proxy this module started that is still running (call in afterAll). */
 export async function stopAllTcpProxies(): Promise<void> {
-  await Promise.all(children.running().map((child) => stopProcess(child.pid!, exitPromise(child))));
-}
-
-async function stopProcess(pid: number, exited: Promise<ExitStatus>): Promise<ExitStatus> {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return exited; // already gone
-  }
-  // The deadline's timer is cleared once the process exited, so it cannot hold the test run open.
-  const deadline = new AbortController();
-  const first = await Promise.race([
-    exited,
-    sleep(STOP_TIMEOUT_MS, 'timeout' as const, { signal: deadline.signal }).catch(() => 'exited' as const),
-  ]);
-  deadline.abort();
-  if (first === 'timeout') {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return exited;
+  await Promise.all(children.running().map((child) => stopProcess(child.pid!, exitPromise(child), STOP_TIMEOUT_MS)));
 }
 
 function targetText(target: string | TcpProxyTarget): string {
@@ -136,7 +112,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxyP
     child.stdout.on('data', onData);
     void exited.then(({ code, signal }) => finish(new Error(`the tcp proxy exited before it listened (code ${code}, signal ${signal})`)));
   }).catch(async (error: Error) => {
-    await stopProcess(child.pid!, exited);
+    await stopProcess(child.pid!, exited, STOP_TIMEOUT_MS);
     throw new Error(`${error.message}\n--- tcp proxy output ---\n${output}`);
   });
 
@@ -164,7 +140,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxyP
     restore: () => control('POST', '/restore'),
     shape: (shaping) => control('PUT', '/shaping', shaping),
     stats: () => control('GET', '/stats'),
-    stop: () => stopProcess(child.pid!, exited),
+    stop: () => stopProcess(child.pid!, exited, STOP_TIMEOUT_MS),
     exited,
     output: () => output,
   };

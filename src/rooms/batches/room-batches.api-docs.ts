@@ -63,7 +63,8 @@ export function SubmitBatchApiDocs(): MethodDecorator {
       400,
       'Invalid batch; nothing is queued. `errors` names each problem: `rooms[3].roomName` for a room, ' +
         '`rooms[5].roomId` for a room id repeated in the batch, `rooms` for too many rooms, `callbackUrl` for ' +
-        'a callback host not in `BATCH_CALLBACK_HOSTS`.',
+        'a callback host not in `BATCH_CALLBACK_HOSTS`; the first 20 of them, the message counts the rest. A body ' +
+        'of more keys and array items than `BATCH_MAX_ROOMS` valid rooms can hold is refused as such, naming `body`.',
     ),
     UNAUTHORIZED,
     errorResponse(409, 'A request with the same Idempotency-Key is still in progress.', RETRY_AFTER),
