@@ -17,7 +17,7 @@ export class RequestValidationError extends GatewayError {
   constructor(readonly fieldErrors: FieldError[]) {
     // Field errors reach the filter the one way every GatewayError's do: in details.
     const shown = shownFieldErrors(fieldErrors);
-    super(400, shownMessage(fieldErrors), {
+    super(400, shownMessage(shown, fieldErrors.length - shown.length), {
       fieldErrors: shown,
       ...(fieldErrors.length > shown.length && { moreFieldErrors: fieldErrors.length - shown.length }),
     });
@@ -40,10 +40,9 @@ function shownFieldErrors(fieldErrors: FieldError[]): FieldError[] {
 }
 
 /** `field: reason` of each shown field, joined by "; ", then how many more there were. */
-function shownMessage(fieldErrors: FieldError[]): string {
-  const shown = shownFieldErrors(fieldErrors).map(({ field, reason }) => `${field}: ${reason}`);
-  const more = fieldErrors.length - shown.length;
-  return more > 0 ? `${shown.join('; ')}; … and ${more} more` : shown.join('; ');
+function shownMessage(shown: FieldError[], more: number): string {
+  const listed = shown.map(({ field, reason }) => `${field}: ${reason}`).join('; ');
+  return more > 0 ? `${listed}; … and ${more} more` : listed;
 }
 
 function shortened(text: string): string {

@@ -16,7 +16,8 @@
  * registers it at spawn, so the child's 'close' event can never be missed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -67,9 +68,39 @@ export function exitPromise(child: ChildProcess): Promise<ExitStatus> {
   return closed;
 }
 
+/** A script started by ChildRegistry.spawnNodeScript. */
+export interface SpawnedScript {
+  /** Spawned with piped stdout and stderr. */
+  readonly child: ChildProcess & { stdout: Readable; stderr: Readable };
+  readonly exited: Promise<ExitStatus>;
+  /** The last 20,000 characters it wrote, stdout and stderr together. */
+  output(): string;
+}
+
 export class ChildRegistry {
   private readonly live = new Set<ChildProcess>();
   private exitHookInstalled = false;
+
+  /**
+   * Starts `node script` from `cwd` with `env` plus PATH and HOME, tracked until it exits; what it
+   * writes (the last 20,000 characters of stdout and stderr) is kept for readiness lines and
+   * failure messages.
+   */
+  spawnNodeScript(script: string, cwd: string, env: Record<string, string>): SpawnedScript {
+    const fullEnv = { ...env };
+    if (process.env.PATH !== undefined) fullEnv.PATH = process.env.PATH;
+    if (process.env.HOME !== undefined) fullEnv.HOME = process.env.HOME;
+    const child = spawn(process.execPath, [script], { cwd, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.track(child);
+    let output = '';
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        output = (output + chunk).slice(-20_000);
+      });
+    }
+    return { child, exited: exitPromise(child), output: () => output };
+  }
 
   /** Registers a freshly spawned child until it exits (and its exitPromise). */
   track(child: ChildProcess): void {

@@ -12,7 +12,6 @@
  * The process gets a clean environment (PATH, HOME, its own variables) and is tracked in this module's own ChildRegistry: `stopAllFloods()` (in afterAll)
  * ends the ones still running, jest's global teardown what a dead worker left (child-registry.ts).
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -83,25 +82,14 @@ export async function startFlood(options: FloodOptions): Promise<Flood> {
     FLOOD_ROOM_PREFIX: options.roomPrefix,
   };
   if (options.durationMs !== undefined) env.FLOOD_DURATION_MS = String(options.durationMs);
-  if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
-  if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
-  const child = spawn(process.execPath, [ENTRY], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.track(child);
-  const exited = exitPromise(child);
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      output = (output + chunk).slice(-20_000);
-    });
-  }
+  const { child, exited, output } = children.spawnNodeScript(ENTRY, root, env);
   // For the whole-suite secret scan: the key must not appear in what the process wrote.
-  void exited.then(() => recordEmission('flood', output));
+  void exited.then(() => recordEmission('flood', output()));
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`the flood got no answer within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     const onData = (): void => {
-      if (READY.test(output)) finish();
+      if (READY.test(output())) finish();
     };
     const finish = (error?: Error): void => {
       clearTimeout(timer);
@@ -113,13 +101,13 @@ export async function startFlood(options: FloodOptions): Promise<Flood> {
     void exited.then(({ code, signal }) => finish(new Error(`the flood exited before its first answer (code ${code}, signal ${signal})`)));
   }).catch(async (error: Error) => {
     await stopProcess(child.pid!, exited, STOP_TIMEOUT_MS);
-    throw new Error(`${error.message}\n--- flood output ---\n${output}`);
+    throw new Error(`${error.message}\n--- flood output ---\n${output()}`);
   });
 
   const report = (status: ExitStatus): FloodReport => {
-    const line = output.split('\n').find((l) => l.startsWith('{'));
+    const line = output().split('\n').find((l) => l.startsWith('{'));
     if (status.code !== 0 || line === undefined) {
-      throw new Error(`the flood ended without its report (code ${status.code}, signal ${status.signal})\n--- flood output ---\n${output}`);
+      throw new Error(`the flood ended without its report (code ${status.code}, signal ${status.signal})\n--- flood output ---\n${output()}`);
     }
     return JSON.parse(line) as FloodReport;
   };
@@ -133,7 +121,7 @@ export async function startFlood(options: FloodOptions): Promise<Flood> {
     deadline.abort();
     if (first === 'overdue') {
       await stopProcess(child.pid!, exited, STOP_TIMEOUT_MS);
-      throw new Error(`the flood was still running ${STOP_TIMEOUT_MS} ms past its ${options.durationMs} ms\n--- flood output ---\n${output}`);
+      throw new Error(`the flood was still running ${STOP_TIMEOUT_MS} ms past its ${options.durationMs} ms\n--- flood output ---\n${output()}`);
     }
     return report(await exited);
   };

@@ -13,7 +13,6 @@
  * left (see child-registry.ts). The process gets a clean environment (PATH, HOME, its own
  * variables); its output is kept for failure messages.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ChildRegistry, exitPromise, stopProcess, type ExitStatus } from './child-registry.js';
@@ -84,23 +83,12 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxyP
   if (!existsSync(script)) throw new Error(`${script} does not exist: run \`npm run build:dev\` first`);
   const env: Record<string, string> = { TCP_PROXY_TARGET: targetText(options.target) };
   if (options.shaping) env.TCP_PROXY_SHAPING = JSON.stringify(options.shaping);
-  if (process.env.PATH !== undefined) env.PATH = process.env.PATH;
-  if (process.env.HOME !== undefined) env.HOME = process.env.HOME;
-  const child = spawn(process.execPath, [script], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.track(child);
-  const exited = exitPromise(child);
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      output = (output + chunk).slice(-20_000);
-    });
-  }
+  const { child, exited, output } = children.spawnNodeScript(script, REPO_ROOT, env);
 
   const ports = await new Promise<{ port: number; controlPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`the tcp proxy did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     const onData = (): void => {
-      const match = READY.exec(output);
+      const match = READY.exec(output());
       if (match) finish({ port: Number(match[1]), controlPort: Number(match[2]) });
     };
     const finish = (outcome: { port: number; controlPort: number } | Error): void => {
@@ -113,7 +101,7 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxyP
     void exited.then(({ code, signal }) => finish(new Error(`the tcp proxy exited before it listened (code ${code}, signal ${signal})`)));
   }).catch(async (error: Error) => {
     await stopProcess(child.pid!, exited, STOP_TIMEOUT_MS);
-    throw new Error(`${error.message}\n--- tcp proxy output ---\n${output}`);
+    throw new Error(`${error.message}\n--- tcp proxy output ---\n${output()}`);
   });
 
   const controlUrl = `http://${HOST}:${ports.controlPort}`;
@@ -142,6 +130,6 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxyP
     stats: () => control('GET', '/stats'),
     stop: () => stopProcess(child.pid!, exited, STOP_TIMEOUT_MS),
     exited,
-    output: () => output,
+    output,
   };
 }
