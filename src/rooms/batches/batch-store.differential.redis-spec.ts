@@ -132,7 +132,12 @@ describe('RedisBatchStore and InProcessBatchStore', () => {
           expect(local429.kind).toBe('over-pending-limit');
         }
       }),
-      { numRuns: RUNS, ...(seed !== undefined && { seed }) },
+      {
+        numRuns: RUNS,
+        ...(seed !== undefined && { seed }),
+        // Found by a CI run: cancelling a batch whose only room is on its way (Lua's -0 in HINCRBY).
+        examples: [[[{ kind: 'create', client: 0, rooms: 1, callback: false }, { kind: 'begin', batch: 0, room: 0 }, { kind: 'cancel', batch: 0, room: 0 }]]],
+      },
     );
   }, 120_000);
 

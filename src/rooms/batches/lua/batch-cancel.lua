@@ -22,7 +22,8 @@ for i = 1, #entries, 2 do
 end
 redis.call('HSET', KEYS[1], 'status', 'cancelled')
 redis.call('HINCRBY', KEYS[1], 'cancelled', cancelled)
-local pending = redis.call('HINCRBY', KEYS[1], 'pending', -cancelled)
+-- 0 - cancelled, not -cancelled: Lua's -0 reaches Redis as "-0", which HINCRBY refuses.
+local pending = redis.call('HINCRBY', KEYS[1], 'pending', 0 - cancelled)
 if cancelled > 0 then
   local left = redis.call('DECRBY', KEYS[3], cancelled)
   if left <= 0 then redis.call('DEL', KEYS[3]) end
