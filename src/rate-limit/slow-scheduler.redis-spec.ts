@@ -136,7 +136,8 @@ describe('a replica whose Redis turns slow', () => {
   });
 
   it('refuses with 503 under RATE_LIMIT_ON_REDIS_DOWN=reject, sending nothing', async () => {
-    const r = await sharedReplica({ fallback: 'reject' });
+    // A command timeout far above the slow round trip: a starved test worker must not turn slow into unreachable.
+    const r = await sharedReplica({ fallback: 'reject', commandTimeoutMs: 2_000 });
     slowPath();
     await until(() => r.limiter.mode === 'reject', 'the budget is refused');
     await expect(r.limiter.acquire(ANY_WAIT)).rejects.toBeInstanceOf(SharedStoreUnavailable);
