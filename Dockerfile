@@ -44,6 +44,7 @@ EXPOSE 3000
 # Exec form: node is PID 1 (no shell in between) and receives SIGTERM itself. The gateway handles
 # it (src/lifecycle/graceful-shutdown.ts): readiness fails, SHUTDOWN_GRACE_MS, drain, exit 0.
 # It spawns no children, so no init process is needed to reap them. Stack traces point at the
-# TypeScript sources (dist/ carries its source maps).
+# TypeScript sources (dist/ carries its source maps). The preload starts OpenTelemetry tracing
+# before the application when an OTLP endpoint is set, and does nothing otherwise.
 STOPSIGNAL SIGTERM
-CMD ["node", "--enable-source-maps", "dist/main.js"]
+CMD ["node", "--enable-source-maps", "--import", "./dist/tracing/preload.js", "dist/main.js"]

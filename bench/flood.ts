@@ -9,8 +9,9 @@
  * Prints, for the light teams: p50 and p99 of their 201s before the flood and during it, and the
  * ratio (the aim: p99 during at most twice p99 before); for the flood: its answers per second by
  * status; and the CPU the flooded replica spent per refusal (its utime + stime from /proc, read
- * around the flood), beside the same figure for the bare Nest route (bench/bare-nest-app.ts)
- * flooded alike by the same load process in the same run, and their ratio.
+ * around the flood), beside the same figure for a fourth replica that answers its refusals at
+ * once (CLIENT_QUOTA_REFUSAL_DELAY_MS=0) and for the bare Nest route (bench/bare-nest-app.ts),
+ * each flooded alike by the same load process in the same run, and their ratio.
  *
  * Knobs (defaults in brackets): BENCH_SMOKE=1 shortens every phase; BENCH_BEFORE_SECONDS [15],
  * BENCH_DURING_SECONDS [15], BENCH_WARMUP_SECONDS [2] (the bare app's warm-up flood, not
@@ -179,7 +180,10 @@ function floodOf(targetUrl: string, roomPrefix: string): FloodOptions {
 interface Figures {
   before: LightFigures;
   during: LightFigures;
+  /** The flooded replica, its refusals held CLIENT_QUOTA_REFUSAL_DELAY_MS (the default). */
   gateway: CpuPerRefusal;
+  /** A replica like it with refusals answered at once (CLIENT_QUOTA_REFUSAL_DELAY_MS=0), flooded alone. */
+  atOnce: CpuPerRefusal;
   bare: CpuPerRefusal;
   /** The flooded replica's CPU per second with the light teams alone: its share of them, inside the flood's CPU too. */
   replicaCpuMsPerSecondBefore: number;
@@ -187,13 +191,12 @@ interface Figures {
   vendorMaxInAnyWindow: number;
 }
 
-/** Starts the services, runs the three phases, stops everything (also when a phase failed). */
+/** Starts the services, runs the four phases, stops everything (also when a phase failed). */
 async function runScenario(): Promise<Figures> {
   const redis = await startPrivateRedis();
   const fake = await startFakeZimProcess(FLEET_APP_ID, SECRET, path.join(ROOT, 'dist-bench/test/fake-zim/main.js'));
   try {
-    const gateways = await startReplicas({
-      replicas: 3,
+    const replicaOptions = {
       secret: SECRET,
       clients: CLIENTS,
       fakeUrl: fake.url,
@@ -205,7 +208,8 @@ async function runScenario(): Promise<Figures> {
         CLIENT_RATE_LIMIT: '1000',
         CLIENT_RATE_LIMITS: `runaway:${RUNAWAY_QUOTA}`,
       },
-    });
+    };
+    const gateways = await startReplicas({ ...replicaOptions, replicas: 3 });
     await Promise.all(gateways.map((g) => waitForLimiterMode(g, 'shared')));
     await warmUp(gateways, CLIENTS.web, `warm${Date.now().toString(36)}`);
     const bareApp: Service = await startService({
@@ -217,7 +221,7 @@ async function runScenario(): Promise<Figures> {
     });
     const floodedPid = gateways[FLOODED]!.pid;
 
-    say(`\n[1/3] light teams beside the runaway at its quota (${RUNAWAY_QUOTA}/s), ${BEFORE_SECONDS} s (${load()})`);
+    say(`\n[1/4] light teams beside the runaway at its quota (${RUNAWAY_QUOTA}/s), ${BEFORE_SECONDS} s (${load()})`);
     const quietMetrics = await scrapeAll(gateways);
     const cpuBefore = processCpuMs(floodedPid);
     const quietStarted = performance.now();
@@ -233,7 +237,7 @@ async function runScenario(): Promise<Figures> {
     const floodMetrics = await scrapeAll(gateways);
     const before = lightFigures('before the flood', quiet.answers, lightSlotWaitMs(quietMetrics, floodMetrics));
 
-    say(`[2/3] light teams beside the flood of replica ${FLOODED}, ${DURING_SECONDS} s (${load()})`);
+    say(`[2/4] light teams beside the flood of replica ${FLOODED}, ${DURING_SECONDS} s (${load()})`);
     const mark = gateways[FLOODED]!.logMark();
     // The flood answering before the light teams start and stopped once they ended: the CPU read around it.
     const flooded = await cpuPerRefusal(floodedPid, '429', () =>
@@ -248,7 +252,19 @@ async function runScenario(): Promise<Figures> {
     const unexpected = Object.keys(gateway.report.statuses).filter((s) => s !== '201' && s !== '429');
     check(unexpected.length === 0, `the runaway got answers other than 201 and 429: ${JSON.stringify(gateway.report.statuses)}`);
 
-    say(`[3/3] the bare Nest app flooded alike: ${WARMUP_SECONDS} s of warm-up, then ${DURING_SECONDS} s (${load()})`);
+    say(`[3/4] a fourth replica answering refusals at once (CLIENT_QUOTA_REFUSAL_DELAY_MS=0), flooded alone, ${DURING_SECONDS} s (${load()})`);
+    const [atOnceReplica] = await startReplicas({
+      ...replicaOptions,
+      replicas: 1,
+      env: { ...replicaOptions.env, CLIENT_QUOTA_REFUSAL_DELAY_MS: '0' },
+    });
+    await waitForLimiterMode(atOnceReplica!, 'shared');
+    await floodFor({ ...floodOf(atOnceReplica!.url, 'at-once-warm'), durationMs: WARMUP_SECONDS * 1000 });
+    const atOnceFlood = { ...floodOf(atOnceReplica!.url, 'at-once-flood'), durationMs: DURING_SECONDS * 1000 };
+    const { cpu: atOnce } = await cpuPerRefusal(atOnceReplica!.pid, '429', async () => ({ result: undefined, flood: await floodFor(atOnceFlood) }));
+    say(`  at once: ${formatFloodReport(atOnce.report)}`);
+
+    say(`[4/4] the bare Nest app flooded alike: ${WARMUP_SECONDS} s of warm-up, then ${DURING_SECONDS} s (${load()})`);
     await floodFor({ ...floodOf(bareApp.url, 'bare-warm'), durationMs: WARMUP_SECONDS * 1000 });
     const bareFlood = { ...floodOf(bareApp.url, 'bare-flood'), durationMs: DURING_SECONDS * 1000 };
     const { cpu: bare } = await cpuPerRefusal(bareApp.pid, '401', async () => ({ result: undefined, flood: await floodFor(bareFlood) }));
@@ -263,7 +279,7 @@ async function runScenario(): Promise<Figures> {
       calls.map((c) => c.atHr),
       1000,
     );
-    return { before, during, gateway, bare, replicaCpuMsPerSecondBefore, runawayRooms, vendorMaxInAnyWindow };
+    return { before, during, gateway, atOnce, bare, replicaCpuMsPerSecondBefore, runawayRooms, vendorMaxInAnyWindow };
   } finally {
     await stopAllFloods();
     await stopAllServices();
@@ -310,20 +326,34 @@ function printFigures(f: Figures): void {
   say(line(['  over (s)', seconds.toFixed(1), '', '', `vendor: most calls in any 1000 ms window ${f.vendorMaxInAnyWindow} (fake's clock)`]));
 
   const perRefusal = (c: CpuPerRefusal): number => c.cpuMs / c.refusals;
+  const perSecond = (c: CpuPerRefusal, status: string): number => answersPerSecond(c.report, status);
   const core = (c: CpuPerRefusal): string => `${((c.cpuMs / c.wallMs) * 100).toFixed(0)}%`;
   const withoutFloodMs = f.replicaCpuMsPerSecondBefore * (gateway.wallMs / 1000);
-  say('\n' + line(['CPU per refusal (utime + stime)', 'gateway', 'bare Nest', 'gateway/bare', 'notes']));
+  const { atOnce } = f;
+  const cpuWidths = [44, 12, 12, 12, 14];
+  const cpuLine = (cells: string[]): string => cells.map((cell, i) => (i < cpuWidths.length ? cell.padEnd(cpuWidths[i]!) : cell)).join('');
+  say('\n' + cpuLine(['CPU per refusal (utime + stime)', 'held', 'at once', 'bare Nest', 'at once/bare', 'notes']));
   say(
-    line([
+    cpuLine([
       '  CPU ms per refusal',
       perRefusal(gateway).toFixed(3),
+      perRefusal(atOnce).toFixed(3),
       perRefusal(bare).toFixed(3),
-      ratio(perRefusal(gateway), perRefusal(bare)),
-      `gateway 429 over quota, bare 401; the gateway's ${ms(gateway.cpuMs)} ms include ~${ms(withoutFloodMs)} at its rate without the flood (${ms(f.replicaCpuMsPerSecondBefore)} ms/s: its light-team share, timers)`,
+      ratio(perRefusal(atOnce), perRefusal(bare)),
+      `gateway 429 over quota, bare 401; held: the flooded replica, whose ${ms(gateway.cpuMs)} ms include ~${ms(withoutFloodMs)} at its rate without the flood (${ms(f.replicaCpuMsPerSecondBefore)} ms/s: its light-team share, timers)`,
     ]),
   );
-  say(line(['  refusals/s', answersPerSecond(gateway.report, '429').toFixed(0), answersPerSecond(bare.report, '401').toFixed(0), ratio(answersPerSecond(gateway.report, '429'), answersPerSecond(bare.report, '401')), '']));
-  say(line(['  CPU used, of one core', core(gateway), core(bare), '', 'over the flood, start and stop of the load process included']));
+  say(
+    cpuLine([
+      '  refusals/s',
+      perSecond(gateway, '429').toFixed(0),
+      perSecond(atOnce, '429').toFixed(0),
+      perSecond(bare, '401').toFixed(0),
+      ratio(perSecond(atOnce, '429'), perSecond(bare, '401')),
+      `held: at most ${CONNECTIONS} connections / CLIENT_QUOTA_REFUSAL_DELAY_MS`,
+    ]),
+  );
+  say(cpuLine(['  CPU used, of one core', core(gateway), core(atOnce), core(bare), '', 'over the flood, start and stop of the load process included']));
 }
 
 // ------------------------------------------------------------------ main

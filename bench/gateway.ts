@@ -15,6 +15,10 @@
  *    401 route; the baseline runs before and after the gateway's runs.
  * 4. Memory: RSS of a fresh replica after 60 s of mixed load (201, 400, 401, 429), beside the bare
  *    app's RSS after the same time at the same rate (all 401).
+ * 5. Tracing: p50/p99 of POST /rooms at the same rate with OpenTelemetry tracing on, exporting to
+ *    a stand-in OTLP receiver in this process, against the same gateway with tracing off, both
+ *    started as `npm start` starts them (the preload), alternated; and start-up with the preload
+ *    (tracing off) against without it.
  *
  * Every service is its own process: the fake ZIM (dist-bench/test/fake-zim/main.js), the gateway
  * (dist-bench/src/main.js, this build's own copy) and the bare app; this process generates load.
@@ -41,14 +45,18 @@ import { ZegoSigner } from '../src/zego/zego-signer.js';
 import { apiKeysValue } from '../test/support/api-keys.js';
 import { FLEET_APP_ID, percentile, startFakeZimProcess, type FakeZimProcess } from '../test/support/fleet.js';
 import { stopAllGateways } from '../test/support/gateway-process.js';
+import { OtlpReceiver } from '../test/support/otlp-receiver.js';
 import { startPrivateRedis, stopAllRedis } from '../test/support/redis-server.js';
 import { countBy, type Exchange, keepAliveAgent, knob, median, metricValue, paced, post, rssBytes, type Service, SMOKE, startService, stopAllServices } from './bench-support.js';
+import { type StageMedians, stageMedians } from './request-stages.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GATEWAY_SCRIPT = path.join(ROOT, 'dist-bench/src/main.js');
 const BARE_SCRIPT = path.join(ROOT, 'dist-bench/bench/bare-nest-app.js');
 const FCFS_SCRIPT = path.join(ROOT, 'dist-bench/bench/fcfs-gateway.js');
 const FAKE_SCRIPT = path.join(ROOT, 'dist-bench/test/fake-zim/main.js');
+/** As `npm start` runs the gateway: the tracing preload before the application, and source maps. */
+const NPM_START_OPTIONS = ['--enable-source-maps', '--import', path.join(ROOT, 'dist-bench/src/tracing/preload.js')];
 
 const SECRET = 'bench-secret-not-a-real-one-4c1e';
 const APP_ID = FLEET_APP_ID;
@@ -152,10 +160,11 @@ const auth = (key: string): Record<string, string> => ({ authorization: `Bearer 
 // ------------------------------------------------------------------ 1. start-up
 
 async function startupFigures(fakeUrl: string): Promise<void> {
-  say(`\n[1/4] start-up: ${STARTUP_RUNS} runs each, spawn → ready (polled every 5 ms)`);
+  say(`\n[1/5] start-up: ${STARTUP_RUNS} runs each, spawn → ready (polled every 5 ms)`);
   say(`  (${load()})`);
   const gateway: number[] = [];
   const mapped: number[] = [];
+  const preloaded: number[] = [];
   const bare: number[] = [];
   for (let run = 0; run < STARTUP_RUNS; run++) {
     // Alternated, so drift on the machine touches all three alike.
@@ -166,12 +175,17 @@ async function startupFigures(fakeUrl: string): Promise<void> {
     const m = await startGateway(`startup-source-maps-${run}`, fakeUrl, {}, GATEWAY_SCRIPT, ['--enable-source-maps']);
     mapped.push(m.spawnToReadyMs);
     await m.stop();
+    // Exactly as `npm start` runs it, no OTLP endpoint: what the tracing preload costs when tracing is off.
+    const p = await startGateway(`startup-npm-start-${run}`, fakeUrl, {}, GATEWAY_SCRIPT, NPM_START_OPTIONS);
+    preloaded.push(p.spawnToReadyMs);
+    await p.stop();
     const b = await startBare(`startup-bare-${run}`);
     bare.push(b.spawnToReadyMs);
     await b.stop();
   }
   say(`  gateway ms: ${gateway.map(ms).join(', ')}`);
   say(`  mapped  ms: ${mapped.map(ms).join(', ')}`);
+  say(`  npm start ms: ${preloaded.map(ms).join(', ')}`);
   say(`  bare    ms: ${bare.map(ms).join(', ')}`);
   const range = (values: number[]) => `${ms(Math.min(...values))}-${ms(Math.max(...values))}`;
   const g = median(gateway);
@@ -190,6 +204,14 @@ async function startupFigures(fakeUrl: string): Promise<void> {
     baseline: ms(g),
     ratio: ratio(m, g),
     note: `range ${range(mapped)} vs ${range(gateway)}`,
+  });
+  const p = median(preloaded);
+  rows.push({
+    figure: `as npm start runs it (tracing preload, off) vs source maps alone (ms)`,
+    gateway: ms(p),
+    baseline: ms(m),
+    ratio: ratio(p, m),
+    note: `range ${range(preloaded)} vs ${range(mapped)}; no OTLP endpoint: the preload imports nothing of the SDK`,
   });
 }
 
@@ -303,7 +325,7 @@ const vendorSuccess = (e: Exchange): boolean => {
 
 async function latencyFigures(fake: FakeZimProcess): Promise<void> {
   say(
-    `\n[2/4] latency at ${RATE}/s for ${LATENCY_SECONDS} s each, open loop, unique roomIds ` +
+    `\n[2/5] latency at ${RATE}/s for ${LATENCY_SECONDS} s each, open loop, unique roomIds ` +
       `(after ${WARMUP_SECONDS} s of warm-up at the same rate)`,
   );
   say(`  (${load()})`);
@@ -314,6 +336,7 @@ async function latencyFigures(fake: FakeZimProcess): Promise<void> {
   say(`    ${await limiterWait(gateway)}`);
   await gateway.stop();
   pushLatencyRows('', viaGateway, direct);
+  pushStageRow(viaGateway, direct, stageMedians(path.join(LOG_DIR, 'latency-gateway.log'), `lat-g-${RUN}-`));
 
   if (WITH_REDIS) {
     const redis = await startPrivateRedis();
@@ -371,6 +394,22 @@ function pushLatencyRows(variant: string, gateway: LatencyFigures, direct: Laten
   }
 }
 
+/**
+ * Where the added time goes: the gateway's own time (arrival to answer, from its request log) by
+ * stage, and the rest of the client's, which is the extra HTTP exchange on loopback itself.
+ */
+function pushStageRow(gateway: LatencyFigures, direct: LatencyFigures, stages: StageMedians): void {
+  const byStage = stages.stages.map(([stage, value]) => `${stage} ${ms(value)}`).join(', ');
+  say(`    inside the gateway (p50 of each, n=${stages.count}): ${ms(stages.gatewayMs)} ms in all: ${byStage}`);
+  rows.push({
+    figure: `POST /rooms p50 at ${RATE}/s, inside the gateway (ms)`,
+    gateway: ms(stages.gatewayMs),
+    baseline: ms(direct.p50),
+    ratio: ratio(stages.gatewayMs, direct.p50),
+    note: `${byStage}; the client's other ${ms(gateway.p50 - stages.gatewayMs)} ms: the extra loopback HTTP exchange`,
+  });
+}
+
 /** What the outbound scheduler as built adds at light load over the first-come-first-served one. */
 function pushSchedulerRows(asBuilt: LatencyFigures, fcfs: LatencyFigures): void {
   for (const key of ['p50', 'p99'] as const) {
@@ -396,12 +435,19 @@ interface CannonFigures {
   p99: number;
 }
 
-async function cannon(label: string, url: string, headers: Record<string, string>, body: string): Promise<CannonFigures> {
+/** `body`: the same bytes every time, or a function of the request's number (a body never sent before). */
+async function cannon(
+  label: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | ((n: number) => string),
+): Promise<CannonFigures> {
+  let sent = 0;
   const options = {
     url: `${url}/rooms`,
     method: 'POST' as const,
     headers: { 'content-type': 'application/json', ...headers },
-    body,
+    ...(typeof body === 'string' ? { body } : { requests: [{ setupRequest: (request: object) => ({ ...request, body: body(++sent) }) }] }),
     connections: CONNECTIONS,
     pipelining: 1,
     timeout: 10,
@@ -433,7 +479,7 @@ function expectStatus(label: string, figures: CannonFigures, status: string, tol
 
 async function refusalFigures(fake: FakeZimProcess): Promise<void> {
   say(
-    `\n[3/4] refusal capacity: autocannon, ${CONNECTIONS} connections, ${REFUSAL_SECONDS} s each ` +
+    `\n[3/5] refusal capacity: autocannon, ${CONNECTIONS} connections, ${REFUSAL_SECONDS} s each ` +
       `(after ${WARMUP_SECONDS} s of warm-up), no Redis`,
   );
   say(`  (${load()})`);
@@ -444,13 +490,20 @@ async function refusalFigures(fake: FakeZimProcess): Promise<void> {
   const bareBefore = await cannon('bare Nest 401 (baseline, before)', bare.url, auth(BAD_KEY), validBody);
   expectStatus('bare Nest 401', bareBefore, '401');
 
-  const gateway = await startGateway('refusal-gateway', fake.url);
+  // What a refusal costs, at the rate the replica can answer: the quota's refusals answered at once,
+  // not held (CLIENT_QUOTA_REFUSAL_DELAY_MS, which caps a looping caller's rate; bench:flood shows both).
+  const gateway = await startGateway('refusal-gateway', fake.url, { CLIENT_QUOTA_REFUSAL_DELAY_MS: '0' });
   const unauthorized = await cannon('gateway 401 bad key', gateway.url, auth(BAD_KEY), validBody);
   expectStatus('gateway 401', unauthorized, '401');
-  const badRequest = await cannon('gateway 400 bad body', gateway.url, auth(CLIENTS['bench-a']), badBody);
+  // A caller retrying the same bad body is answered from the refusal remembered; one sending a new
+  // bad body each time pays for validation each time.
+  const badRequest = await cannon('gateway 400 bad body (repeated)', gateway.url, auth(CLIENTS['bench-a']), badBody);
   expectStatus('gateway 400', badRequest, '400');
+  const variedBadBody = (n: number): string => JSON.stringify({ roomId: '', roomName: n });
+  const badRequestVaried = await cannon('gateway 400 bad body (each new)', gateway.url, auth(CLIENTS['bench-a']), variedBadBody);
+  expectStatus('gateway 400 (each new)', badRequestVaried, '400');
   // About one request a second passes the 1/s quota: the first creates the room, later ones 409.
-  const overQuota = await cannon('gateway 429 over quota (1/s)', gateway.url, auth(CLIENTS['bench-quota']), validBody);
+  const overQuota = await cannon('gateway 429 over quota (1/s, at once)', gateway.url, auth(CLIENTS['bench-quota']), validBody);
   expectStatus('gateway 429', overQuota, '429', ['201', '409']);
   await gateway.stop();
 
@@ -462,7 +515,8 @@ async function refusalFigures(fake: FakeZimProcess): Promise<void> {
   const spread = `baseline ${bareBefore.perSecond.toFixed(0)} before, ${bareAfter.perSecond.toFixed(0)} after`;
   for (const [figure, f] of [
     ['refusals/s, 401 bad key', unauthorized],
-    ['refusals/s, 400 bad body', badRequest],
+    ['refusals/s, 400 bad body (repeated)', badRequest],
+    ['refusals/s, 400 bad body (each new)', badRequestVaried],
     ['refusals/s, 429 over quota', overQuota],
   ] as const) {
     rows.push({
@@ -500,7 +554,7 @@ async function gatewayRss(gateway: Service): Promise<number> {
 
 async function memoryFigures(fake: FakeZimProcess): Promise<void> {
   say(
-    `\n[4/4] memory: fresh processes, ${MEMORY_SECONDS} s at ${MIX_RATE}/s; gateway gets a mix of ` +
+    `\n[4/5] memory: fresh processes, ${MEMORY_SECONDS} s at ${MIX_RATE}/s; gateway gets a mix of ` +
       `201/400/401/429, the bare app its 401 at the same rate, side by side`,
   );
   say(`  (${load()})`);
@@ -545,6 +599,59 @@ async function memoryFigures(fake: FakeZimProcess): Promise<void> {
   });
 }
 
+// ------------------------------------------------------------------ 5. tracing
+
+/**
+ * What tracing costs a request: the same paced load through a gateway with tracing on (spans
+ * exported over OTLP/HTTP protobuf to a stand-in receiver in this process, at the SDK's default
+ * batch delay) and one with it off, both as `npm start` runs them, alternated A B B A.
+ */
+async function tracingFigures(fake: FakeZimProcess): Promise<void> {
+  say(
+    `\n[5/5] tracing: latency at ${RATE}/s for ${LATENCY_SECONDS} s each, tracing on (exporting to a stand-in OTLP ` +
+      `receiver in this process) against off, both as npm start runs them${WITH_REDIS ? ', with Redis' : ', no Redis'}`,
+  );
+  say(`  (${load()})`);
+  const collector = new OtlpReceiver();
+  await collector.start();
+  const redis = WITH_REDIS ? await startPrivateRedis() : undefined;
+  try {
+    const shared: Record<string, string> = redis ? { REDIS_URL: redis.url, REDIS_KEY_PREFIX: `bench-${RUN}-tracing` } : {};
+    const off = await startGateway('tracing-off', fake.url, shared, GATEWAY_SCRIPT, NPM_START_OPTIONS);
+    const on = await startGateway(
+      'tracing-on',
+      fake.url,
+      { ...shared, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'bench-gateway' },
+      GATEWAY_SCRIPT,
+      NPM_START_OPTIONS,
+    );
+    const [viaOff, viaOn] = await pacedLatencyPair(
+      { label: 'tracing off (npm start)', send: gatewaySender(off, keepAliveAgent(), `trc-off-${RUN}`) },
+      { label: 'tracing on, exporting', send: gatewaySender(on, keepAliveAgent(), `trc-on-${RUN}`) },
+      created,
+    );
+    // At SIGTERM the traced gateway sends the spans still queued.
+    await Promise.all([off.stop(), on.stop()]);
+    const spans = collector.spans();
+    const traces = new Set(spans.map((span) => span.traceId)).size;
+    check(spans.length > 0, 'tracing on: the stand-in OTLP receiver got no span');
+    const perTrace = traces === 0 ? 0 : spans.length / traces;
+    say(`    received ${spans.length} spans of ${traces} traces in ${collector.exports().length} exports (${perTrace.toFixed(1)} spans a request)`);
+    for (const key of ['p50', 'p99'] as const) {
+      rows.push({
+        figure: `POST /rooms ${key} at ${RATE}/s, tracing on vs off (ms)`,
+        gateway: ms(viaOn[key]),
+        baseline: ms(viaOff[key]),
+        ratio: ratio(viaOn[key], viaOff[key]),
+        note: `tracing ${viaOn[key] >= viaOff[key] ? 'adds' : 'saves'} ${ms(Math.abs(viaOn[key] - viaOff[key]))} ms; ${perTrace.toFixed(1)} spans a request${WITH_REDIS ? ', Redis' : ''}`,
+      });
+    }
+  } finally {
+    await collector.stop();
+    if (redis) await stopAllRedis();
+  }
+}
+
 // ------------------------------------------------------------------ main
 
 function printTable(): void {
@@ -569,6 +676,7 @@ async function main(): Promise<void> {
     await latencyFigures(fake);
     await refusalFigures(fake);
     await memoryFigures(fake);
+    await tracingFigures(fake);
   } finally {
     await stopAllServices();
     await stopAllGateways(); // the fake (started through gateway-process.ts)

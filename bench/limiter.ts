@@ -13,6 +13,11 @@
  *   the end is read from each replica's /metrics.
  * Figures come from what the fake recorded at its door.
  *
+ * Each row also reports how late our replicas put calls on the wire after their slot (their
+ * slot-to-wire histogram over the load), against the safety margin. With BENCH_TRACING=1 our
+ * replicas run as `npm start` runs them with OpenTelemetry tracing on, exporting every span to a
+ * stand-in OTLP receiver in this process (the fixed-window baseline runs as it is).
+ *
  * BENCH_SECONDS (default 15) sets the length of each run. BENCH_ROWS picks the parts to run, a
  * comma-separated list of `main` (ours and the fixed window over loopback), `wide` (wide-area
  * paths to the vendor) and `redis` (Redis round trips); all three by default. A row that does not
@@ -38,6 +43,8 @@ import {
 import { metricSum, scrapeMetrics } from '../test/support/prometheus-text.js';
 import { startPrivateRedis, stopAllRedis } from '../test/support/redis-server.js';
 import { startTcpProxy, stopAllTcpProxies, type Shaping } from '../test/support/tcp-proxy-process.js';
+import { OtlpReceiver } from '../test/support/otlp-receiver.js';
+import { formatWireLateness, scrapeAll, wireLateness, type WireLateness } from './slot-to-wire.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECRET = 'bench-secret-not-a-real-one-7f3a';
@@ -53,6 +60,11 @@ const ALONE_SECONDS = 3;
 const ALONE_TIMEOUT_MS = 12_000;
 
 const OURS = path.join(ROOT, 'dist/main.js');
+/** The safety margin the replicas run with (RATE_LIMIT_SAFETY_MARGIN_MS's default). */
+const MARGIN_MS = 30;
+const TRACING = process.env.BENCH_TRACING === '1';
+/** The stand-in collector our replicas export to with BENCH_TRACING=1. */
+const collector = new OtlpReceiver();
 const VARIANTS = [
   { name: 'sliding log (ours)', script: OURS },
   { name: 'fixed window (baseline)', script: path.join(ROOT, 'dist-bench/bench/fixed-window-gateway.js') },
@@ -96,6 +108,8 @@ interface VariantFigures extends FleetFigures {
   modes: string[];
   /** With a lone caller first (the Redis round-trip rows): its requests, their p99 and the ones left without an answer. */
   alone?: { requests: number; p99Ms: number; unanswered: number };
+  /** How late the replicas wired their calls after their slots during the load. */
+  wire: WireLateness;
 }
 
 const DID_NOT_COMPLETE = 'did not complete';
@@ -134,16 +148,19 @@ async function runVariant(
       });
       replicasRedisUrl = proxy.url('redis');
     }
+    const traced = TRACING && script === OURS;
     const gateways = await startReplicas({
       replicas: 3,
       secret: SECRET,
       clients: CLIENTS,
       fakeUrl: vendorUrl,
       script,
+      ...(traced && { nodeOptions: ['--enable-source-maps', '--import', path.join(ROOT, 'dist/tracing/preload.js')] }),
       env: {
         REDIS_URL: replicasRedisUrl,
         REDIS_KEY_PREFIX: `bench-${Date.now()}`,
         CLIENT_RATE_LIMIT: '1000',
+        ...(traced && { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_SERVICE_NAME: 'bench-limiter' }),
         ...options.env,
       },
     });
@@ -153,6 +170,7 @@ async function runVariant(
     await warmUp(gateways, keys[0]!, `warm-${Date.now()}`);
     const alone = options.redisPath ? await loneCaller(gateways, keys[0]!) : undefined;
     const before = (await fake.calls()).length;
+    const wiredBefore = await scrapeAll(gateways.map((gateway) => gateway.url));
     const load = await runLoad({
       gateways,
       keys,
@@ -165,13 +183,15 @@ async function runVariant(
     const calls = (await fake.calls()).slice(before);
     const connectionsOpened = calls.filter((call) => call.requestOnConnection === 1).length;
     const modes = await Promise.all(gateways.map((gateway) => limiterMode(gateway.url)));
+    const wire = wireLateness(wiredBefore, await scrapeAll(gateways.map((gateway) => gateway.url)));
+    process.stdout.write(`  slot to wire: ${formatWireLateness(wire, MARGIN_MS)}${traced ? ` (tracing on, ${collector.spans().length} spans received so far)` : ''}\n`);
     const figures = fleetFigures(calls, load, {
       qpsLimit: QPS,
       windowMs: WINDOW_MS,
       saturatedFrom: load.startedAt + 1000,
       saturatedUntil: load.stoppedAt,
     });
-    return { ...figures, connectionsOpened, modes, ...(alone && { alone }) };
+    return { ...figures, connectionsOpened, modes, wire, ...(alone && { alone }) };
   } finally {
     await stopAllGateways();
     await stopAllTcpProxies();
@@ -245,6 +265,7 @@ function row(cells: Array<string | number>): string {
 }
 
 async function main(): Promise<void> {
+  if (TRACING) await collector.start();
   const redis = await startPrivateRedis();
   const results: Array<[string, VariantFigures]> = [];
   const wide: Array<{ path: string; connections: string; figures: VariantFigures }> = [];
@@ -271,6 +292,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAllRedis();
+    await collector.stop();
   }
 
   const cpus = os.cpus();
@@ -283,6 +305,17 @@ async function main(): Promise<void> {
   if (results.length > 0) printMain(results);
   if (wide.length > 0) printWide(wide);
   if (roundTrips.length > 0) printRoundTrips(roundTrips);
+  printWireLateness([
+    ...results.map(([name, f]) => ({ name, f })),
+    ...wide.map((w) => ({ name: `${w.path}, ${w.connections}`, f: w.figures })),
+    ...roundTrips.flatMap(({ roundTripMs, outcome }) => (typeof outcome === 'string' ? [] : [{ name: `Redis ${roundTripMs} ms round trip`, f: outcome }])),
+  ]);
+}
+
+function printWireLateness(rows: Array<{ name: string; f: VariantFigures }>): void {
+  const tracing = TRACING ? `our replicas with tracing on (${collector.spans().length} spans received in all)` : 'tracing off';
+  process.stdout.write(`\nslot to wire during the load (the replicas' histogram; safety margin ${MARGIN_MS} ms), ${tracing}:\n`);
+  for (const { name, f } of rows) process.stdout.write(`  ${name.padEnd(58)} ${formatWireLateness(f.wire, MARGIN_MS)}\n`);
 }
 
 function printMain(results: Array<[string, VariantFigures]>): void {

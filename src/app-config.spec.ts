@@ -139,7 +139,7 @@ describe('loadConfig with a valid environment', () => {
       priorities: {},
     });
     expect(config.redisDown).toEqual({ fallback: 'local', assumedReplicas: 3, slowRoundTripMs: 75 });
-    expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {} });
+    expect(config.clientQuota).toEqual({ perSecond: 10, overrides: {}, refusalDelayMs: 100 });
     expect(config.idempotency).toEqual({ ttlSeconds: 86_400 });
     expect(config.batches).toEqual({
       maxRooms: 1000,
@@ -181,6 +181,7 @@ describe('loadConfig with a valid environment', () => {
       RATE_LIMIT_SLOW_REDIS_MS: '60',
       CLIENT_RATE_LIMIT: '40',
       CLIENT_RATE_LIMITS: 'client-a:5,client-b:15',
+      CLIENT_QUOTA_REFUSAL_DELAY_MS: '0',
       IDEMPOTENCY_TTL_S: '3600',
       REDIS_URL: 'rediss://cache.internal:6380/2',
       REDIS_KEY_PREFIX: 'staging:zim-gw',
@@ -218,7 +219,7 @@ describe('loadConfig with a valid environment', () => {
       priorities: {},
     });
     expect(config.redisDown).toEqual({ fallback: 'reject', assumedReplicas: 7, slowRoundTripMs: 60 });
-    expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 } });
+    expect(config.clientQuota).toEqual({ perSecond: 40, overrides: { 'client-a': 5, 'client-b': 15 }, refusalDelayMs: 0 });
     expect(config.idempotency).toEqual({ ttlSeconds: 3600 });
     expect(config.redis).toEqual({
       connection: { kind: 'url', url: expect.any(Secret) },
@@ -490,6 +491,8 @@ describe('loadConfig with a bad environment', () => {
     ['CLIENT_RATE_LIMIT', '0'],
     ['CLIENT_RATE_LIMIT', '100001'],
     ['CLIENT_RATE_LIMIT', '2.5'],
+    ['CLIENT_QUOTA_REFUSAL_DELAY_MS', '-1'],
+    ['CLIENT_QUOTA_REFUSAL_DELAY_MS', '1001'],
     ['IDEMPOTENCY_TTL_S', '59'],
     ['IDEMPOTENCY_TTL_S', '2592001'],
     ['IDEMPOTENCY_TTL_S', '1d'],

@@ -18,6 +18,7 @@ import {
   type RedisSettings,
 } from './redis/redis.settings.js';
 import { readBatchSettings, type BatchSettings } from './rooms/batches/batches.settings.js';
+import { readTracingSettings, type TracingSettings } from './tracing/tracing.settings.js';
 import { bodyKeyCap, largestBatchBodyKeys, largestRoomBodyKeys } from './rooms/body-key-caps.js';
 import { readZegoSettings, type ZegoSettings } from './zego/zego.settings.js';
 
@@ -35,6 +36,8 @@ export interface AppConfig {
   readonly idempotency: IdempotencySettings;
   readonly batches: BatchSettings;
   readonly redisDown: RedisDownSettings;
+  /** OpenTelemetry traces: the preload starts the SDK from the same variables before this is read. */
+  readonly tracing: TracingSettings;
   /** Absent when none of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES is set: all runs in process. */
   readonly redis?: RedisSettings;
 }
@@ -70,6 +73,7 @@ export function loadConfig(env: Env): AppConfig {
     clientQuota: readClientQuotaSettings(read),
     idempotency: readIdempotencySettings(read),
     batches,
+    tracing: readTracingSettings(read),
     redis: readRedisSettings(read),
   };
   if (config.redis && config.redisDown.slowRoundTripMs >= config.redis.commandTimeoutMs) {

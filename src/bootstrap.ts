@@ -9,6 +9,7 @@ import type { HttpSettings } from './http/http.settings.js';
 import { GracefulShutdown } from './lifecycle/graceful-shutdown.js';
 import { createLogger } from './logging/create-logger.js';
 import { registerHttpConnectionMetrics } from './metrics/http-connections.metrics.js';
+import { tracingRunning } from './tracing/running-tracing.js';
 
 /** Loads the configuration from the environment, starts the gateway and logs its port. */
 export async function bootstrap(options: AppOptions = {}): Promise<void> {
@@ -34,6 +35,12 @@ export async function bootstrap(options: AppOptions = {}): Promise<void> {
   const port = typeof address === 'object' && address !== null ? address.port : config.http.port;
   // Written whatever LOG_LEVEL says: supervisors and tests read the port from this line.
   createLogger(config).notice(`zim-room-gateway listening on port ${port}`, 'Bootstrap');
+  if (config.tracing.enabled && !tracingRunning()) {
+    createLogger(config).warn(
+      'An OTLP endpoint is set but tracing is not running: start the gateway with `node --import ./dist/tracing/preload.js dist/main.js` (npm start)',
+      'Bootstrap',
+    );
+  }
 }
 
 /**

@@ -29,10 +29,17 @@ export const GLOBAL_MIDDLEWARE: readonly Type<NestMiddleware>[] = [
  * decode, such as /%ff).
  */
 export function mountGlobalMiddleware(app: INestApplication): void {
-  for (const type of GLOBAL_MIDDLEWARE) {
-    const middleware = app.get(type);
-    app.use((request: Request, response: Response, next: NextFunction) => {
-      middleware.use(request, response, next);
-    });
-  }
+  const chain = GLOBAL_MIDDLEWARE.map((type) => app.get(type));
+  // One Express layer for the whole chain: each layer of its own would cost every request a
+  // router match more, refusals included.
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const step = (index: number, error?: unknown): void => {
+      if (error !== undefined || index === chain.length) {
+        next(error);
+        return;
+      }
+      chain[index]!.use(request, response, (failure?: unknown) => step(index + 1, failure));
+    };
+    step(0);
+  });
 }

@@ -101,6 +101,38 @@ describe('bodies outside the shape: a 400 naming where, before validation, the v
   });
 });
 
+describe('a refused body sent again (a retry loop): the same 400, from the refusal remembered', () => {
+  it('answers each repeat as validation did the first time, and a changed body on its own merits', async () => {
+    const refused = JSON.stringify({ roomId: '', roomName: 5 });
+    const first = fieldErrors(await post('/rooms', refused));
+    expect(first).toEqual([
+      { field: 'roomId', reason: expect.any(String) },
+      { field: 'roomName', reason: expect.any(String) },
+    ]);
+    for (let i = 0; i < 3; i++) expect(fieldErrors(await post('/rooms', refused))).toEqual(first);
+
+    // The same bytes on the batch route are that route's business: its own fields are missing.
+    expect(fieldErrors(await post('/rooms/batches', refused))).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'rooms' })]),
+    );
+    // The corrected body is validated afresh.
+    const roomId = newRoomId();
+    const created = await post('/rooms', JSON.stringify({ roomId, roomName: 'five' }));
+    expect(created.status).toBe(201);
+    expect(fake.createdRooms).toEqual([roomId]);
+  });
+
+  it('a valid body refused for its Idempotency-Key header is not remembered: sent again without it, it is created', async () => {
+    const roomId = newRoomId();
+    const body = JSON.stringify({ roomId, roomName: 'header at fault' });
+    expect(fieldErrors(await post('/rooms', body, { 'Idempotency-Key': 'x'.repeat(256) }))).toEqual([
+      { field: 'Idempotency-Key', reason: expect.any(String) },
+    ]);
+    expect((await post('/rooms', body)).status).toBe(201);
+    expect(fake.createdRooms).toEqual([roomId]);
+  });
+});
+
 describe('invalid UTF-8: a 400 naming the field, never sent on', () => {
   it.each([
     ['roomName', bytes('{"roomId":"r-utf8","roomName":"a', [0xc3, 0x28, 0xff], '"}')],

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { until, waitFor } from './support/async-probes.js';
 import { createRoom, waitForLimiterMode } from './support/fleet.js';
@@ -124,7 +125,13 @@ describe('a client over quota is refused by the replica that knows it, without a
   const quotaCommands = (): string[][] => monitor.commands().filter((args) => isScriptRun(args) && args.includes(quotaKey));
 
   beforeAll(async () => {
-    const shared = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: '2000' };
+    const shared = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: prefix,
+      REDIS_COMMAND_TIMEOUT_MS: '2000',
+      // Twenty knocks one after another inside the quota's second: answered at once.
+      CLIENT_QUOTA_REFUSAL_DELAY_MS: '0',
+    };
     gateways = await Promise.all([s.startGateway(shared), s.startGateway(shared), s.startGateway(shared)]);
     await Promise.all(gateways.map((g) => waitForLimiterMode(g, 'shared')));
     monitor = await monitorRedis(redis.url);
@@ -196,6 +203,33 @@ async function monitorless<T>(url: string, read: (redis: Redis) => Promise<T>): 
     client.disconnect();
   }
 }
+
+describe('a caller looping on its 429: each refusal held CLIENT_QUOTA_REFUSAL_DELAY_MS', () => {
+  const DELAY_MS = 200;
+  const LOOPERS = 8;
+
+  it('gets at most one refusal per looper and delay, none sooner than the delay, and is admitted again by its quota', async () => {
+    const gateway = await s.startGateway({ CLIENT_QUOTA_REFUSAL_DELAY_MS: String(DELAY_MS) });
+    const started = performance.now();
+    const answers: Array<{ status: number; latencyMs: number }> = [];
+    const loop = async (): Promise<void> => {
+      while (performance.now() - started < 2_000) answers.push(await createRoom(gateway.url, KEY_A, `quota-loop-${++counter}`, 10_000));
+    };
+    await Promise.all(Array.from({ length: LOOPERS }, loop));
+    const elapsedMs = performance.now() - started;
+
+    const refused = answers.filter((a) => a.status === 429);
+    const created = answers.filter((a) => a.status === 201);
+    expect(refused.length + created.length).toBe(answers.length);
+    // Held, never answered early: a timer does not fire before its time.
+    expect(Math.min(...refused.map((a) => a.latencyMs))).toBeGreaterThanOrEqual(DELAY_MS - 1);
+    // Without the delay, eight loopers get thousands in two seconds.
+    expect(refused.length).toBeLessThanOrEqual(LOOPERS * Math.ceil(elapsedMs / DELAY_MS));
+    // The quota still admits what it allows, the delay takes nothing from it.
+    expect(created.length).toBeGreaterThanOrEqual(QUOTA_A);
+    expect(created.length).toBeLessThanOrEqual(mostAdmitted(QUOTA_A, elapsedMs));
+  }, 60_000);
+});
 
 describe('per-client quota without Redis (one replica)', () => {
   it('enforces the quota in process', async () => {

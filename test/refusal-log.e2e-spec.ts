@@ -17,7 +17,13 @@ const CALM_KEY = 'sk-SENTINEL-refusal-calm-2f7c0a9e6b15d483';
 const s = scenario({
   fakeZim: { appId: APP_ID, serverSecret: SECRET },
   apiKeys: { flood: FLOOD_KEY, calm: CALM_KEY },
-  env: { CLIENT_RATE_LIMITS: 'flood:1,calm:1000', ZEGO_MAX_ATTEMPTS: '1', ZEGO_DEFAULT_FROM_USER_ID: 'refusal-log' },
+  env: {
+    CLIENT_RATE_LIMITS: 'flood:1,calm:1000',
+    ZEGO_MAX_ATTEMPTS: '1',
+    ZEGO_DEFAULT_FROM_USER_ID: 'refusal-log',
+    // Thousands of refusals in a second or two: answered at once, not held (a subject of its own).
+    CLIENT_QUOTA_REFUSAL_DELAY_MS: '0',
+  },
 });
 let counter = 0;
 

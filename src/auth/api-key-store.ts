@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { ApiKeyEntry } from './api-key-entries.js';
@@ -22,7 +22,7 @@ export class ApiKeyStore {
   }
 
   authenticate(presentedKey: string): AuthenticatedClient | undefined {
-    const digest = createHash('sha256').update(presentedKey, 'utf8').digest();
+    const digest = hash('sha256', presentedKey, 'buffer');
     let match: ApiKeyEntry | undefined;
     for (const entry of this.entries) {
       // No early exit: the time taken does not depend on which entry, if any, matched.

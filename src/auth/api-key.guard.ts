@@ -1,6 +1,7 @@
 import { type CanActivate, createParamDecorator, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { GatewayError } from '../http/gateway-error.js';
+import { ATTR, inSpanSync, SPAN } from '../tracing/gateway-tracer.js';
 import { ApiKeyStore, type AuthenticatedClient } from './api-key-store.js';
 
 export interface AuthenticatedRequest extends Request {
@@ -14,15 +15,19 @@ export class ApiKeyGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const key = bearerToken(request.headers.authorization);
-    const client = key === undefined ? undefined : this.store.authenticate(key);
-    if (!client) {
-      throw new UnauthorizedError(
-        key === undefined ? 'Missing API key: send Authorization: Bearer <key>' : 'Unknown API key',
-      );
-    }
-    request.client = client;
-    return true;
+    return inSpanSync(SPAN.apiKey, {}, (span) => {
+      const key = bearerToken(request.headers.authorization);
+      const client = key === undefined ? undefined : this.store.authenticate(key);
+      if (!client) {
+        span.setAttribute(ATTR.outcome, key === undefined ? 'missing' : 'unknown');
+        throw new UnauthorizedError(
+          key === undefined ? 'Missing API key: send Authorization: Bearer <key>' : 'Unknown API key',
+        );
+      }
+      span.setAttributes({ [ATTR.clientId]: client.clientId, [ATTR.outcome]: 'accepted' });
+      request.client = client;
+      return true;
+    });
   }
 }
 

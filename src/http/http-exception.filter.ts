@@ -2,20 +2,28 @@ import { STATUS_CODES } from 'node:http';
 import {
   type ArgumentsHost,
   Catch,
+  Injectable,
   type ExceptionFilter,
   HttpException,
   Logger,
 } from '@nestjs/common';
 import type { Response } from 'express';
 import type { ErrorBody } from './error-body.js';
+import { ErrorBodyWriter } from './error-body-writer.js';
 import { GatewayError } from './gateway-error.js';
 import { recordRefusalReason } from './refusal-reason.js';
+import { RefusedBodies } from './refused-bodies.js';
+import { RequestValidationError } from './request-validation.error.js';
 import type { RequestWithId } from './request-id.middleware.js';
 
 /** Turns every failure into the one error shape; unexpected ones are logged, not shown. */
 @Catch()
+@Injectable()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
+  private readonly bodies = new ErrorBodyWriter();
+
+  constructor(private readonly refusedBodies: RefusedBodies) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -24,6 +32,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const requestId = request.requestId ?? 'unknown';
     // The caller hung up while waiting: nobody is left to answer, and nothing went wrong.
     if (response.writableEnded || response.socket?.destroyed === true) return;
+    if (exception instanceof RequestValidationError) this.refusedBodies.refused(request, exception);
     const body = this.toBody(exception, requestId);
     recordRefusalReason(
       response,
@@ -40,7 +49,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       response.end();
       return;
     }
-    response.status(body.statusCode).json(body);
+    this.bodies.write(response, body);
   }
 
   private toBody(exception: unknown, requestId: string): ErrorBody {

@@ -7,8 +7,10 @@ import { RequestValidationError } from './request-validation.error.js';
 
 /** What reading a body learnt besides the parsed value, which is on request.body. */
 export interface JsonBodyRead {
-  /** The raw bytes, kept only when they are not valid UTF-8, so that the field can be named. */
-  readonly invalidUtf8?: Buffer;
+  /** The raw bytes, as they came. */
+  readonly raw: Buffer;
+  /** Whether they are valid UTF-8 (the field at fault is named from them when not). */
+  readonly validUtf8: boolean;
 }
 
 /** Whether the request announces a body at all (an empty one counts as none). */
@@ -47,19 +49,20 @@ export class JsonBodyReader {
       this.parse(request, response, (error?: unknown) => {
         leave?.();
         if (error) reject(bodyError(error, request));
-        else resolve({ invalidUtf8: invalidUtf8Bodies.get(request) });
+        else resolve(rawBodies.get(request) ?? { raw: EMPTY, validUtf8: true });
       });
     });
   }
 }
 
-const invalidUtf8Bodies = new WeakMap<IncomingMessage, Buffer>();
+const rawBodies = new WeakMap<IncomingMessage, JsonBodyRead>();
+const EMPTY = Buffer.alloc(0);
 
 /** express.json's verify hook: the raw bytes, before they are decoded. */
 function checkEncoding(request: IncomingMessage, _response: unknown, raw: Buffer, charset: string): void {
   // JSON between systems is UTF-8 (RFC 8259); other "utf-" charsets would be decoded as such.
   if (charset !== 'utf-8') throw Object.assign(new Error('charset must be utf-8'), { type: 'charset.unsupported' });
-  if (!isUtf8(raw)) invalidUtf8Bodies.set(request, raw);
+  rawBodies.set(request, { raw, validUtf8: isUtf8(raw) });
 }
 
 function tooLarge(): GatewayError {

@@ -11,6 +11,7 @@ import express, { type Request, type Response } from 'express';
 import { GatewayError } from './gateway-error.js';
 import type { HttpSettings } from './http.settings.js';
 import { MAX_KEYS_PER_OBJECT } from './json-body-bounds.js';
+import { RefusedBodies } from './refused-bodies.js';
 import { JsonBodyGuard } from './json-body.guard.js';
 import { RequestValidationError } from './request-validation.error.js';
 
@@ -29,7 +30,7 @@ let server: Server;
 let base: string;
 
 beforeAll(async () => {
-  const guard = new JsonBodyGuard({ http: settings });
+  const guard = new JsonBodyGuard({ http: settings }, new RefusedBodies());
   const app = express();
   const guarded = (request: Request, response: Response): void => {
     const context = { switchToHttp: () => ({ getRequest: () => request, getResponse: () => response }) } as unknown as ExecutionContext;

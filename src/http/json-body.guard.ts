@@ -7,6 +7,7 @@ import { invalidUtf8Field } from './invalid-utf8-field.js';
 import { jsonBodyBoundsBreach } from './json-body-bounds.js';
 import { hasBody, JsonBodyReader } from './json-body-reader.js';
 import { matchedRoute } from './matched-route.js';
+import { RefusedBodies } from './refused-bodies.js';
 import { RequestValidationError } from './request-validation.error.js';
 
 /** How one route reads its body: its byte limit, and how many keys the parsed body may hold. */
@@ -27,7 +28,10 @@ export class JsonBodyGuard implements CanActivate {
   /** `METHOD /route` -> the body of a route with limits of its own. */
   private readonly routeBodies: ReadonlyMap<string, RouteBody>;
 
-  constructor(@Inject(APP_CONFIG) config: { readonly http: HttpSettings }) {
+  constructor(
+    @Inject(APP_CONFIG) config: { readonly http: HttpSettings },
+    private readonly refusedBodies: RefusedBodies,
+  ) {
     const { http } = config;
     this.defaultBody = { reader: new JsonBodyReader(http.bodyLimitBytes), maxTotalKeys: http.bodyLimitTotalKeys };
     this.routeBodies = new Map(
@@ -45,17 +49,21 @@ export class JsonBodyGuard implements CanActivate {
       throw new RequestValidationError([{ field: 'body', reason: 'is required: a JSON object' }]);
     }
     if (!request.is('application/json')) throw new GatewayError(415, 'Content-Type must be application/json');
-    const route = this.routeBodies.get(`${request.method} ${matchedRoute(request)}`) ?? this.defaultBody;
-    const { invalidUtf8 } = await route.reader.read(request, http.getResponse<Response>());
+    const routeKey = `${request.method} ${matchedRoute(request)}`;
+    const route = this.routeBodies.get(routeKey) ?? this.defaultBody;
+    const { raw, validUtf8 } = await route.reader.read(request, http.getResponse<Response>());
+    const refusedBefore = this.refusedBodies.recall(routeKey, raw);
+    if (refusedBefore) throw refusedBefore;
     const body: unknown = request.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new RequestValidationError([{ field: 'body', reason: 'must be a JSON object' }]);
     }
     const breach = jsonBodyBoundsBreach(body, route.maxTotalKeys);
     if (breach) throw new RequestValidationError([breach]);
-    if (invalidUtf8) {
-      throw new RequestValidationError([{ field: invalidUtf8Field(invalidUtf8, body), reason: 'must be valid UTF-8' }]);
+    if (!validUtf8) {
+      throw new RequestValidationError([{ field: invalidUtf8Field(raw, body), reason: 'must be valid UTF-8' }]);
     }
+    this.refusedBodies.consider(request, routeKey, raw);
     return true;
   }
 }

@@ -16,6 +16,26 @@ describe('RequestProgress', () => {
     leaveSlot();
     expect(progress.stage).toBe('handler');
   });
+
+  it('adds up the time spent in each stage, the one it is in included, to the request\'s age', () => {
+    let now = 100;
+    const progress = new RequestProgress(100, 1_000, () => now);
+    now = 101;
+    const leaveQuota = progress.enter('client quota');
+    now = 103.5;
+    leaveQuota();
+    now = 104;
+    const leaveSlot = progress.enter('outbound slot');
+    now = 110;
+    leaveSlot();
+    const leaveAttempt = progress.enter('vendor attempt 1');
+    now = 112;
+    expect(progress.stageTimes()).toEqual({ handler: 1.5, 'client quota': 2.5, 'outbound slot': 6, 'vendor attempt 1': 2 });
+    leaveAttempt();
+    now = 113;
+    expect(progress.stageTimes()).toEqual({ handler: 2.5, 'client quota': 2.5, 'outbound slot': 6, 'vendor attempt 1': 2 });
+    expect(Object.values(progress.stageTimes()).reduce((a, b) => a + b)).toBe(now - progress.arrivedAt);
+  });
 });
 
 describe('the request context', () => {

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
 import type { RequestStage } from './request-stage.js';
 
 /**
@@ -10,13 +11,18 @@ import type { RequestStage } from './request-stage.js';
  */
 export class RequestProgress {
   private current: RequestStage = 'handler';
+  private enteredAt: number;
+  private readonly spent = new Map<RequestStage, number>();
 
   constructor(
     /** When the request arrived. */
     readonly arrivedAt: number,
     /** How long it may take from its arrival (ZEGO_CALL_DEADLINE_MS). */
     readonly deadlineMs: number,
-  ) {}
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.enteredAt = arrivedAt;
+  }
 
   /** When it must be answered by. */
   get deadline(): number {
@@ -30,10 +36,27 @@ export class RequestProgress {
   /** Names what the request waits on from now on; the function returned goes back to the stage it was in. */
   enter(stage: RequestStage): () => void {
     const previous = this.current;
+    this.switchTo(stage);
+    return () => this.switchTo(previous);
+  }
+
+  /**
+   * How long the request has spent in each stage it passed, in ms, in the order first entered:
+   * where its time went (the request log's `stagesMs`). Together they add up to its age.
+   */
+  stageTimes(): Record<string, number> {
+    const times: Record<string, number> = {};
+    const ongoing = this.now() - this.enteredAt;
+    for (const [stage, ms] of this.spent) times[stage] = ms + (stage === this.current ? ongoing : 0);
+    if (!this.spent.has(this.current)) times[this.current] = ongoing;
+    return times;
+  }
+
+  private switchTo(stage: RequestStage): void {
+    const at = this.now();
+    this.spent.set(this.current, (this.spent.get(this.current) ?? 0) + (at - this.enteredAt));
     this.current = stage;
-    return () => {
-      this.current = previous;
-    };
+    this.enteredAt = at;
   }
 }
 

@@ -1,5 +1,6 @@
 import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import type { FieldError } from './error-body.js';
+import { markBodyRefusal } from './refused-bodies.js';
 import { fieldPath, RequestValidationError } from './request-validation.error.js';
 
 /**
@@ -37,6 +38,16 @@ function isSilentlyDropped(key: string): boolean {
  */
 class RequestValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    try {
+      return await this.validated(value, metadata);
+    } catch (error) {
+      // A verdict on the body alone: the same bytes get the same one (RefusedBodies).
+      if (metadata.type === 'body' && error instanceof RequestValidationError) markBodyRefusal(error);
+      throw error;
+    }
+  }
+
+  private async validated(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     // Looked for first: the pipe deletes some of these keys from the body as it transforms it.
     const stripped = this.toValidate(metadata) ? strippedKeys(value, '', []) : [];
     if (stripped.length === 0) return super.transform(value, metadata);

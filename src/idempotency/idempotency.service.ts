@@ -4,11 +4,21 @@ import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from '../http/gateway-error.js';
 import { inRequestStage } from '../http/request-progress.js';
 import { RedisKeys } from '../redis/redis-keys.js';
+import { ATTR, inSpan, SPAN } from '../tracing/gateway-tracer.js';
 import { ZimCallError } from '../zego/zim-call-error.js';
 import { IdempotencyKeyInProgress, IdempotencyKeyReused, ReplayedError } from './idempotency.errors.js';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, bodyFingerprint, readIdempotencyKey } from './idempotency-key.js';
-import { IDEMPOTENCY_STORE, type ClaimEnd, type IdempotencyStore, type StoredAnswer } from './idempotency-store.js';
+import { IDEMPOTENCY_STORE, type ClaimEnd, type ClaimResult, type IdempotencyStore, type StoredAnswer } from './idempotency-store.js';
 import type { IdempotencySettings } from './idempotency.settings.js';
+
+/** What a claim on the key came to, as its span says it: `replayed` is a stored answer given again. */
+const CLAIM_OUTCOMES: Readonly<Record<ClaimResult['kind'], string>> = {
+  started: 'claimed',
+  resumed: 'resumed',
+  'in-progress': 'in-progress',
+  mismatch: 'reused-with-another-body',
+  done: 'replayed',
+};
 
 /** A claim outlives the longest a request can spend on the vendor by this much. */
 export const PENDING_MARGIN_MS = 5_000;
@@ -72,9 +82,13 @@ export class IdempotencyService {
     if (key === undefined) return call.perform(false);
     const recordKey = this.keys.idempotencyRecord(request.client!.clientId, call.route, key);
 
-    const claimed = await inRequestStage('idempotency key', () =>
-      this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs),
-    );
+    const claimed = await inSpan(SPAN.idempotencyKey, { attributes: { [ATTR.clientId]: request.client!.clientId } }, async (span) => {
+      const claim = await inRequestStage('idempotency key', () =>
+        this.store.claim(recordKey, bodyFingerprint(call.body), this.pendingTtlMs),
+      );
+      span.setAttribute(ATTR.outcome, CLAIM_OUTCOMES[claim.kind]);
+      return claim;
+    });
     switch (claimed.kind) {
       case 'mismatch':
         throw new IdempotencyKeyReused();

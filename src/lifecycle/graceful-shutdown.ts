@@ -4,14 +4,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type INestApplication } from '@nestjs/common';
 import { APP_CONFIG } from '../config/config.module.js';
 import type { HttpSettings } from '../http/http.settings.js';
+import { shutDownTracing } from '../tracing/running-tracing.js';
 import { InFlightRequests } from './in-flight-requests.js';
 
 /**
  * SIGTERM the way Kubernetes needs it. Readiness fails at once, so the endpoints stop routing
  * here; for SHUTDOWN_GRACE_MS the gateway still serves what arrives while that spreads; then the
  * listener closes (new connections are refused), requests in flight, including those waiting for
- * a limiter slot, finish, and only then do the modules stop (vendor connections, Redis) and the
- * process exits 0.
+ * a limiter slot, finish, and only then do the modules stop (vendor connections, Redis), the
+ * spans still queued go out (tracing on, at most 2 s) and the process exits 0.
  */
 @Injectable()
 export class GracefulShutdown {
@@ -82,6 +83,8 @@ export class GracefulShutdown {
     server.closeAllConnections();
     await closed;
     await app.close();
+    // Last: the spans of the requests just drained and of the modules stopping still go out.
+    await shutDownTracing();
     this.logger.log('Stopped');
   }
 }

@@ -32,6 +32,7 @@ import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { ApiKeyStore } from '../auth/api-key-store.js';
 import { ConfigModule } from '../config/config.module.js';
 import { JsonBodyGuard } from '../http/json-body.guard.js';
+import { RequestBodyModule } from '../http/request-body.module.js';
 import { inRequestStage } from '../http/request-progress.js';
 import { RequestIdMiddleware } from '../http/request-id.middleware.js';
 import { REQUEST_STAGES } from '../http/request-stage.js';
@@ -73,7 +74,7 @@ class StuckController {
 const OVERDUE_METRICS = Symbol('overdue metrics');
 
 @Module({
-  imports: [ConfigModule.forRoot(config), LifecycleModule],
+  imports: [ConfigModule.forRoot(config), LifecycleModule, RequestBodyModule],
   controllers: [MetricsController, StuckController],
   providers: [
     { provide: Registry, useFactory: () => new Registry() },

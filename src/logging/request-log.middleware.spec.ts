@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from '@jest/globals';
 import type { NextFunction, Response } from 'express';
+import { RequestProgress, runWithRequestProgress } from '../http/request-progress.js';
 import { ZimCallEvents } from '../zego/zim-call-events.js';
 import { createLogger } from './create-logger.js';
 import { RequestContextRecorder, requestContext } from './request-context.js';
@@ -49,6 +50,13 @@ class FakeResponse extends EventEmitter {
   statusCode = 200;
   headersSent = false;
   writableFinished = false;
+
+  /** As Node's ServerResponse ends: 'finish', then 'close'. */
+  finish(): void {
+    this.writableFinished = true;
+    this.emit('finish');
+    this.emit('close');
+  }
 }
 
 function setUp(level: 'info' | 'debug' = 'debug') {
@@ -96,8 +104,7 @@ describe('RequestLogMiddleware', () => {
     await Promise.resolve();
     res.statusCode = 201;
     res.headersSent = true;
-    res.writableFinished = true;
-    res.emit('finish');
+    res.finish();
     res.emit('close');
 
     expect(destination.lines).toHaveLength(1);
@@ -130,8 +137,7 @@ describe('RequestLogMiddleware', () => {
     const res = new FakeResponse();
     middleware.use(request() as never, res as unknown as Response, () => undefined);
     res.statusCode = 401;
-    res.writableFinished = true;
-    res.emit('finish');
+    res.finish();
     const [line] = destination.lines;
     expect(line).toEqual(expect.objectContaining({ level: 'warn', status: 401, roomId: 'room-7' }));
     for (const field of ['clientId', 'zegoCode', 'zegoRequestId', 'vendorAttempts', 'limiterWaitMs']) {
@@ -155,8 +161,7 @@ describe('RequestLogMiddleware', () => {
     const { destination, middleware } = setUp('info');
     const res = new FakeResponse();
     middleware.use(request({ method: 'GET', originalUrl: '/metrics', body: undefined }) as never, res as unknown as Response, () => undefined);
-    res.writableFinished = true;
-    res.emit('finish');
+    res.finish();
     expect(destination.lines).toHaveLength(0);
   });
 
@@ -175,13 +180,35 @@ describe('RequestLogMiddleware', () => {
     const b = run('b', 660300014);
     await new Promise((resolve) => setTimeout(resolve, 20));
     for (const res of [a, b]) {
-      res.writableFinished = true;
-      res.emit('finish');
+      res.finish();
     }
     expect(destination.lines.map((l) => [l.requestId, l.zegoCode, l.zegoRequestId])).toEqual([
       ['a', 0, 'z-a'],
       ['b', 660300014, 'z-b'],
     ]);
+  });
+
+  it('says where the time of a request went, stage by stage, once it passed a named wait', () => {
+    const { destination, middleware } = setUp();
+    let now = 0;
+    const progress = new RequestProgress(0, 10_000, () => now);
+    const res = new FakeResponse();
+    runWithRequestProgress(progress, () => middleware.use(request() as never, res as unknown as Response, () => undefined));
+    now = 0.4;
+    const leave = progress.enter('outbound slot');
+    now = 3;
+    leave();
+    now = 3.5;
+    res.statusCode = 201;
+    res.finish();
+    expect(destination.lines[0]!.stagesMs).toEqual({ handler: 0.9, 'outbound slot': 2.6 });
+
+    // A refusal that never waited anywhere: no stages.
+    const refused = new FakeResponse();
+    runWithRequestProgress(new RequestProgress(0, 10_000), () => middleware.use(request() as never, refused as unknown as Response, () => undefined));
+    refused.statusCode = 401;
+    refused.finish();
+    expect(destination.lines[1]).not.toHaveProperty('stagesMs');
   });
 
   it('ignores vendor events outside any request', () => {

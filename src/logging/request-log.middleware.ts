@@ -1,14 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { Level } from 'pino';
-import { pinoHttp, type HttpLogger } from 'pino-http';
+import type { Level, Logger } from 'pino';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
 import { answeredStatus, CLIENT_CLOSED_STATUS } from '../http/client-went-away.js';
 import { matchedRoute } from '../http/matched-route.js';
 import { refusalReasonOf } from '../http/refusal-reason.js';
+import { currentRequestProgress, type RequestProgress } from '../http/request-progress.js';
 import type { RequestWithId } from '../http/request-id.middleware.js';
 import { PinoLogger } from './pino-logger.js';
 import { RefusalLog } from './refusal-log.js';
@@ -51,8 +49,8 @@ export function roomIdOf(body: unknown): string | undefined {
   return roomId.length > MAX_ROOM_ID_LENGTH ? `${roomId.slice(0, MAX_ROOM_ID_LENGTH)}…` : roomId;
 }
 
-/** The fields of one request line; its message repeats the first four (none when taking them failed). */
-type RequestLogFields = Record<string, unknown> & { method?: string; path?: string; status?: number; durationMs?: number };
+/** The fields of one request line; its message repeats the first four. */
+type RequestLogFields = Record<string, unknown> & { method: string; path: string; status: number; durationMs: number };
 
 /** The fields of one request line (its requestId comes from the line's bindings). Undefined fields are left out. */
 export function requestLogFields(
@@ -81,75 +79,69 @@ export function requestLogFields(
   };
 }
 
-/** What the line of a request in flight is made of, besides the request and response themselves. */
-interface InFlight {
-  context: RequestLogContext;
-  startedAt: number;
-  /** The line's fields, once taken: its message says the same. */
-  fields?: RequestLogFields;
-}
-
 /**
- * One line per request (pino-http), written when its response finished, or when the caller hung
- * up first. Opens the request context the vendor-call events are recorded into
- * (RequestContextRecorder), and shapes the line from it: flat fields, our level and message.
+ * One line per request, written when its response closed: finished, or the caller hung up first.
+ * Opens the request context the vendor-call events are recorded into (RequestContextRecorder), and
+ * shapes the line from it: flat fields, our level and message. A line the level or the refusal
+ * sampling leaves out costs nothing but that decision: no per-request child logger, no fields.
  */
 @Injectable()
 export class RequestLogMiddleware implements NestMiddleware {
-  private readonly inFlight = new WeakMap<object, InFlight>();
-  private readonly httpLogger: HttpLogger;
+  private readonly lines: Logger;
 
-  constructor(logger: PinoLogger, refusals: RefusalLog) {
-    const fields = (req: IncomingMessage, res: ServerResponse): RequestLogFields => {
-      try {
-        const request = req as LoggedRequest;
-        const inFlight = this.inFlight.get(request)!;
-        inFlight.fields ??= requestLogFields(request, res as Response, inFlight.context, performance.now() - inFlight.startedAt);
-        return inFlight.fields;
-      } catch {
-        // A log line must never break a request (it is written from the response's events).
-        return {};
-      }
-    };
-    const message = (req: IncomingMessage, res: ServerResponse): string => {
-      const line = fields(req, res);
-      const suffix = line.aborted ? ' (client closed the connection)' : '';
-      return `${line.method} ${line.path} ${line.status} ${line.durationMs} ms${suffix}`;
-    };
-    this.httpLogger = pinoHttp({
-      logger: logger.pino.child({ context: REQUEST_LOG_CONTEXT }),
-      // The line carries our fields only, and the request id as `requestId`.
-      quietReqLogger: true,
-      quietResLogger: true,
-      customAttributeKeys: { reqId: 'requestId' },
-      genReqId: (req) => (req as LoggedRequest).requestId ?? randomUUID(),
-      customLogLevel: (req, res) => {
-        const request = req as LoggedRequest;
-        const status = answeredStatus(res);
-        const level = requestLogLevel(req.method ?? '', pathOf(request), status);
-        const context = this.inFlight.get(request)?.context;
-        return refusals.lineLevel(
-          {
-            status,
-            client: request.client?.clientId,
-            reason: refusalReasonOf(res),
-            reachedVendor: (context?.vendorAttempts ?? 0) > 0,
-          },
-          level,
-        );
-      },
-      customSuccessObject: (req, res) => fields(req, res),
-      customErrorObject: (req, res) => fields(req, res),
-      customSuccessMessage: (req, res) => message(req, res),
-      customErrorMessage: (req, res) => message(req, res),
-    });
+  constructor(
+    logger: PinoLogger,
+    private readonly refusals: RefusalLog,
+  ) {
+    this.lines = logger.pino.child({ context: REQUEST_LOG_CONTEXT });
   }
 
   use(request: LoggedRequest, response: Response, next: NextFunction): void {
     const context = newRequestLogContext();
-    this.inFlight.set(request, { context, startedAt: performance.now() });
-    requestContext.run(context, () => this.httpLogger(request, response, next));
+    const startedAt = performance.now();
+    const progress = currentRequestProgress();
+    response.once('close', () => this.write(request, response, context, startedAt, progress));
+    requestContext.run(context, next);
   }
+
+  private write(
+    request: LoggedRequest,
+    response: Response,
+    context: RequestLogContext,
+    startedAt: number,
+    progress: RequestProgress | undefined,
+  ): void {
+    try {
+      const status = answeredStatus(response);
+      const level = this.refusals.lineLevel(
+        {
+          status,
+          client: request.client?.clientId,
+          reason: refusalReasonOf(response),
+          reachedVendor: context.vendorAttempts > 0,
+        },
+        requestLogLevel(request.method, pathOf(request), status),
+      );
+      if (level === 'silent' || !this.lines.isLevelEnabled(level)) return;
+      const line = requestLogFields(request, response, context, performance.now() - startedAt);
+      const stages = progress?.stageTimes();
+      // Where the time went, once it went anywhere but the gateway's own code.
+      if (stages !== undefined && Object.keys(stages).length > 1) line.stagesMs = roundedTimes(stages);
+      const suffix = line.aborted ? ' (client closed the connection)' : '';
+      this.lines[level](
+        { requestId: request.requestId, ...line },
+        `${line.method} ${line.path} ${line.status} ${line.durationMs} ms${suffix}`,
+      );
+    } catch {
+      // A log line must never break a request (it is written from the response's events).
+    }
+  }
+}
+
+function roundedTimes(times: Record<string, number>): Record<string, number> {
+  const rounded: Record<string, number> = {};
+  for (const [name, ms] of Object.entries(times)) rounded[name] = round(ms);
+  return rounded;
 }
 
 function round(ms: number): number {

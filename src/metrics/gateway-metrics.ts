@@ -1,14 +1,18 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { APP_CONFIG } from '../config/config.module.js';
+import { GracefulShutdown } from '../lifecycle/graceful-shutdown.js';
 import { OverdueRequestWatch } from '../lifecycle/overdue-request-watch.js';
 import { ClientQuotaEvents } from '../rate-limit/client-quota-events.js';
 import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { VendorConnectionPool } from '../zego/connection-pool/vendor-connection-pool.js';
 import { ZimCallEvents, type ZimAttemptEvent, type ZimSlotEvent } from '../zego/zim-call-events.js';
+import { registerBudgetLimitMetrics, type BudgetLimitSettings } from './budget-limit.metrics.js';
 import { registerClientQuotaMetrics } from './client-quota.metrics.js';
 import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
 import { registerOverdueRequestMetrics } from './overdue-requests.metrics.js';
+import { registerReadinessMetrics } from './readiness.metrics.js';
 import { registerVendorConnectionMetrics } from './vendor-connection.metrics.js';
 
 /** Labels hold routes, statuses, client ids, outcomes and vendor codes: never a key or a secret. */
@@ -31,12 +35,16 @@ export class GatewayMetrics implements OnModuleInit {
     pool: VendorConnectionPool,
     overdue: OverdueRequestWatch,
     quotaEvents: ClientQuotaEvents,
+    shutdown: GracefulShutdown,
+    @Inject(APP_CONFIG) config: { readonly outbound: BudgetLimitSettings },
   ) {
     registerClientQuotaMetrics(registry, quotaEvents);
     registerOutboundLimiterMetrics(registry, limiter);
     registerVendorConnectionMetrics(registry, pool, events, limiter);
     registerSharedStoreMetrics(registry, policy);
     registerOverdueRequestMetrics(registry, overdue);
+    registerReadinessMetrics(registry, { shutdown, limiter });
+    registerBudgetLimitMetrics(registry, config.outbound);
     const registers = [registry];
     this.httpRequests = new Counter({
       name: 'zim_gateway_http_requests_total',

@@ -1,19 +1,42 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../auth/api-key.guard.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from '../http/gateway-error.js';
 import { inRequestStage } from '../http/request-progress.js';
+import { ATTR, inSpan, SPAN } from '../tracing/gateway-tracer.js';
+import type { ClientQuotaSettings } from './rate-limit.settings.js';
 
 /**
  * Per-client quota (@nestjs/throttler), keyed by the client id that ApiKeyGuard authenticated,
  * not by IP: behind a load balancer every team shares a handful of addresses. Runs after
  * ApiKeyGuard, so unauthenticated traffic never touches a quota.
+ *
+ * A refusal is answered CLIENT_QUOTA_REFUSAL_DELAY_MS late (never later than the quota frees): a
+ * caller that ignores Retry-After and loops on its 429 over N connections then gets at most N
+ * refusals per delay, instead of as many as the replica can answer, which its neighbours would
+ * pay for in CPU. A caller that backs off loses nothing: it could not be served meanwhile.
  */
 @Injectable()
 export class ClientQuotaGuard extends ThrottlerGuard {
+  @Inject(APP_CONFIG) private readonly config!: { readonly clientQuota: ClientQuotaSettings };
+
   /** The quota's Redis call is the request's stage while it runs: a request overdue there says `client quota`. */
   override canActivate(context: ExecutionContext): Promise<boolean> {
-    return inRequestStage('client quota', () => super.canActivate(context));
+    const client = context.switchToHttp().getRequest<AuthenticatedRequest>().client;
+    return inRequestStage('client quota', () =>
+      inSpan(SPAN.clientQuota, { attributes: { [ATTR.clientId]: client?.clientId } }, async (span) => {
+        try {
+          const allowed = await super.canActivate(context);
+          span.setAttribute(ATTR.outcome, 'allowed');
+          return allowed;
+        } catch (error) {
+          span.setAttribute(ATTR.outcome, error instanceof ClientQuotaExceeded ? 'refused' : 'failed');
+          throw error;
+        }
+      }),
+    );
   }
 
   protected override async getTracker(request: Record<string, unknown>): Promise<string> {
@@ -30,7 +53,10 @@ export class ClientQuotaGuard extends ThrottlerGuard {
     _context: ExecutionContext,
     detail: ThrottlerLimitDetail,
   ): Promise<void> {
-    throw new ClientQuotaExceeded(detail.limit, detail.timeToBlockExpire);
+    const refusal = new ClientQuotaExceeded(detail.limit, detail.timeToBlockExpire);
+    const delayMs = Math.min(this.config.clientQuota.refusalDelayMs, detail.timeToBlockExpire * 1000);
+    if (delayMs > 0) await sleep(delayMs);
+    throw refusal;
   }
 }
 

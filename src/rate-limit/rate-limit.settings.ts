@@ -32,6 +32,8 @@ export interface ClientQuotaSettings {
   readonly perSecond: number;
   /** Per-client overrides, by client id (a null-prototype frozen record). */
   readonly overrides: Readonly<Record<string, number>>;
+  /** How long a quota refusal is held before it is answered (CLIENT_QUOTA_REFUSAL_DELAY_MS; 0: at once). */
+  readonly refusalDelayMs: number;
 }
 
 const MAX_WEIGHT = 1000;
@@ -77,12 +79,13 @@ export function readOutboundSettings(read: EnvReader): OutboundSettings {
   };
 }
 
-/** CLIENT_RATE_LIMIT and its CLIENT_RATE_LIMITS overrides. */
+/** CLIENT_RATE_LIMIT, its CLIENT_RATE_LIMITS overrides, CLIENT_QUOTA_REFUSAL_DELAY_MS. */
 export function readClientQuotaSettings(read: EnvReader): ClientQuotaSettings {
   const perSecond = read.int('CLIENT_RATE_LIMIT', { default: 10, min: 1, max: MAX_CLIENT_REQUESTS_PER_SECOND });
   const parsed = parseClientQuotaOverrides(read.optional('CLIENT_RATE_LIMITS') ?? '', 'CLIENT_RATE_LIMITS');
   parsed.problems.forEach((p) => read.problem(p.variable, p.reason));
-  return { perSecond, overrides: parsed.overrides };
+  const refusalDelayMs = read.int('CLIENT_QUOTA_REFUSAL_DELAY_MS', { default: 100, min: 0, max: 1000 });
+  return { perSecond, overrides: parsed.overrides, refusalDelayMs };
 }
 
 function readShare(read: EnvReader, name: string, fallback: number): number {

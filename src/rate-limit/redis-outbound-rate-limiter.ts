@@ -3,6 +3,7 @@ import type { RedisClient } from '../redis/redis-connection.js';
 import { LuaScript } from '../redis/lua-script.js';
 import { RedisCallFailed } from '../redis/redis-call-failed.js';
 import type { OutboundBudgetKeys } from '../redis/redis-keys.js';
+import { type EventLoopLag, processEventLoopLag } from './event-loop-lag.js';
 import { OutboundRateLimitRefusal, type AcquireOptions, type FairShare, type FleetView } from './outbound-rate-limiter.js';
 import type { Priority } from './rate-limit.settings.js';
 import { RedisClock } from './redis-clock.js';
@@ -202,6 +203,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     now: () => number = monotonicNow,
     wait: SlotWait = timerWait,
     private readonly timers: Timers = realTimers,
+    private readonly lag: EventLoopLag = processEventLoopLag,
   ) {
     super(rules, now, wait);
     this.keyList = scheduleScriptKeys(keys);
@@ -272,13 +274,14 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
    */
   async measureRoundTrip(): Promise<number> {
     const sentAt = this.now();
+    const ownLag = this.lag.watch();
     try {
       await this.redis.pttl(this.membersKey);
     } catch (error) {
       throw error instanceof RedisCallFailed ? error : new RedisCallFailed(error);
     }
     const roundTripMs = this.now() - sentAt;
-    this.roundTrip.record(roundTripMs);
+    this.roundTrip.record(roundTripMs, ownLag());
     return roundTripMs;
   }
 
@@ -425,6 +428,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     const leaving = this.left || body.leaving ? { leaving: true } : {};
     const request = { replica: this.replicaId, rules, waiting: [...this.waiters.keys()], cancel, ...notes, ...body, ...leaving };
     const sentAt = this.now();
+    const ownLag = this.lag.watch();
     let reply: ScheduleReply;
     try {
       reply = parseScheduleReply(await SCHEDULE_SCRIPT.run(this.redis, this.keyList, [JSON.stringify(request)]));
@@ -439,7 +443,7 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     this.clock.observe(serverNow, sentAt, answeredAt);
     const ranAt = this.clock.toLocal(serverNow);
     const roundTripMs = answeredAt - sentAt;
-    this.roundTrip.record(roundTripMs);
+    this.roundTrip.record(roundTripMs, ownLag());
     if (reply.lastSlot !== undefined) this.horizon = ranAt + reply.lastSlot;
     this.grantsReachMs = reply.horizon;
     this.view = {

@@ -219,4 +219,25 @@ describe('RedisRoundTrip', () => {
     roundTrip.record(3);
     expect(roundTrip.highMs()).toBe(3);
   });
+
+  it("takes none of the event loop's own lateness for a slow path: a saturated replica with a quick Redis stays", () => {
+    const busy = new RedisRoundTrip();
+    // Every round trip 120 ms as this replica saw it, 115 of them its own loop running late.
+    for (let i = 0; i < SLOW_VERDICT_SAMPLES; i++) busy.record(120, 115);
+    expect(busy.isSlow(SLOW)).toBe(false);
+    // Grants must still reach it in time: its timing reads the round trips whole.
+    expect(busy.highMs()).toBe(120);
+
+    const slowPath = new RedisRoundTrip();
+    for (let i = 0; i < SLOW_VERDICT_SAMPLES; i++) slowPath.record(120, 5);
+    expect(slowPath.isSlow(SLOW)).toBe(true);
+  });
+
+  it('reads recovery from the path too', () => {
+    const roundTrip = seen(...times(SLOW_VERDICT_SAMPLES, 200));
+    expect(roundTrip.isSlow(SLOW)).toBe(true);
+    roundTrip.resetVerdict();
+    for (let i = 0; i < RECOVERY_VERDICT_SAMPLES; i++) roundTrip.record(90, 80);
+    expect(roundTrip.hasRecovered(SLOW)).toBe(true);
+  });
 });

@@ -21,16 +21,27 @@ const HORIZON_STEP_MS = 10;
 
 /**
  * The round trips of this replica's recent calls to the scheduler in Redis, as it saw them
- * (sending to handling the answer: the network, Redis, and this process's event loop).
+ * (sending to handling the answer: the network, Redis, and this process's event loop). Grant
+ * timing reads them whole: a grant must reach this process in time, however it is delayed. The
+ * verdicts on slowness read them without the event loop's own lateness: a replica saturated by
+ * its callers would otherwise take its own busy loop for a slow Redis and leave the fleet's
+ * budget for its smaller share, just when it is busiest.
  */
 export class RedisRoundTrip {
   private readonly samples: number[] = [];
+  /** The same round trips less the event loop's lateness meanwhile: the path's part (network and Redis). */
+  private readonly pathSamples: number[] = [];
   private sinceReset = 0;
 
-  record(ms: number): void {
+  /** A round trip of `ms`, during which this process's event loop ran up to `ownLagMs` late. */
+  record(ms: number, ownLagMs = 0): void {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.samples.push(ms);
-    if (this.samples.length > KEPT) this.samples.shift();
+    this.pathSamples.push(Math.max(0, ms - Math.max(0, ownLagMs)));
+    if (this.samples.length > KEPT) {
+      this.samples.shift();
+      this.pathSamples.shift();
+    }
     this.sinceReset++;
   }
 
@@ -50,19 +61,19 @@ export class RedisRoundTrip {
   }
 
   /**
-   * Slow: even the quicker of the last SLOW_VERDICT_SAMPLES since the last change of mode (their
-   * lower quartile) are over `thresholdMs`. A busy event loop lengthens some round trips as this
-   * replica sees them, never all: only a slow path does.
+   * Slow: even the quicker paths of the last SLOW_VERDICT_SAMPLES since the last change of mode
+   * (their lower quartile) are over `thresholdMs`. A stall the lateness does not account for
+   * lengthens some round trips, never all: only a slow path does.
    */
   isSlow(thresholdMs: number): boolean {
     if (this.sinceReset < SLOW_VERDICT_SAMPLES) return false;
-    return quantile(this.samples.slice(-SLOW_VERDICT_SAMPLES), 0.25)! > thresholdMs;
+    return quantile(this.pathSamples.slice(-SLOW_VERDICT_SAMPLES), 0.25)! > thresholdMs;
   }
 
-  /** Recovered: the median of the last RECOVERY_VERDICT_SAMPLES since the last change of mode is at most half of `thresholdMs`. */
+  /** Recovered: the median path of the last RECOVERY_VERDICT_SAMPLES since the last change of mode is at most half of `thresholdMs`. */
   hasRecovered(thresholdMs: number): boolean {
     if (this.sinceReset < RECOVERY_VERDICT_SAMPLES) return false;
-    return this.typicalMs(RECOVERY_VERDICT_SAMPLES)! <= thresholdMs / 2;
+    return quantile(this.pathSamples.slice(-RECOVERY_VERDICT_SAMPLES), 0.5)! <= thresholdMs / 2;
   }
 }
 

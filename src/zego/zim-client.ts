@@ -1,13 +1,21 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import axios, { type AxiosInstance, isAxiosError } from 'axios';
 import { APP_CONFIG } from '../config/config.module.js';
 import { currentRequestProgress, inRequestStage } from '../http/request-progress.js';
 import { vendorAttemptStage } from '../http/request-stage.js';
-import { OutboundRateLimiter, OutboundRateLimitRefusal, type AcquireOptions } from '../rate-limit/outbound-rate-limiter.js';
+import {
+  OutboundRateLimiter,
+  OutboundRateLimitRefusal,
+  type AcquireOptions,
+  type SlotReadiness,
+} from '../rate-limit/outbound-rate-limiter.js';
 import type { OutboundSettings, Priority } from '../rate-limit/rate-limit.settings.js';
 import { SharedStoreUnavailable } from '../redis/shared-store-unavailable.js';
+import { ATTR, inSpan, SPAN } from '../tracing/gateway-tracer.js';
+import { untraced } from '../tracing/running-tracing.js';
 import { CallDeadlinePassed } from './call-deadline-passed.js';
 import { retryDelayMs } from './retry-backoff.js';
 import { ruleForCode } from './vendor-codes.js';
@@ -82,6 +90,8 @@ type Attempt =
 export class ZimClient {
   private readonly logger = new Logger(ZimClient.name);
   private readonly http: AxiosInstance;
+  /** Where every attempt goes, as its span says it. */
+  private readonly vendorAddress: Record<string, string | number>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: { readonly zego: ZegoSettings; readonly outbound: OutboundSettings },
@@ -102,6 +112,12 @@ export class ZimClient {
       maxContentLength: MAX_RESPONSE_BYTES,
       maxRedirects: 0,
     });
+    const vendor = new URL(config.zego.apiBaseUrl);
+    this.vendorAddress = {
+      [ATTR.httpMethod]: 'POST',
+      [ATTR.serverAddress]: vendor.hostname,
+      [ATTR.serverPort]: Number(vendor.port || (vendor.protocol === 'https:' ? 443 : 80)),
+    };
   }
 
   async call(action: string, body: object, options: ZimCallOptions = {}): Promise<ZimReply> {
@@ -138,7 +154,7 @@ export class ZimClient {
     // An attempt never runs past the deadline (only the first can find less than a full timeout left).
     const send = (attempt: number): Promise<Attempt> =>
       inRequestStage(vendorAttemptStage(attempt), () =>
-        this.send(action, body, departure, Math.max(1, Math.min(timeoutMs, Math.floor(deadline - performance.now())))),
+        this.send(action, body, departure, Math.max(1, Math.min(timeoutMs, Math.floor(deadline - performance.now()))), attempt),
       );
     let unreadResends = 0;
     for (let attempt = 1; ; attempt++) {
@@ -199,20 +215,32 @@ export class ZimClient {
     }
   }
 
-  /** Takes an outbound slot, and reports how long that took and how it ended. */
-  private async waitForSlot(action: string, slot: AcquireOptions & { priority: Priority }): Promise<void> {
-    const startedAt = performance.now();
-    const report = (outcome: ZimSlotEvent['outcome']): void =>
-      this.events.slot({ action, outcome, waitedMs: performance.now() - startedAt, client: slot.client, priority: slot.priority });
-    try {
-      await this.limiter.acquire(slot);
-    } catch (error) {
-      if (error instanceof OutboundRateLimitRefusal) report('refused');
-      else if (error instanceof SharedStoreUnavailable) report('unavailable');
-      else report('aborted');
-      throw error;
-    }
-    report('granted');
+  /** Takes an outbound slot, and reports how long that took and how it ended (an event, and the budget wait's span). */
+  private waitForSlot(action: string, slot: AcquireOptions & { priority: Priority }): Promise<void> {
+    return inSpan(SPAN.budgetWait, { attributes: { [ATTR.clientId]: slot.client, [ATTR.priority]: slot.priority } }, async (span) => {
+      const startedAt = performance.now();
+      let traded = false;
+      const readiness = span.isRecording() && slot.readiness ? watchTrades(slot.readiness, () => (traded = true)) : slot.readiness;
+      const report = (outcome: ZimSlotEvent['outcome']): void => {
+        const waitedMs = performance.now() - startedAt;
+        this.events.slot({ action, outcome, waitedMs, client: slot.client, priority: slot.priority });
+        span.setAttributes({
+          [ATTR.outcome]: outcome,
+          [ATTR.budgetWaitMs]: Math.round(waitedMs * 10) / 10,
+          [ATTR.budgetMode]: this.limiter.mode,
+          [ATTR.budgetTraded]: traded,
+        });
+      };
+      try {
+        await this.limiter.acquire({ ...slot, readiness });
+      } catch (error) {
+        if (error instanceof OutboundRateLimitRefusal) report('refused');
+        else if (error instanceof SharedStoreUnavailable) report('unavailable');
+        else report('aborted');
+        throw error;
+      }
+      report('granted');
+    });
   }
 
   /** A resent request still reaches the vendor within its slot's tolerance (half the safety margin). */
@@ -221,22 +249,38 @@ export class ZimClient {
     return performance.now() - slotAt <= this.config.outbound.safetyMarginMs / 2;
   }
 
-  private async send(action: string, body: object, departure: Departure, timeoutMs: number): Promise<Attempt> {
+  /** One attempt, as a CLIENT span of its own (a resend of an unread request is another). */
+  private send(action: string, body: object, departure: Departure, timeoutMs: number, attempt: number): Promise<Attempt> {
+    const attributes = { ...this.vendorAddress, [ATTR.zimAction]: action, [ATTR.zimAttempt]: attempt };
+    return inSpan(SPAN.vendorAttempt(action), { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const result = await this.post(action, body, departure, timeoutMs, span);
+      recordAttempt(span, result);
+      return result;
+    });
+  }
+
+  private async post(action: string, body: object, departure: Departure, timeoutMs: number, span: Span): Promise<Attempt> {
     const timeout = AbortSignal.timeout(timeoutMs);
+    let sent: Record<string, string> | undefined;
     let status: number;
     let text: string;
     try {
-      const response = await departure.send(() =>
-        this.http.post<string>('/', JSON.stringify(body), {
-          params: { Action: action, ...this.signer.sign() },
-          signal: timeout,
+      // The vendor is a third party: its call carries no trace headers (and gets no span of the HTTP instrumentation).
+      const response = await untraced(() =>
+        departure.send(() => {
+          sent = { Action: action, ...this.signer.sign() };
+          return this.http.post<string>('/', JSON.stringify(body), { params: sent, signal: timeout });
         }),
       );
       status = response.status;
       text = typeof response.data === 'string' ? response.data : '';
     } catch (error) {
       return this.transportFailure(action, error, timeout.aborted ? timeoutMs : undefined);
+    } finally {
+      // Written once the request is out: nothing is added between the slot and the wire.
+      if (sent && span.isRecording()) span.setAttribute(ATTR.urlFull, urlForSpans(this.config.zego.apiBaseUrl, sent));
     }
+    span.setAttribute(ATTR.httpStatus, status);
     return this.classify(status, text);
   }
 
@@ -307,6 +351,49 @@ function closedAsIdle(error: unknown): boolean {
   if (!isAxiosError(error) || error.response !== undefined) return false;
   const request = error.request as { reusedSocket?: boolean } | undefined;
   return request?.reusedSocket === true && error.code === 'ECONNRESET' && error.message === 'socket hang up';
+}
+
+/** Signed query values never reach a span (the URL shows the rest: the action, AppId, Timestamp). */
+const SIGNED_PARAMS = new Set(['Signature', 'SignatureNonce']);
+
+function urlForSpans(baseUrl: string, params: Record<string, string>): string {
+  const url = new URL(baseUrl);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, SIGNED_PARAMS.has(name) ? 'REDACTED' : value);
+  return url.toString();
+}
+
+/** How the attempt ended, on its span. It may have acted when it created the room, or when no answer says it did not. */
+function recordAttempt(span: Span, result: Attempt): void {
+  if (result.ok) {
+    span.setAttributes({
+      [ATTR.outcome]: 'success',
+      [ATTR.zimVendorCode]: result.reply.Code,
+      [ATTR.zimMayHaveActed]: true,
+      ...(typeof result.reply.RequestId === 'string' && { [ATTR.zimRequestId]: result.reply.RequestId }),
+    });
+    return;
+  }
+  const { error } = result;
+  span.setAttributes({
+    [ATTR.outcome]: error.outcome,
+    [ATTR.errorType]: error.outcome,
+    [ATTR.zimMayHaveActed]: error.outcome === 'timeout' || (result.mayHaveActed === true && result.unread !== true),
+    ...(error.details.zegoCode !== undefined && { [ATTR.zimVendorCode]: error.details.zegoCode }),
+    ...(error.details.zegoRequestId !== undefined && { [ATTR.zimRequestId]: error.details.zegoRequestId }),
+  });
+  if (error.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: error.outcome });
+}
+
+/** The readiness the limiter asks at the slot, telling `onTrade` when the call was not ready and the slot was traded. */
+function watchTrades(readiness: SlotReadiness, onTrade: () => void): SlotReadiness {
+  return {
+    expect: (slotAt) => readiness.expect(slotAt),
+    ready: () => {
+      const ready = readiness.ready();
+      if (!ready) onTrade();
+      return ready;
+    },
+  };
 }
 
 function upstream(message: string): Attempt {

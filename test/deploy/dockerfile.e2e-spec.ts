@@ -231,8 +231,9 @@ describe('the Dockerfile', () => {
     expect(cmd).toHaveLength(1);
     expect(cmd[0]!.args.startsWith('[')).toBe(true);
     expect(imageCommand()).toEqual(packageJson.scripts['start']!.split(/\s+/));
-    // Stack traces in production point at the TypeScript sources.
-    expect(imageCommand()).toEqual(['node', '--enable-source-maps', 'dist/main.js']);
+    // Stack traces in production point at the TypeScript sources; the tracing preload is loaded
+    // before the application (it starts OpenTelemetry only when an OTLP endpoint is set).
+    expect(imageCommand()).toEqual(['node', '--enable-source-maps', '--import', './dist/tracing/preload.js', 'dist/main.js']);
     expect(of(runtime, 'ENTRYPOINT')).toEqual([]);
     // The sources are ES modules: without package.json ("type": "module") node would load dist/ as CommonJS.
     expect(packageJson.type).toBe('module');

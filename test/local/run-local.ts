@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { FakeZimServer } from '../fake-zim/fake-zim-server.js';
 import { apiKeyEntry } from '../support/api-keys.js';
-import { startGateway } from '../support/gateway-process.js';
+import { npmStartNodeOptions, startGateway } from '../support/gateway-process.js';
 
 const APP_ID = 1234567890;
 
@@ -19,14 +19,20 @@ async function main(): Promise<void> {
   const fake = new FakeZimServer({ appId: APP_ID, serverSecret: secret });
   await fake.start(fakePort);
 
-  const gateway = await startGateway({
-    PORT: port,
-    ZEGO_APP_ID: String(APP_ID),
-    ZEGO_SERVER_SECRET: secret,
-    ZEGO_API_BASE_URL: fake.url,
-    ZEGO_DEFAULT_FROM_USER_ID: 'ops-bot',
-    API_KEYS: apiKeyEntry('demo', demoKey),
-  });
+  // Started as `npm start` starts it: an OTEL_EXPORTER_OTLP_ENDPOINT in this shell turns tracing on.
+  const otel = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('OTEL_') && entry[1] !== undefined));
+  const gateway = await startGateway(
+    {
+      ...otel,
+      PORT: port,
+      ZEGO_APP_ID: String(APP_ID),
+      ZEGO_SERVER_SECRET: secret,
+      ZEGO_API_BASE_URL: fake.url,
+      ZEGO_DEFAULT_FROM_USER_ID: 'ops-bot',
+      API_KEYS: apiKeyEntry('demo', demoKey),
+    },
+    { nodeOptions: npmStartNodeOptions() },
+  );
 
   process.stdout.write(
     [

@@ -92,14 +92,7 @@ export class ChildRegistry {
     if (process.env.HOME !== undefined) fullEnv.HOME = process.env.HOME;
     const child = spawn(process.execPath, [script], { cwd, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     this.track(child);
-    let output = '';
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        output = (output + chunk).slice(-20_000);
-      });
-    }
-    return { child, exited: exitPromise(child), output: () => output };
+    return { child, exited: exitPromise(child), output: collectOutput(child) };
   }
 
   /** Registers a freshly spawned child until it exits (and its exitPromise). */
@@ -160,4 +153,16 @@ export async function stopProcess(pid: number, exited: Promise<ExitStatus>, time
     }
   }
   return exited;
+}
+
+/** The last 20 000 characters `child` wrote to stdout and stderr, as they come (for a failure's message). */
+export function collectOutput(child: ChildProcess): () => string {
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      output = (output + chunk).slice(-20_000);
+    });
+  }
+  return () => output;
 }

@@ -175,6 +175,8 @@ export interface FleetOptions {
   envFor?: (index: number) => Record<string, string>;
   /** Gateway entry point relative to the repository root (default dist/main.js). */
   script?: string;
+  /** Node's own options for every replica (the tracing preload, say). Default none. */
+  nodeOptions?: string[];
 }
 
 export function startReplicas(options: FleetOptions): Promise<GatewayProcess[]> {
@@ -185,7 +187,7 @@ export function startReplicas(options: FleetOptions): Promise<GatewayProcess[]> 
   );
   return Promise.all(
     Array.from({ length: options.replicas }, (_, index) =>
-      startGateway({ ...env, ...options.envFor?.(index) }, { script: options.script, startTimeoutMs: 30_000 }),
+      startGateway({ ...env, ...options.envFor?.(index) }, { script: options.script, nodeOptions: options.nodeOptions, startTimeoutMs: 30_000 }),
     ),
   );
 }

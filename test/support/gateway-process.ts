@@ -21,7 +21,7 @@
  *   for secrets (see `recordEmission` in secret-scan.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
@@ -99,6 +99,18 @@ const DEFAULT_SCRIPT = path.join('dist', 'main.js');
 const LISTENING = /listening on port (\d+)/;
 const DEFAULT_START_TIMEOUT_MS = 15_000;
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+
+/**
+ * Node's own options in `npm start` (the image's command is held to the same by the Dockerfile
+ * spec): source maps and the tracing preload. The quick start and the tracing specs start the
+ * gateway with these, so it loads the way production loads it.
+ */
+export function npmStartNodeOptions(): string[] {
+  const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [node, ...rest] = packageJson.scripts.start.split(/\s+/);
+  if (node !== 'node' || rest.at(-1) !== DEFAULT_SCRIPT) throw new Error(`npm start is not \`node [options] ${DEFAULT_SCRIPT}\``);
+  return rest.slice(0, -1);
+}
 
 // ------------------------------------------------------------------ registry of live children
 

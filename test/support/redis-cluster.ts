@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChildRegistry, exitPromise } from './child-registry.js';
+import { ChildRegistry, collectOutput, exitPromise } from './child-registry.js';
 import { closedPort } from './ports.js';
 import {
   BindError,
@@ -329,13 +329,7 @@ async function createCluster(nodes: ClusterNodeProcess[], replicasPerPrimary: nu
   const env = password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: password };
   const child = spawn(findRedisProgram('redis-cli'), args, { cwd: tmpdir(), env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.track(child);
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      output = (output + chunk).slice(-20_000);
-    });
-  }
+  const output = collectOutput(child);
   const spawnFailed = new Promise<Error>((resolve) => child.once('error', resolve));
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -343,14 +337,14 @@ async function createCluster(nodes: ClusterNodeProcess[], replicasPerPrimary: nu
   });
   const outcome = await Promise.race([exitPromise(child), spawnFailed, timedOut]);
   clearTimeout(timer);
-  const describe = (): string => `\n--- redis-cli output ---\n${output === '' ? '(none)' : output}`;
+  const describe = (): string => `\n--- redis-cli output ---\n${output() === '' ? '(none)' : output()}`;
   if (outcome instanceof Error) throw new Error(`redis-cli could not be started: ${outcome.message}`);
   if (outcome === 'timeout') {
     await stopChild(child);
     throw new Error(`redis-cli --cluster create did not finish within ${CREATE_TIMEOUT_MS} ms${describe()}`);
   }
   if (outcome.code !== 0) {
-    const hint = /unrecognized option|bad number of args/i.test(output)
+    const hint = /unrecognized option|bad number of args/i.test(output())
       ? ' (this redis-cli has no --cluster support: it needs Redis 5 or newer)'
       : '';
     throw new Error(`redis-cli --cluster create failed (code ${outcome.code}, signal ${outcome.signal})${hint}${describe()}`);

@@ -26,12 +26,13 @@
  *   redis-cluster.ts, whose nodes are redis-servers too, tracked in that harness's own registry.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { programOnPath } from './program-on-path.js';
 import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js';
 import { closedPort } from './ports.js';
 
@@ -137,16 +138,8 @@ class OutputCapture {
 
 /** The absolute path of `program` (redis-server, redis-cli) on PATH; throws with an install hint when absent. */
 export function findRedisProgram(program = 'redis-server'): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, program);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
+  const found = programOnPath(program);
+  if (found !== undefined) return found;
   if (program !== 'redis-server') throw new Error(`${program} is not on PATH: ${INSTALL_HINT}`);
   throw new Error(`redis-server is not on PATH: ${INSTALL_HINT}, or set REDIS_URL for suites that accept a shared Redis`);
 }

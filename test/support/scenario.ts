@@ -41,6 +41,8 @@ export interface ScenarioOptions {
    * one (see startTestRedis). The gateways get it only where a test passes `REDIS_URL: redis.url`.
    */
   redis?: 'private' | 'test';
+  /** Node's own options for every gateway (`npmStartNodeOptions()`: as `npm start` runs it). Default none. */
+  nodeOptions?: string[];
 }
 
 export interface Scenario {
@@ -95,7 +97,7 @@ export function scenario(options: ScenarioOptions): Scenario {
     );
 
   const start = async (extra?: EnvLayer): Promise<GatewayProcess> => {
-    const gateway = await startGateway(env(extra));
+    const gateway = await startGateway(env(extra), { nodeOptions: options.nodeOptions });
     gateways.push(gateway);
     return gateway;
   };

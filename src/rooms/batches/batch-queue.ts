@@ -1,4 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
+import type { SubmittingTrace } from '../../tracing/submitting-trace.js';
 import type { CreateRoomDto } from '../dto/create-room.dto.js';
 
 /** One room of a batch waiting to be created: all a replica needs to send it, whichever replica it is. */
@@ -11,6 +12,8 @@ export interface RoomJob {
   room: CreateRoomDto;
   /** The submitting request's id, for the room's log line. */
   requestId: string;
+  /** The span the batch was submitted in (tracing on): the room's own trace links to it. */
+  submittedIn?: SubmittingTrace;
 }
 
 /** Thrown by a room's work to have it tried again later; no failed attempt is counted. */

@@ -7,6 +7,8 @@ import { PinoLogger } from '../../logging/pino-logger.js';
 import { newRequestLogContext, requestContext, type RequestLogContext } from '../../logging/request-context.js';
 import { OutboundRateLimitRefusal } from '../../rate-limit/outbound-rate-limiter.js';
 import { SharedStoreUnavailable } from '../../redis/shared-store-unavailable.js';
+import { ATTR, inSpan, SPAN } from '../../tracing/gateway-tracer.js';
+import { linksToSubmission } from '../../tracing/submitting-trace.js';
 import { CallDeadlinePassed } from '../../zego/call-deadline-passed.js';
 import { ZimCallError } from '../../zego/zim-call-error.js';
 import { RoomsService } from '../rooms.service.js';
@@ -50,10 +52,25 @@ export class BatchRoomRunner implements RoomJobHandler {
     this.log = logger.pino.child({ context: 'BatchRoom' });
   }
 
-  async run(job: RoomJob, signal: AbortSignal): Promise<void> {
+  /** A room is a trace of its own, linked to the request that submitted its batch (when that was traced). */
+  run(job: RoomJob, signal: AbortSignal): Promise<void> {
+    const attributes = { [ATTR.clientId]: job.client, [ATTR.batchId]: job.batchId, [ATTR.roomIndex]: job.index, [ATTR.roomId]: job.room.roomId };
+    const expected = (error: unknown): boolean => error instanceof RetryRoomLater;
+    return inSpan(SPAN.batchRoom, { root: true, links: linksToSubmission(job.submittedIn), attributes, expected }, async (span) => {
+      try {
+        span.setAttribute(ATTR.outcome, await this.work(job, signal));
+      } catch (error) {
+        if (error instanceof RetryRoomLater) span.setAttribute(ATTR.outcome, 'handed-back');
+        throw error;
+      }
+    });
+  }
+
+  /** Works the room to its end; returns what became of it (`skipped`: another worker has it, or it ended). */
+  private async work(job: RoomJob, signal: AbortSignal): Promise<string> {
     const { client, batchId, index } = job;
     const begun = await this.store.beginRoom(client, batchId, index);
-    if (begun.kind === 'skip') return;
+    if (begun.kind === 'skip') return 'skipped';
     const context = newRequestLogContext();
     const startedAt = performance.now();
     let outcome: RoomOutcome;
@@ -84,6 +101,7 @@ export class BatchRoomRunner implements RoomJobHandler {
     this.events.room({ client, kind: outcome.status });
     this.logEnd(job, outcome, context, performance.now() - startedAt);
     if (batchEnded) await this.callbacks.batchEnded(client, batchId);
+    return outcome.status;
   }
 
   async giveUp(job: RoomJob, error: unknown): Promise<void> {

@@ -4,6 +4,7 @@ import { APP_CONFIG } from '../../config/config.module.js';
 import { GatewayError } from '../../http/gateway-error.js';
 import { RequestValidationError } from '../../http/request-validation.error.js';
 import type { FieldError } from '../../http/error-body.js';
+import { currentSubmittingTrace } from '../../tracing/submitting-trace.js';
 import type { CreateRoomDto } from '../dto/create-room.dto.js';
 import { callbackAllowed } from './batch-callback-sender.js';
 import { BatchCallbacks } from './batch-callbacks.js';
@@ -89,8 +90,11 @@ export class RoomBatchesService {
       const retryAfter = Math.max(1, Math.ceil(excess / this.config.outbound.qpsLimit));
       throw new TooManyPendingRooms(created.pendingRooms, dto.rooms.length, maxPendingRoomsPerClient, retryAfter);
     }
+    const submittedIn = currentSubmittingTrace();
     try {
-      await this.queue.enqueue(dto.rooms.map((room, index) => ({ client, batchId, index, room: plainRoom(room), requestId })));
+      await this.queue.enqueue(
+        dto.rooms.map((room, index) => ({ client, batchId, index, room: plainRoom(room), requestId, ...(submittedIn && { submittedIn }) })),
+      );
     } catch (error) {
       await this.store.discard(client, batchId).catch((cause: unknown) => {
         this.logger.error(`Batch ${batchId} could not be queued nor discarded: ${(cause as Error).message}`);
