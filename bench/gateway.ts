@@ -53,6 +53,7 @@ import { type StageMedians, stageMedians } from './request-stages.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GATEWAY_SCRIPT = path.join(ROOT, 'dist-bench/src/main.js');
 const BARE_SCRIPT = path.join(ROOT, 'dist-bench/bench/bare-nest-app.js');
+const BARE_FASTIFY_SCRIPT = path.join(ROOT, 'dist-bench/bench/bare-fastify-app.js');
 const FCFS_SCRIPT = path.join(ROOT, 'dist-bench/bench/fcfs-gateway.js');
 const FAKE_SCRIPT = path.join(ROOT, 'dist-bench/test/fake-zim/main.js');
 /** As `npm start` runs the gateway: the tracing preload before the application, and source maps. */
@@ -145,10 +146,10 @@ function startGateway(
   });
 }
 
-function startBare(name: string): Promise<Service> {
+function startBare(name: string, script = BARE_SCRIPT): Promise<Service> {
   return startService({
     name,
-    script: BARE_SCRIPT,
+    script,
     env: {},
     probe: { method: 'POST', path: '/rooms' },
     logDir: LOG_DIR,
@@ -510,6 +511,11 @@ async function refusalFigures(fake: FakeZimProcess): Promise<void> {
   const bareAfter = await cannon('bare Nest 401 (baseline, after)', bare.url, auth(BAD_KEY), validBody);
   expectStatus('bare Nest 401 (after)', bareAfter, '401');
   await bare.stop();
+  // The same bare route on @nestjs/platform-fastify: what the other adapter alone would change.
+  const bareFastify = await startBare('refusal-bare-fastify', BARE_FASTIFY_SCRIPT);
+  const onFastify = await cannon('bare Nest 401 on fastify', bareFastify.url, auth(BAD_KEY), validBody);
+  expectStatus('bare Nest 401 on fastify', onFastify, '401');
+  await bareFastify.stop();
 
   const baseline = (bareBefore.perSecond + bareAfter.perSecond) / 2;
   const spread = `baseline ${bareBefore.perSecond.toFixed(0)} before, ${bareAfter.perSecond.toFixed(0)} after`;
@@ -527,6 +533,13 @@ async function refusalFigures(fake: FakeZimProcess): Promise<void> {
       note: `p99 ${f.p99} ms vs ${Math.max(bareBefore.p99, bareAfter.p99)} ms; ${spread}`,
     });
   }
+  rows.push({
+    figure: 'refusals/s, bare 401: fastify vs express',
+    gateway: onFastify.perSecond.toFixed(0),
+    baseline: baseline.toFixed(0),
+    ratio: ratio(onFastify.perSecond, baseline),
+    note: 'the same bare Nest route on @nestjs/platform-fastify against platform-express',
+  });
 }
 
 // ------------------------------------------------------------------ 4. memory
