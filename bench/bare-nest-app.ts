@@ -5,13 +5,18 @@
  * default JSON body parser stays on (a real app parses bodies), its logger is off (nothing is
  * logged per request), and nothing else is registered: no guards, pipes, middleware, metrics.
  *
+ * BARE_ADAPTER=fastify runs the same app on @nestjs/platform-fastify instead (its default JSON
+ * body parser on): what the other adapter alone changes in a refusal's cost.
+ *
  * Started as its own process like the gateway: PORT (0 picks a free port) and the same
  * "listening on port N" line.
  */
 import 'reflect-metadata';
-import { Controller, HttpCode, Module, Post, UnauthorizedException } from '@nestjs/common';
+import type { Server } from 'node:http';
+import { Controller, HttpCode, type INestApplication, Module, Post, UnauthorizedException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 
 @Controller('rooms')
 class BareRoomsController {
@@ -25,11 +30,17 @@ class BareRoomsController {
 @Module({ controllers: [BareRoomsController] })
 class BareModule {}
 
-async function main(): Promise<void> {
+async function createApp(): Promise<INestApplication> {
+  if (process.env.BARE_ADAPTER === 'fastify') return NestFactory.create(BareModule, new FastifyAdapter(), { logger: false });
   const app = await NestFactory.create<NestExpressApplication>(BareModule, { logger: false });
   app.disable('x-powered-by');
-  const server = await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
-  const address = server.address();
+  return app;
+}
+
+async function main(): Promise<void> {
+  const app = await createApp();
+  await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+  const address = (app.getHttpServer() as Server).address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   const stop = (): void => {
     void app.close().then(() => process.exit(0));

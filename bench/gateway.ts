@@ -53,7 +53,6 @@ import { type StageMedians, stageMedians } from './request-stages.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GATEWAY_SCRIPT = path.join(ROOT, 'dist-bench/src/main.js');
 const BARE_SCRIPT = path.join(ROOT, 'dist-bench/bench/bare-nest-app.js');
-const BARE_FASTIFY_SCRIPT = path.join(ROOT, 'dist-bench/bench/bare-fastify-app.js');
 const FCFS_SCRIPT = path.join(ROOT, 'dist-bench/bench/fcfs-gateway.js');
 const FAKE_SCRIPT = path.join(ROOT, 'dist-bench/test/fake-zim/main.js');
 /** As `npm start` runs the gateway: the tracing preload before the application, and source maps. */
@@ -146,11 +145,11 @@ function startGateway(
   });
 }
 
-function startBare(name: string, script = BARE_SCRIPT): Promise<Service> {
+function startBare(name: string, adapter: 'express' | 'fastify' = 'express'): Promise<Service> {
   return startService({
     name,
-    script,
-    env: {},
+    script: BARE_SCRIPT,
+    env: { BARE_ADAPTER: adapter },
     probe: { method: 'POST', path: '/rooms' },
     logDir: LOG_DIR,
   });
@@ -512,7 +511,7 @@ async function refusalFigures(fake: FakeZimProcess): Promise<void> {
   expectStatus('bare Nest 401 (after)', bareAfter, '401');
   await bare.stop();
   // The same bare route on @nestjs/platform-fastify: what the other adapter alone would change.
-  const bareFastify = await startBare('refusal-bare-fastify', BARE_FASTIFY_SCRIPT);
+  const bareFastify = await startBare('refusal-bare-fastify', 'fastify');
   const onFastify = await cannon('bare Nest 401 on fastify', bareFastify.url, auth(BAD_KEY), validBody);
   expectStatus('bare Nest 401 on fastify', onFastify, '401');
   await bareFastify.stop();
