@@ -20,7 +20,8 @@ export const REMEMBERED_BODIES = 256;
 @Injectable()
 export class RefusedBodies {
   private readonly remembered = new Map<string, RequestValidationError>();
-  private readonly offered = new WeakMap<IncomingMessage, string>();
+  /** Bodies on their way to validation; keyed only if refused (a valid body costs no key). */
+  private readonly offered = new WeakMap<IncomingMessage, { route: string; raw: Buffer }>();
 
   /**
    * The refusal a body got when it was last refused on this route, if it is remembered: the same
@@ -40,7 +41,7 @@ export class RefusedBodies {
 
   /** A body on its way to validation: remembered if validation refuses it. */
   consider(request: IncomingMessage, route: string, raw: Buffer): void {
-    if (raw.length <= REMEMBERED_BODY_MAX_BYTES) this.offered.set(request, bodyKey(route, raw));
+    if (raw.length <= REMEMBERED_BODY_MAX_BYTES) this.offered.set(request, { route, raw });
   }
 
   /**
@@ -48,9 +49,10 @@ export class RefusedBodies {
    * body holds (markBodyRefusal), not for a header or the state of the service.
    */
   refused(request: IncomingMessage, error: RequestValidationError): void {
-    const key = this.offered.get(request);
-    if (key === undefined || !bodyRefusals.has(error)) return;
+    const offered = this.offered.get(request);
+    if (offered === undefined || !bodyRefusals.has(error)) return;
     this.offered.delete(request);
+    const key = bodyKey(offered.route, offered.raw);
     if (this.remembered.size >= REMEMBERED_BODIES) this.remembered.delete(this.remembered.keys().next().value!);
     this.remembered.set(key, error);
   }
