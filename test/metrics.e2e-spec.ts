@@ -106,6 +106,7 @@ describe('GET /metrics', () => {
     // Exported from the start. Its value is the machine's, not the gateway's: a caller whose event
     // loop stalls past its slot trades it for a new one (counted in the limiters' own specs).
     expect(text).toMatch(/^zim_gateway_outbound_late_slots_total \d+$/m);
+    expect(text).toMatch(/^zim_gateway_outbound_late_wires_total \d+$/m);
     // One call a minute: the second call finds the budget spent for longer than it may wait.
     const strict = await s.startGateway({ ZEGO_QPS_LIMIT: '1', ZEGO_QPS_WINDOW_MS: '60000', RATE_LIMIT_MAX_WAIT_MS: '100' });
     // A wait this short leaves no time for the first vendor connection to become warm.

@@ -59,6 +59,9 @@ export class LocalOutboundRateLimiter extends SlotLimiter<HeldSlot> {
     if (index >= 0) this.releases.splice(index, 1);
   }
 
+  /** The first-come baseline as it was measured: a call counts where its slot was, however late it left. */
+  protected movedToWire(): void {}
+
   /** Takes the next free slot, or refuses without taking one when it is too far away. */
   private reserve(giveUpAt: number): HeldSlot {
     const now = this.now();

@@ -114,6 +114,9 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     this.redis.zrem(this.keys.slots, slot.id).catch(() => undefined);
   }
 
+  /** The first-come baseline as it was measured: a call counts where its slot was, however late it left. */
+  protected movedToWire(): void {}
+
   private async reserveSlot(request: ReserveRequest): Promise<Reservation> {
     const id = randomUUID();
     const { limit, windowMs, safetyMarginMs, handover } = this.rules;

@@ -7,10 +7,11 @@ import { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import { RedisDownPolicy } from '../redis/redis-down-policy.js';
 import { registerOutboundLimiterMetrics, registerSharedStoreMetrics } from './outbound-limiter.metrics.js';
 
-/** A limiter whose late-slot count the test sets. */
+/** A limiter whose late-slot and late-wire counts the test sets. */
 class LateCounting extends OutboundRateLimiter {
   readonly mode = 'shared';
   private late = 0;
+  wires = 0;
 
   acquire(): Promise<void> {
     return Promise.resolve();
@@ -18,6 +19,10 @@ class LateCounting extends OutboundRateLimiter {
 
   override lateSlots(): number {
     return this.late;
+  }
+
+  override lateWires(): number {
+    return this.wires;
   }
 
   setLate(count: number): void {
@@ -42,6 +47,18 @@ describe('registerOutboundLimiterMetrics', () => {
     expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 3$/m);
     limiter.setLate(5);
     expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 5$/m);
+  });
+
+  it('reports the calls that reached the wire late, apart from the late slots', async () => {
+    const registry = new Registry();
+    const limiter = new LateCounting();
+    registerOutboundLimiterMetrics(registry, limiter);
+
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_wires_total 0$/m);
+    limiter.wires = 2;
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_wires_total 2$/m);
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_wires_total 2$/m);
+    expect(await scrape(registry)).toMatch(/^zim_gateway_outbound_late_slots_total 0$/m);
   });
 
   it('shows an in-process limiter as mode local', async () => {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BudgetModeChange, OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import type { RedisDownPolicy, SharedStoreMode } from '../redis/redis-down-policy.js';
+import { runningTotalCounter } from './running-total-counter.js';
 
 const MODES: readonly SharedStoreMode[] = ['shared', 'local', 'reject'];
 /** Every change the budget's mode can make, counted from 0. */
@@ -85,30 +86,29 @@ export function registerOutboundLimiterMetrics(registry: Registry, limiter: Outb
   for (const [mode, reason] of MODE_CHANGES) modeChanges.inc({ mode, reason }, 0);
   limiter.onModeChange(({ mode, reason }) => modeChanges.inc({ mode, reason }));
 
-  let lapsesReported = 0;
-  new Counter({
+  runningTotalCounter({
     name: 'zim_gateway_fleet_lease_lapses_total',
     help: 'Times this replica lost Redis while it held a membership lease, and went on its own share once the lease lapsed',
     registers: [registry],
-    collect() {
-      const total = limiter.leaseLapses();
-      this.inc(total - lapsesReported);
-      lapsesReported = total;
-    },
+    read: () => limiter.leaseLapses(),
   });
 
-  let reported = 0;
-  new Counter({
+  runningTotalCounter({
     name: 'zim_gateway_outbound_late_slots_total',
     help:
       'Vendor calls whose caller woke too late to go out in its slot (a stalled event loop, a slow Redis ' +
       'answer) and took a new one: a sign of CPU starvation',
     registers: [registry],
-    collect() {
-      const total = limiter.lateSlots();
-      this.inc(total - reported);
-      reported = total;
-    },
+    read: () => limiter.lateSlots(),
+  });
+
+  runningTotalCounter({
+    name: 'zim_gateway_outbound_late_wires_total',
+    help:
+      'Vendor calls whose request reached the wire more than RATE_LIMIT_SAFETY_MARGIN_MS after their slot ' +
+      '(the process starved between its slot and the write), each moved in the slot log by the excess so that later slots keep clear of it',
+    registers: [registry],
+    read: () => limiter.lateWires(),
   });
 }
 

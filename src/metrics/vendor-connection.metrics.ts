@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { OutboundRateLimiter } from '../rate-limit/outbound-rate-limiter.js';
 import type { VendorConnectionPool } from '../zego/connection-pool/vendor-connection-pool.js';
 import type { ZimCallEvents } from '../zego/zim-call-events.js';
+import { runningTotalCounter } from './running-total-counter.js';
 
 /** Milliseconds to a few seconds: loopback set-ups and slot-to-wire times are sub-millisecond, WAN handshakes hundreds. */
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -71,17 +72,12 @@ export function registerVendorConnectionMetrics(
     },
   });
 
-  let reported = 0;
-  new Counter({
+  runningTotalCounter({
     name: 'zim_gateway_outbound_unready_slots_total',
     help:
       'Slots traded for a later one because no warm vendor connection was idle at them: the call would have ' +
       'reached the vendor a handshake late',
     registers,
-    collect() {
-      const total = limiter.unreadySlots();
-      this.inc(total - reported);
-      reported = total;
-    },
+    read: () => limiter.unreadySlots(),
   });
 }

@@ -37,6 +37,10 @@ export interface FailoverRules {
   readonly heartbeatMs: number;
 }
 
+/** What every limiter counts of its slots, summed over the shared one and the local shares. */
+const SLOT_COUNTS = ['lateSlots', 'unreadySlots', 'lateWires'] as const;
+type SlotCount = (typeof SLOT_COUNTS)[number];
+
 /**
  * The limiter every vendor call goes through when Redis is configured: the fleet's scheduler
  * while Redis answers, this replica's own share in process (or 503) while it does not, as
@@ -54,9 +58,8 @@ export interface FailoverRules {
  */
 export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements BeforeApplicationShutdown {
   private local: LocalOutboundRateLimiter;
-  /** Late and unready slots of the local shares of earlier outages. */
-  private lateBefore = 0;
-  private unreadyBefore = 0;
+  /** What the local shares of earlier outages counted (each outage starts a new one). */
+  private readonly earlier: Record<SlotCount, number> = { lateSlots: 0, unreadySlots: 0, lateWires: 0 };
   /** True while this replica's local releases are not yet in the shared log (also from start-up). */
   private carryOverPending: boolean;
   /** True from a loss of Redis until the members this replica saw are re-asserted. */
@@ -106,11 +109,20 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
   }
 
   override lateSlots(): number {
-    return this.shared.lateSlots() + this.lateBefore + this.local.lateSlots();
+    return this.counted('lateSlots');
   }
 
   override unreadySlots(): number {
-    return this.shared.unreadySlots() + this.unreadyBefore + this.local.unreadySlots();
+    return this.counted('unreadySlots');
+  }
+
+  override lateWires(): number {
+    return this.counted('lateWires');
+  }
+
+  /** The shared limiter's count, and every local share's since start-up. */
+  private counted(count: SlotCount): number {
+    return this.shared[count]() + this.earlier[count] + this.local[count]();
   }
 
   override fairShares(): Promise<FairShare[]> {
@@ -298,8 +310,7 @@ export class FailoverOutboundRateLimiter extends OutboundRateLimiter implements 
       return;
     }
     const view = this.shared.fleetView();
-    this.lateBefore += this.local.lateSlots();
-    this.unreadyBefore += this.local.unreadySlots();
+    for (const count of SLOT_COUNTS) this.earlier[count] += this.local[count]();
     // Client quotas fall back to their share of the same fleet.
     if (view) this.policy.fleetCounted(view.active + view.lapsed);
     const local = (this.local = this.localShare(this.policy.fleetSize));

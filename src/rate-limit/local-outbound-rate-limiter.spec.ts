@@ -272,6 +272,50 @@ describe('LocalOutboundRateLimiter', () => {
     });
   });
 
+  describe('a call that reaches the wire late (the process starved between its slot and the write)', () => {
+    /** A caller that writes its request `lateMs` after it was let go (manual clock). */
+    function writesLate(time: ManualTime, lateMs: number): SlotReadiness & { overran: () => void } {
+      let wired: ((at: number) => void) | undefined;
+      return {
+        expect: () => undefined,
+        ready: () => true,
+        taken: (report) => (wired = report),
+        overran: () => wired!(time.time + lateMs),
+      };
+    }
+
+    it('counts the call where it left: the slot a window later is placed a span after that, less the tolerance', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const late = writesLate(time, 40);
+      await l.acquire({ ...NO_LIMIT_ON_WAIT, readiness: late });
+      late.overran();
+      expect(l.lateWires()).toBe(1);
+      expect(l.recentReleases().map((release) => release.at - 10_000)).toEqual([20]);
+      const rest = Array.from({ length: 4 }, () => track(l, time, NO_LIMIT_ON_WAIT));
+      await time.advance(2 * span);
+      await Promise.all(rest.map((entry) => entry.promise));
+      // The first went 40 ms late, 20 past the tolerance (the whole 20 ms margin): it counts from 20,
+      // so the calls behind it keep their spacing from there, and the one a window on is a span
+      // after it. The budget loses those 20 ms, not a slot.
+      expect(rest.map((entry) => entry.releasedAt! - 10_000)).toEqual([20 + spacing, 20 + 2 * spacing, 20 + 3 * spacing, 20 + span]);
+    });
+
+    it('moves nothing for a write within the tolerance, nor for a second write of the same call', async () => {
+      const { limiter: l, time } = limiter(rules);
+      const punctual = writesLate(time, rules.safetyMarginMs);
+      await l.acquire({ ...NO_LIMIT_ON_WAIT, readiness: punctual });
+      punctual.overran();
+      // A resend of the same request (its connection was closed as idle) is not a new departure.
+      await time.advance(100);
+      punctual.overran();
+      expect(l.lateWires()).toBe(0);
+      const rest = Array.from({ length: 4 }, () => track(l, time, NO_LIMIT_ON_WAIT));
+      await time.advance(2 * span);
+      await Promise.all(rest.map((entry) => entry.promise));
+      expect(rest.at(-1)!.releasedAt! - 10_000).toBe(span);
+    });
+  });
+
   describe('a caller not ready at its slot (no warm vendor connection)', () => {
     /** Ready from `readyAt` on (manual clock); records what it was told. */
     function readyFrom(time: ManualTime, readyAt: number): SlotReadiness & { expected: number[]; asked: number } {

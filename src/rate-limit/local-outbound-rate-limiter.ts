@@ -7,7 +7,7 @@ import {
   type FairShare,
   type SlotReadiness,
 } from './outbound-rate-limiter.js';
-import { lateToleranceMs, nextSlot, spacingMs, type SlotRules } from './slot-schedule.js';
+import { lateToleranceMs, nextSlot, spacingMs, watchWire, type SlotRules } from './slot-schedule.js';
 import { abortError, monotonicNow, realTimers, TIMER_GRANULARITY_MS, type Timers } from './slot-wait.js';
 import { DEFAULT_BATCH_MIN_SHARE, type Priority } from './rate-limit.settings.js';
 
@@ -57,6 +57,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   private timerDue = 0;
   private lateDispatches = 0;
   private unreadyDispatches = 0;
+  private lateWireCount = 0;
   /** No dispatch before this: the next caller was not ready at its slot. */
   private retryAt = Number.NEGATIVE_INFINITY;
 
@@ -78,6 +79,10 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
     return this.unreadyDispatches;
   }
 
+  override lateWires(): number {
+    return this.lateWireCount;
+  }
+
   override fairShares(): Promise<FairShare[]> {
     const waiting = this.queue.waitingClients().map((entry) => ({ ...entry, weight: this.rules.weightOf(entry.client) }));
     return Promise.resolve(fairShares(waiting, this.rules));
@@ -93,7 +98,7 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
       this.queue.servedAtOnce(request);
       // Its slot is now: told like any other, so the call is timed from its slot to the wire.
       readiness?.expect(now);
-      this.releases.push(now);
+      this.release(now, readiness);
       return Promise.resolve();
     }
     const estimate = slot - now + this.queue.slotsBefore(request) * spacingMs(this.rules);
@@ -139,7 +144,8 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
   /**
    * The releases that can still share a window with a new call: when each went (on this clock, the
    * same number every time it is asked, so it can name the call) and its offset from now (negative
-   * in the past). What the shared log must learn when it takes over again.
+   * in the past). What the shared log must learn when it takes over again. A call moved to where
+   * it reached the wire is named anew: the log may count it twice, never miss it.
    */
   recentReleases(): Array<{ at: number; offsetMs: number }> {
     const now = this.now();
@@ -188,13 +194,31 @@ export class LocalOutboundRateLimiter extends OutboundRateLimiter {
         this.retryAt = now + UNREADY_RETRY_MS;
         break;
       }
-      this.releases.push(now);
       // Its slot is now, whatever it was told when it queued (it may have waited for a connection since).
       ticket.value.readiness?.expect(now);
+      this.release(now, ticket.value.readiness);
       ticket.value.settle();
       ticket.value.resolve();
     }
     this.arm(now);
+  }
+
+  /** A call goes at `at`; should it reach the wire later than its slot allows, it counts from there. */
+  private release(at: number, readiness: SlotReadiness | undefined): void {
+    this.releases.push(at);
+    readiness?.taken?.(watchWire(this.rules, at, (overrunMs) => this.moveToWire(at, overrunMs)));
+  }
+
+  private moveToWire(at: number, overrunMs: number): void {
+    this.lateWireCount++;
+    const index = this.releases.indexOf(at);
+    // Pruned already: it can no longer share a window with a new call.
+    if (index < 0) return;
+    this.releases.splice(index, 1);
+    const moved = at + overrunMs;
+    let place = this.releases.length;
+    while (place > 0 && this.releases[place - 1]! > moved) place--;
+    this.releases.splice(place, 0, moved);
   }
 
   private prune(now: number): void {

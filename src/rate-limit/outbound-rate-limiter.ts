@@ -25,7 +25,16 @@ export interface SlotReadiness {
   expect(slotAt: number): void;
   /** At the slot: true when the call can leave now. */
   ready(): boolean;
+  /**
+   * The slot is the call's: `wired` is to be told when its request reached the wire. A process
+   * starved between its slot and the wire writes late, where the next window's calls may already
+   * be; told, the limiter counts the call where it left, so that no later slot crowds it.
+   */
+  taken?(wired: WireReport): void;
 }
+
+/** When a call's request reached the wire, on this replica's monotonic clock (the first write of it counts). */
+export type WireReport = (wiredAt: number) => void;
 
 /**
  * Every outbound vendor call passes through `acquire()`, retries included. Resolves when the
@@ -49,6 +58,14 @@ export abstract class OutboundRateLimiter {
 
   /** Slots traded because their caller was not ready at them (no warm vendor connection idle). */
   unreadySlots(): number {
+    return 0;
+  }
+
+  /**
+   * Calls whose request reached the wire more than the whole safety margin after their slot (a
+   * process starved after its slot), each moved in the log by the excess; none for a limiter without slots.
+   */
+  lateWires(): number {
     return 0;
   }
 

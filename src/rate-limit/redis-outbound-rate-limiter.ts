@@ -176,6 +176,8 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
   private readonly waiters = new Map<string, Waiter>();
   /** Tickets and slots nobody will use, given back with the next call. */
   private readonly cancels: string[] = [];
+  /** Slots whose call reached the wire late, [slot, ms past the late tolerance], moved with the next call. */
+  private readonly wireMoves: Array<[string, number]> = [];
   private dispatchTimer?: unknown;
   /** When the script last said a slot enters the horizon (local time), for the dispatch timer. */
   private dispatchAt = Number.POSITIVE_INFINITY;
@@ -357,6 +359,12 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
     this.giveBack(slot.id);
   }
 
+  /** Moved at once: the slot a window after it is granted about a window from now, by whichever replica. */
+  protected movedToWire(slot: Reservation, overrunMs: number): void {
+    this.wireMoves.push([slot.id, overrunMs]);
+    this.run({}).catch(() => undefined);
+  }
+
   private refusal(ask: Ask, estimate: number): OutboundRateLimitRefusal {
     return new OutboundRateLimitRefusal(estimate, `client ${ask.client}'s share of the fleet's vendor budget (${ask.priority})`);
   }
@@ -423,10 +431,11 @@ export class RedisOutboundRateLimiter extends SlotLimiter<Reservation> {
 
   private async runScript(body: ScheduleBody): Promise<ScriptRun> {
     const cancel = this.cancels.splice(0);
+    const late = this.wireMoves.length > 0 ? { late: this.wireMoves.splice(0) } : {};
     const notes = this.notes?.pending();
     const rules: ScheduleScriptRules = { ...this.scriptRules, ...this.timing() };
     const leaving = this.left || body.leaving ? { leaving: true } : {};
-    const request = { replica: this.replicaId, rules, waiting: [...this.waiters.keys()], cancel, ...notes, ...body, ...leaving };
+    const request = { replica: this.replicaId, rules, waiting: [...this.waiters.keys()], cancel, ...late, ...notes, ...body, ...leaving };
     const sentAt = this.now();
     const ownLag = this.lag.watch();
     let reply: ScheduleReply;

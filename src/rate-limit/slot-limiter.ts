@@ -1,5 +1,5 @@
 import { OutboundRateLimiter, type SlotReadiness } from './outbound-rate-limiter.js';
-import { lateToleranceMs, type SlotRules } from './slot-schedule.js';
+import { lateToleranceMs, watchWire, type SlotRules } from './slot-schedule.js';
 import { abortError, type SlotWait } from './slot-wait.js';
 
 /** A slot a caller holds. */
@@ -14,21 +14,23 @@ export interface HeldSlot {
  * What every limiter that hands out slots does with one, once reserved: wait for it, give it back
  * when the caller stops waiting, and trade it for a new one when the caller woke too late to use
  * it (a stalled event loop wakes every waiting timer at once, which would release a burst) or
- * was not ready at it (no warm vendor connection: the call would arrive a handshake late). The
- * limiters differ only in where slots are kept: `replace` and `release`.
+ * was not ready at it (no warm vendor connection: the call would arrive a handshake late), and
+ * move it to where its call reached the wire when that came too late. The limiters differ only in
+ * where slots are kept: `replace`, `release` and `movedToWire`.
  */
 export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimiter {
   private lateSlotCount = 0;
   private unreadySlotCount = 0;
+  private lateWireCount = 0;
   private readonly lateToleranceMs: number;
 
   protected constructor(
-    rules: SlotRules,
+    private readonly slotRules: SlotRules,
     protected readonly now: () => number,
     private readonly wait: SlotWait,
   ) {
     super();
-    this.lateToleranceMs = lateToleranceMs(rules);
+    this.lateToleranceMs = lateToleranceMs(slotRules);
   }
 
   override lateSlots(): number {
@@ -37,6 +39,10 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
 
   override unreadySlots(): number {
     return this.unreadySlotCount;
+  }
+
+  override lateWires(): number {
+    return this.lateWireCount;
   }
 
   /**
@@ -58,7 +64,11 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
       }
       if (this.now() - current.slotAt > this.lateToleranceMs) this.lateSlotCount++;
       else if (readiness && !readiness.ready()) this.unreadySlotCount++;
-      else return;
+      else {
+        const slotTaken = current;
+        readiness?.taken?.(watchWire(this.slotRules, slotTaken.slotAt, (overrunMs) => this.wiredLate(slotTaken, overrunMs)));
+        return;
+      }
       // A slot that came too late was never waited for: the caller may be gone meanwhile.
       if (signal?.aborted) {
         this.release(current);
@@ -68,9 +78,17 @@ export abstract class SlotLimiter<S extends HeldSlot> extends OutboundRateLimite
     }
   }
 
+  private wiredLate(slot: S, overrunMs: number): void {
+    this.lateWireCount++;
+    this.movedToWire(slot, overrunMs);
+  }
+
   /** Gives a slot its caller could not use back and takes the next free one, within the wait left. */
   protected abstract replace(slot: S, signal?: AbortSignal): S | Promise<S>;
 
   /** Gives back the slot of a caller that stopped waiting, so it does not count against the window. */
   protected abstract release(slot: S): void;
+
+  /** The slot's call reached the wire `overrunMs` past the late tolerance (the margin): it counts that much later. */
+  protected abstract movedToWire(slot: S, overrunMs: number): void;
 }

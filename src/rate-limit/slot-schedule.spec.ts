@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { maxCallsInAnyWindow } from '../../test/support/call-windows.js';
-import { nextSlot, spacingMs, type SlotRules } from './slot-schedule.js';
+import { nextSlot, spacingMs, watchWire, type SlotRules } from './slot-schedule.js';
 
 /** A small seeded PRNG (mulberry32), so a failing run can be replayed from its seed. */
 function seededRandom(seed: number): () => number {
@@ -13,6 +13,25 @@ function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+describe('watchWire', () => {
+  const margin30: SlotRules = { limit: 20, windowMs: 1000, safetyMarginMs: 30 };
+
+  it('tells how far past the tolerance (the whole margin) the first write came, and nothing within it', () => {
+    const overruns: number[] = [];
+    watchWire(margin30, 1000, (ms) => overruns.push(ms))(1030);
+    watchWire(margin30, 1000, (ms) => overruns.push(ms))(1045);
+    expect(overruns).toEqual([15]);
+  });
+
+  it('counts the first write of a call only: a resend on the same slot moves nothing again', () => {
+    const overruns: number[] = [];
+    const wired = watchWire(margin30, 1000, (ms) => overruns.push(ms));
+    wired(1020);
+    wired(1090);
+    expect(overruns).toEqual([]);
+  });
+});
 
 describe('spacingMs', () => {
   it('spreads the window plus the margin evenly over the limit', () => {

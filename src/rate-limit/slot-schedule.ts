@@ -15,13 +15,32 @@ export interface SlotRules {
 }
 
 /**
- * How long after its slot a call may still go out. Later than this, it would spend more than half
- * of the safety margin that absorbs the trip to the vendor's door, and could crowd the window after
- * its own: the caller takes a new slot instead (a stalled event loop or a descheduled pod wakes
- * every waiting timer at once, which would otherwise release a burst).
+ * How long after its slot a call may still go out, and reach the wire, and count at its slot: the
+ * whole safety margin. Later, the slot one window after it would share a vendor window with it
+ * even on a path without jitter. Within it, the call spends margin the path's jitter would
+ * otherwise have; charging that part too (from half the margin, as waking late once was) cost
+ * several per cent of the budget on a busy node, a traded slot each time, for a risk the margin
+ * already names. A caller that wakes later than this takes a new slot (a stalled event loop wakes
+ * every waiting timer at once, which would otherwise release a burst); one whose request reaches
+ * the wire later has its slot moved by the excess (watchWire).
  */
 export function lateToleranceMs(rules: SlotRules): number {
-  return Math.max(rules.safetyMarginMs / 2, TIMER_GRANULARITY_MS);
+  return Math.max(rules.safetyMarginMs, TIMER_GRANULARITY_MS);
+}
+
+/**
+ * Watches one slot's call on its way to the wire: its first write that came later than the late
+ * tolerance is told to `overran`, with how far past the tolerance it came. The call must count from
+ * there on, or the slot one window after it lands inside the vendor's window with it.
+ */
+export function watchWire(rules: SlotRules, slotAt: number, overran: (overrunMs: number) => void): (wiredAt: number) => void {
+  let written = false;
+  return (wiredAt) => {
+    if (written) return;
+    written = true;
+    const overrunMs = wiredAt - slotAt - lateToleranceMs(rules);
+    if (overrunMs > 0) overran(overrunMs);
+  };
 }
 
 export function spacingMs(rules: SlotRules): number {

@@ -107,7 +107,7 @@ function setup({ env = {}, limiter }: Setup = {}) {
   const pool = createVendorConnectionPool(config, events);
   pools.push(pool);
   // As Nest starts it: one connection opened at once, warm after its settling time.
-  pool.onApplicationBootstrap();
+  void pool.onApplicationBootstrap();
   const client = new ZimClient(config, new ZegoSigner(config, new ZegoSecret(config)), counting, events, pool);
   return { client, config, limiter: counting, attempts, slots, pool };
 }

@@ -388,6 +388,7 @@ function recordAttempt(span: Span, result: Attempt): void {
 function watchTrades(readiness: SlotReadiness, onTrade: () => void): SlotReadiness {
   return {
     expect: (slotAt) => readiness.expect(slotAt),
+    taken: (wired) => readiness.taken?.(wired),
     ready: () => {
       const ready = readiness.ready();
       if (!ready) onTrade();

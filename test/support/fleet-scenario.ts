@@ -19,7 +19,7 @@
  *
  * Each run captures the requests reaching the fake's port on loopback (loopback-capture.ts), so
  * its cap criteria count on the kernel's arrival times and say whose a crowded window is
- * (vendor-door.ts). Over HTTPS the capture cannot read the requests and the fake's clock counts.
+ * (vendor-door.ts). Over HTTPS the capture counts the TLS records that carry the requests.
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
@@ -338,13 +338,13 @@ export function fleetScenario(options: FleetScenarioOptions = {}): Fleet {
     const before = (await fake.calls()).length;
     const metricsBefore = await Promise.all(gateways.map((g) => scrapeMetrics(g.url)));
     const marks = gateways.map((g) => g.logMark());
-    // HTTPS payloads cannot be read on the wire: the fake's clock counts then. With a path between,
-    // its entrance is captured too: when the calls left the gateways.
-    const plain = !fake.url.startsWith('https:');
+    // With a path between, its entrance is captured too: when the calls left the gateways. Over
+    // HTTPS both count the TLS records that carry the requests.
+    const tls = fake.url.startsWith('https:');
     const vendorProxy = started().vendorProxy;
     const [capture, departureCapture] = await Promise.all([
-      plain ? startLoopbackCapture({ port: Number(new URL(fake.url).port) }) : undefined,
-      plain && vendorProxy ? startLoopbackCapture({ port: vendorProxy.port }) : undefined,
+      startLoopbackCapture({ port: Number(new URL(fake.url).port), tls }),
+      vendorProxy ? startLoopbackCapture({ port: vendorProxy.port, tls }) : undefined,
     ]);
     let load: TeamLoadResult;
     let outcome: T;

@@ -6,11 +6,13 @@
  * reports its stall (GET /_fake/stalls).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FLEET_APP_ID, startFakeZimProcess, type FakeZimProcess, type VendorCall } from './fleet.js';
 import { stopAllGateways } from './gateway-process.js';
 import { closedPort } from './ports.js';
 import { startLoopbackCapture, stopAllLoopbackCaptures, type KernelArrival } from './loopback-capture.js';
+import { createTestCertificate, type TestCertificate } from './test-certificate.js';
 
 const SECRET = 'SENTINEL-secret-capture-6a1f0c9e3b7d2854';
 const TIMEOUT = 30_000;
@@ -43,7 +45,7 @@ async function post(baseUrl: string, options: { freshConnection?: boolean } = {}
   return { nonce, sentAt };
 }
 
-const nonceOf = (arrival: KernelArrival): string | null => new URLSearchParams(arrival.target.split('?')[1]).get('SignatureNonce');
+const nonceOf = (arrival: KernelArrival): string | null => new URLSearchParams((arrival.target ?? '').split('?')[1]).get('SignatureNonce');
 
 async function recordedCalls(nonces: readonly string[]): Promise<Map<string, VendorCall>> {
   const calls = await fake.calls();
@@ -116,6 +118,53 @@ describe('the loopback capture', () => {
     const stall = stalls.find((s) => s.ms >= FROZEN_MS - 100 && s.endedAt >= resumedAt - 1);
     expect(stall).toBeDefined();
   }, TIMEOUT);
+
+  describe('over TLS', () => {
+    let certificate: TestCertificate;
+    let tlsFake: FakeZimProcess;
+    beforeAll(async () => {
+      certificate = await createTestCertificate();
+      tlsFake = await startFakeZimProcess(FLEET_APP_ID, SECRET, { tls: { certFile: certificate.certPath, keyFile: certificate.keyPath } });
+    }, TIMEOUT);
+    afterAll(() => certificate?.remove());
+
+    /** A signed-size POST over HTTPS (kept-alive unless fresh), resolved once answered. */
+    function postTls(agent: https.Agent, nonce: string, fresh: boolean): Promise<number> {
+      const sentAt = Date.now();
+      const query = `Action=CreateRoom&SignatureNonce=${nonce}&Signature=${'0'.repeat(64)}&Timestamp=1765000000&AppId=1`;
+      return new Promise((resolve, reject) => {
+        const request = https.request(
+          `${tlsFake.url}/?${query}`,
+          { method: 'POST', agent, ca: certificate.certPem, headers: { 'Content-Type': 'application/json', ...(fresh ? { Connection: 'close' } : {}) } },
+          (response) => {
+            response.resume();
+            response.on('end', () => resolve(sentAt));
+          },
+        );
+        request.on('error', reject);
+        request.end(JSON.stringify({ RoomId: nonce, RoomName: 'a room of a realistic size' }));
+      });
+    }
+
+    it('counts each request once by the record that carries it: no handshake, alert or marker among them', async () => {
+      const capture = await startLoopbackCapture({ port: Number(new URL(tlsFake.url).port), tls: true });
+      const agent = new https.Agent({ keepAlive: true });
+      const sentAt: number[] = [];
+      try {
+        for (let i = 0; i < 12; i++) sentAt.push(await postTls(agent, `t${i}`, i % 3 === 0));
+      } finally {
+        agent.destroy();
+      }
+      const arrivals = await capture.stop();
+      const calls = (await tlsFake.calls()).filter((c) => c.query?.SignatureNonce?.startsWith('t'));
+
+      expect(arrivals).toHaveLength(sentAt.length);
+      expect(arrivals.every((a) => a.target === undefined)).toBe(true);
+      // One at a time: the n-th record is the n-th request, between its sending and the fake's stamp.
+      const outside = arrivals.filter((a, i) => !(a.at >= sentAt[i]! - 1 && a.at <= calls[i]!.at + 1));
+      expect(outside).toEqual([]);
+    }, TIMEOUT);
+  });
 
   it('refuses to start, naming its marker, when no request can reach the port to prove the capture live', async () => {
     // Nothing listens there: the marker's connection is refused, and no segment carries it.

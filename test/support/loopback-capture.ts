@@ -8,7 +8,12 @@
  *   ... load ...
  *   const arrivals = await capture.stop();   // each POST: kernel time, request target, source port
  *
- * - Loopback only, plain HTTP only (TLS payloads cannot be read).
+ * - Loopback only. Over TLS (`{ tls: true }`) the requests cannot be read: a segment to the port
+ *   that holds an application-data record of a request's size counts as one request, with no
+ *   target. An HTTP/1.1 connection carries one request at a time, each written as one record; the
+ *   handshake's and the alerts' records are far smaller, and a request sent right after the
+ *   handshake rides in the same segment as the client's last flight, so every record header of a
+ *   segment is read. Count them against the fake's record.
  * - Start resolves once tcpdump said "listening on lo" and a marker request sent to the port came
  *   back through the capture: from then on nothing sent is missed.
  * - Stop sends another marker and waits until it came through (everything sent before it was
@@ -29,8 +34,8 @@ import { ChildRegistry, exitPromise, type ExitStatus } from './child-registry.js
 export interface KernelArrival {
   /** When the segment crossed loopback: the kernel's wall clock, ms with µs precision. */
   at: number;
-  /** The request target, e.g. `/?Action=CreateRoom&...` (cut where the snapshot ends). */
-  target: string;
+  /** The request target, e.g. `/?Action=CreateRoom&...` (cut where the snapshot ends); undefined over TLS. */
+  target: string | undefined;
   /** The client's port: which connection it came on. */
   sourcePort: number;
 }
@@ -48,6 +53,13 @@ export interface LoopbackCapture {
 
 /** Enough for the request line of a signed vendor call (about 200 bytes) behind the headers. */
 const SNAPSHOT_BYTES = 1024;
+/**
+ * Over TLS, the smallest application-data segment taken for a request: a signed vendor call is
+ * several hundred bytes; a TLS 1.3 client Finished is about 60, an alert about 30.
+ */
+const TLS_REQUEST_MIN_BYTES = 200;
+const TLS_RECORD_HEADER_BYTES = 5;
+const TLS_APPLICATION_DATA = 0x17;
 /** Requests to this path prove the capture live (at start) and read up to them (at stop). */
 const MARKER_PATH = '/loopback-capture-marker/';
 /** Deadlines: tcpdump listening, a marker through the capture, tcpdump's exit after SIGINT. */
@@ -96,11 +108,16 @@ async function sendMarker(port: number, capture: PcapReader, what: string): Prom
   }
 }
 
-export async function startLoopbackCapture(options: { port: number }): Promise<LoopbackCapture> {
+export async function startLoopbackCapture(options: { port: number; tls?: boolean }): Promise<LoopbackCapture> {
   const { port } = options;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a port: ${port}`);
-  // Segments to the port whose TCP payload begins with "POST" (0x504f5354): one per request.
-  const filter = `tcp dst port ${port} and tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x504f5354`;
+  // Segments to the port whose TCP payload begins with "POST" (0x504f5354): one per request (and
+  // the markers, plain even to a TLS port). Over TLS every segment that carries data (IPv4:
+  // loopback's 127.0.0.1): its records are read here.
+  const payload = '((tcp[12:1] & 0xf0) >> 2)';
+  const filter = options.tls
+    ? `tcp dst port ${port} and ip[2:2] - ((ip[0] & 0x0f) << 2) - ${payload} > 0`
+    : `tcp dst port ${port} and tcp[${payload}:4] = 0x504f5354`;
   const child = spawn(
     tcpdumpProgram(),
     ['-i', 'lo', '-n', '-U', '--immediate-mode', '-s', String(SNAPSHOT_BYTES), '-w', '-', filter],
@@ -108,7 +125,7 @@ export async function startLoopbackCapture(options: { port: number }): Promise<L
   );
   children.track(child);
   const exited = exitPromise(child);
-  const reader = new PcapReader();
+  const reader = new PcapReader(options.tls === true);
   child.stdout.on('data', (chunk: Buffer) => reader.push(chunk));
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -179,6 +196,8 @@ class PcapReader {
   readonly markersSeen = new Set<string>();
   problem: string | undefined;
 
+  constructor(private readonly tls: boolean) {}
+
   push(chunk: Buffer): void {
     this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
     try {
@@ -231,6 +250,10 @@ class PcapReader {
     if (tcp.length < 20) return;
     const sourcePort = tcp.readUInt16BE(0);
     const payload = tcp.subarray((tcp[12]! >> 4) * 4);
+    if (this.tls && carriesTlsRequest(payload)) {
+      this.seen.push({ at, target: undefined, sourcePort });
+      return;
+    }
     const line = payload.toString('latin1', 0, Math.min(payload.length, SNAPSHOT_BYTES));
     const requestLine = /^POST (\S+)/.exec(line);
     if (!requestLine) return;
@@ -238,4 +261,14 @@ class PcapReader {
     if (target.startsWith(MARKER_PATH)) this.markersSeen.add(target.slice(MARKER_PATH.length));
     else this.seen.push({ at, target, sourcePort });
   }
+}
+
+/** Whether a segment's TLS records (as far as the snapshot shows their headers) include one of a request's size. */
+function carriesTlsRequest(payload: Buffer): boolean {
+  for (let at = 0; at + TLS_RECORD_HEADER_BYTES <= payload.length; ) {
+    const length = payload.readUInt16BE(at + 3);
+    if (payload[at] === TLS_APPLICATION_DATA && length >= TLS_REQUEST_MIN_BYTES) return true;
+    at += TLS_RECORD_HEADER_BYTES + length;
+  }
+  return false;
 }

@@ -11,7 +11,10 @@
  * - the fake's: the kernel saw them spaced, the fake stamped them late (its lag behind the kernel,
  *   and the stalls its event-loop watch reported).
  *
- * Over HTTPS the capture cannot read the requests: the fake's own times count, and say so.
+ * Over HTTPS the capture cannot read the requests (loopback-capture.ts counts the records that
+ * carry them): the kernel's times still count, but no call can be matched to the fake's record,
+ * so the two are compared by number, and a refusal is the gateway's only where the kernel saw a
+ * window over the limit.
  */
 import type { EventLoopStall } from '../fake-zim/event-loop-stalls.js';
 import { ZimCode } from '../fake-zim/fake-zim-server.js';
@@ -31,7 +34,7 @@ export interface DoorBudget {
 export interface DoorRecord {
   /** The fake's record of the run. */
   calls: readonly VendorCall[];
-  /** The kernel's record of the run at the fake's port; undefined when it could not be read (HTTPS). */
+  /** The kernel's record of the run at the fake's port (over HTTPS without targets); undefined when none was taken. */
   kernel: readonly KernelArrival[] | undefined;
   /**
    * With a path between the gateways and the fake (a shaping TCP proxy): the kernel's record at
@@ -69,8 +72,11 @@ export interface DoorFigures {
   attribution: string;
 }
 
-const nonceOf = (target: string): string | null => new URLSearchParams(target.slice(target.indexOf('?') + 1)).get('SignatureNonce');
-const isVendorCall = (arrival: KernelArrival): boolean => arrival.target === '/' || arrival.target.startsWith('/?');
+const nonceOf = (target: string | undefined): string | null =>
+  target === undefined ? null : new URLSearchParams(target.slice(target.indexOf('?') + 1)).get('SignatureNonce');
+/** A request to the vendor's endpoint; over TLS every request the capture counted is one. */
+const isVendorCall = (arrival: KernelArrival): boolean =>
+  arrival.target === undefined || arrival.target === '/' || arrival.target.startsWith('/?');
 
 export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures {
   const seconds = (wallMs: number): string => `${((wallMs - record.startedAt) / 1000).toFixed(2)} s`;
@@ -98,35 +104,26 @@ export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures
       unknownToFake: 0,
       fakeMaxLagMs: undefined,
       longestStallMs,
-      attribution: `no kernel capture (HTTPS): the fake's clock, ${fakeWindow.count} in ${budget.windowMs} ms from ${seconds(fakeFrom)}; ${stallsNear(fakeFrom)}`,
+      attribution: `no kernel capture: the fake's clock, ${fakeWindow.count} in ${budget.windowMs} ms from ${seconds(fakeFrom)}; ${stallsNear(fakeFrom)}`,
     };
   }
 
   const vendorArrivals = record.kernel.filter(isVendorCall);
-  const byNonce = new Map<string, KernelArrival>();
-  for (const arrival of vendorArrivals) {
-    const nonce = nonceOf(arrival.target);
-    if (nonce !== null && !byNonce.has(nonce)) byNonce.set(nonce, arrival);
-  }
-  const lagMs = new Map<VendorCall, number>();
-  let unseenByKernel = 0;
-  for (const call of record.calls) {
-    const arrival = byNonce.get(call.query?.SignatureNonce ?? '');
-    if (arrival) lagMs.set(call, Math.round(call.at - arrival.at));
-    else unseenByKernel++;
-  }
+  const matching = matchToFake(record.calls, vendorArrivals);
   const kernelTimes = vendorArrivals.map((a) => a.at);
-  // As the vendor counts: the calls in the window ending at the refused one's arrival, itself included.
+  const kernelWindow = densestWindow(kernelTimes, budget.windowMs);
+  // As the vendor counts: the calls in the window ending at the refused one's arrival, itself
+  // included. Unmatched (TLS), a refusal is the wire's only if some window on it was over.
   const refusalsOnTheWire = record.calls.filter((call) => {
     if (call.code !== ZimCode.frequencyLimit) return false;
-    const arrival = byNonce.get(call.query?.SignatureNonce ?? '');
+    if (!matching.matched) return kernelWindow.count > budget.limit;
+    const arrival = matching.arrivalOf(call);
     if (!arrival) return true; // unseen on the wire: nothing clears it
     return kernelTimes.filter((t) => t > arrival.at - budget.windowMs && t <= arrival.at).length > budget.limit;
   }).length;
-  const kernelWindow = densestWindow(kernelTimes, budget.windowMs);
   const kernelMaxWithMargin = densestWindow(kernelTimes, budget.windowMs + budget.marginMs).count;
   const inFakeWindow = record.calls.filter((c) => c.atHr >= fakeWindow.start && c.atHr < fakeWindow.start + budget.windowMs);
-  const lagInFakeWindow = Math.max(0, ...inFakeWindow.map((c) => lagMs.get(c) ?? 0));
+  const lagInFakeWindow = Math.max(0, ...inFakeWindow.map((c) => matching.lagMs.get(c) ?? 0));
 
   const departed = record.departures && densestWindow(record.departures.filter(isVendorCall).map((d) => d.at), budget.windowMs);
 
@@ -145,9 +142,10 @@ export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures
   } else if (fakeWindow.count > budget.limit || vendorRefusals > 0) {
     attribution =
       `the fake's: the kernel saw at most ${kernelWindow.count} calls in any ${budget.windowMs} ms, the fake stamped ` +
-      `${fakeWindow.count} within ${budget.windowMs} ms from ${seconds(fakeFrom)}, up to ${lagInFakeWindow} ms after the kernel saw them; ${stallsNear(fakeFrom)}`;
+      `${fakeWindow.count} within ${budget.windowMs} ms from ${seconds(fakeFrom)}, ` +
+      `${matching.matched ? `up to ${lagInFakeWindow} ms after the kernel saw them` : '(TLS: not matched call by call)'}; ${stallsNear(fakeFrom)}`;
   } else {
-    attribution = `kernel at most ${kernelWindow.count}, fake at most ${fakeWindow.count} in any ${budget.windowMs} ms`;
+    attribution = `kernel at most ${kernelWindow.count}${matching.matched ? '' : ' (TLS records)'}, fake at most ${fakeWindow.count} in any ${budget.windowMs} ms`;
   }
   return {
     kernelMax: kernelWindow.count,
@@ -156,12 +154,44 @@ export function doorFigures(record: DoorRecord, budget: DoorBudget): DoorFigures
     fakeMax: fakeWindow.count,
     vendorRefusals,
     refusalsOnTheWire,
-    unseenByKernel,
-    unknownToFake: Math.max(0, vendorArrivals.length - (record.calls.length - unseenByKernel)),
-    fakeMaxLagMs: Math.max(0, ...lagMs.values()),
+    unseenByKernel: matching.unseen,
+    unknownToFake: matching.unknown,
+    fakeMaxLagMs: matching.matched ? Math.max(0, ...matching.lagMs.values()) : undefined,
     longestStallMs,
     attribution,
   };
+}
+
+/** How the capture's arrivals answer for the fake's calls: by SignatureNonce, or (over TLS) by number only. */
+interface Matching {
+  matched: boolean;
+  /** Calls the fake recorded that the capture did not see; POSTs it saw that the fake did not record. */
+  unseen: number;
+  unknown: number;
+  /** How long after the kernel the fake stamped each matched call (ms). */
+  lagMs: ReadonlyMap<VendorCall, number>;
+  arrivalOf(call: VendorCall): KernelArrival | undefined;
+}
+
+function matchToFake(calls: readonly VendorCall[], arrivals: readonly KernelArrival[]): Matching {
+  if (arrivals.some((arrival) => arrival.target === undefined)) {
+    const unseen = Math.max(0, calls.length - arrivals.length);
+    return { matched: false, unseen, unknown: Math.max(0, arrivals.length - calls.length), lagMs: new Map(), arrivalOf: () => undefined };
+  }
+  const byNonce = new Map<string, KernelArrival>();
+  for (const arrival of arrivals) {
+    const nonce = nonceOf(arrival.target);
+    if (nonce !== null && !byNonce.has(nonce)) byNonce.set(nonce, arrival);
+  }
+  const arrivalOf = (call: VendorCall): KernelArrival | undefined => byNonce.get(call.query?.SignatureNonce ?? '');
+  const lagMs = new Map<VendorCall, number>();
+  let unseen = 0;
+  for (const call of calls) {
+    const arrival = arrivalOf(call);
+    if (arrival) lagMs.set(call, Math.round(call.at - arrival.at));
+    else unseen++;
+  }
+  return { matched: true, unseen, unknown: Math.max(0, arrivals.length - (calls.length - unseen)), lagMs, arrivalOf };
 }
 
 /**
@@ -202,7 +232,7 @@ export function capAtTheDoor(figures: DoorFigures, budget: DoorBudget): Criterio
 export function formatDoorFigures(figures: DoorFigures, budget: DoorBudget): string {
   const kernel =
     figures.kernelMax === undefined
-      ? 'kernel: not captured (HTTPS)'
+      ? 'kernel: not captured'
       : `kernel: worst ${budget.windowMs} ms window ${figures.kernelMax} (${budget.windowMs + budget.marginMs} ms: ${figures.kernelMaxWithMargin}), ` +
         `${figures.departedMax === undefined ? '' : `leaving the gateways ${figures.departedMax}, `}unseen ${figures.unseenByKernel}, unknown ${figures.unknownToFake}`;
   const lag = figures.fakeMaxLagMs === undefined ? '' : `, stamped at most ${figures.fakeMaxLagMs} ms after the kernel`;

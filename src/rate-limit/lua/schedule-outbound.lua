@@ -6,8 +6,10 @@ the grants of its waiting tickets, to cancel tickets, and to renew its membershi
 
 INVARIANT kept by this script: for every t, the slot log holds at most
   limit - (the shares of the members whose lease has lapsed, within the lapse memory)
-slots in [t, t + windowMs + marginMs), and any two slots are at least (windowMs + marginMs) / that
-limit apart. Every call the gateways send through Redis starts at one of these slots, and a member
+slots in [t, t + windowMs + marginMs), and any two slots are granted at least (windowMs +
+marginMs) / that limit apart. Every call the gateways send through Redis starts at one of these
+slots; one that reached the wire later than its slot allowed is moved to where it left (`late`),
+which the count above survives (the slot a span after it is not granted yet). And a member
 whose lease has lapsed may be sending its own share without Redis: together they stay within
 `limit` in every window at the vendor's door. Slots are granted at most a horizon ahead of now:
 each member asks for its own (it grows with that member's round trip to Redis), and a member's
@@ -58,6 +60,8 @@ ARGV[1] JSON: { replica, rules = { limit, windowMs, marginMs, horizonMs, baseHor
   slot came too late; `replacing` is its old slot, given back first),
   waiting = [ticket...] (this replica's tickets still waiting: their grants are collected),
   cancel = [ticket...] (callers that stopped waiting: tickets leave, granted slots are given back),
+  late = [[ticket, ms]...] (granted slots whose call reached the wire this much past the wire
+  tolerance, the whole margin: each slot moves that much later, never earlier),
   carried = [[id, offset ms]...] (calls this replica sent on its own without Redis, offsets from now),
   fleet = [[replica, share]...] (the members this replica last saw, re-asserted as lapsed when
   absent: after Redis lost its data, or after a long outage, the fleet still leaves room for them),
@@ -289,6 +293,16 @@ end
 -- nobody collected.
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_DEADLINES, '-inf', '(' .. exact(now))) do
   drop(member)
+end
+
+-- A replica starved between a slot and the wire wrote its call late: the call counts where it
+-- left, so that the slot a span after it, granted later, is placed a span after that. A slot
+-- only moves later, and only the slots still ahead of that one are placed from it.
+for _, entry in ipairs(request.late or {}) do
+  local slot = redis.call('ZSCORE', K_SLOTS, entry[1])
+  if slot then
+    redis.call('ZADD', K_SLOTS, 'XX', exact(tonumber(slot) + entry[2]), entry[1])
+  end
 end
 
 -- Named by the call they stand for: carried again (a retried call, a late answer), they count once.

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ConnectionMeasurements } from './connection-measurements.js';
+import type { IdleDeadline } from './sizing-policy.js';
 
 export interface ConnectionSupplyOptions {
   /** Opens a connection as the agent would for a request. */
@@ -107,6 +108,17 @@ export class ConnectionSupply {
   /** Connections being set up, and spares still inside their hidden set-up: as good as connecting. */
   pending(): number {
     return this.connecting + this.spares.size - this.warmSpares();
+  }
+
+  /** When each spare, warm or settling, will be closed for idling, and from when it is warm. */
+  spareDeadlines(): IdleDeadline[] {
+    const { keepAliveIdleMs } = this.options;
+    const settle = this.options.settleMs();
+    const deadlines: IdleDeadline[] = [];
+    for (const [socket, { upAt }] of this.spares) {
+      if (!socket.destroyed) deadlines.push({ closesAt: upAt + keepAliveIdleMs, usableFrom: upAt + settle });
+    }
+    return deadlines;
   }
 
   /** When the spare idle longest came up, if it is warm; undefined when none is. */

@@ -6,6 +6,7 @@ import {
   idleWanted,
   learnedHiddenSetupMs,
   leadMs,
+  renewals,
   settleMs,
   type Demand,
   type Held,
@@ -69,7 +70,7 @@ describe('sizing policy', () => {
     expect(idleWanted(demand)).toBe(expected);
   });
 
-  const held: Held = { idle: 0, claimed: 0, busy: 0, pending: 0, limit: 18 };
+  const held: Held = { idle: 0, claimed: 0, expiring: 0, busy: 0, pending: 0, limit: 18 };
   it.each<{ why: string; wanted: number; held: Held; expected: number }>([
     { why: 'nothing held', wanted: 4, held, expected: 4 },
     { why: 'idle ones count', wanted: 4, held: { ...held, idle: 3 }, expected: 1 },
@@ -80,8 +81,34 @@ describe('sizing policy', () => {
     { why: 'none at the limit', wanted: 8, held: { ...held, busy: 18 }, expected: 0 },
     { why: 'none above the limit (it shrank)', wanted: 8, held: { ...held, busy: 20 }, expected: 0 },
     { why: 'none when more are idle than wanted', wanted: 1, held: { ...held, idle: 5 }, expected: 0 },
+    { why: 'the one kept warm about to close is replaced', wanted: 1, held: { ...held, idle: 1, expiring: 1 }, expected: 1 },
+    { why: 'a replacement already settling counts', wanted: 1, held: { ...held, idle: 1, expiring: 1, pending: 1 }, expected: 0 },
+    { why: 'none while one would be left warm', wanted: 3, held: { ...held, idle: 3, expiring: 2 }, expected: 0 },
+    { why: 'one when all idle ones are about to close', wanted: 3, held: { ...held, idle: 3, expiring: 3 }, expected: 1 },
+    { why: 'a claim takes an expiring one (the longest idle): the other lasts', wanted: 1, held: { ...held, idle: 2, expiring: 1, claimed: 1 }, expected: 0 },
+    { why: 'the calls due as before, expiring ones and all', wanted: 4, held: { ...held, idle: 2, expiring: 2 }, expected: 2 },
   ])('opens $expected: $why', ({ wanted, held, expected }) => {
     expect(connectionsToOpen(wanted, held)).toBe(expected);
+  });
+
+  // Replaced from max(usable, closesAt − 2 × lead); the lead here 320 ms.
+  it.each([
+    { why: 'none idle', deadlines: [], expected: { expiring: 0, nextAt: undefined } },
+    { why: 'one closing in 3 s: looked at again 640 ms before', deadlines: [{ closesAt: 13_000, usableFrom: 9_000 }], expected: { expiring: 0, nextAt: 12_360 } },
+    { why: 'one closing within twice the lead', deadlines: [{ closesAt: 10_640, usableFrom: 9_000 }], expected: { expiring: 1, nextAt: undefined } },
+    { why: 'a spare still settling, closing soon: once it is usable', deadlines: [{ closesAt: 10_600, usableFrom: 10_300 }], expected: { expiring: 0, nextAt: 10_300 } },
+    { why: 'a spare just usable, closing soon', deadlines: [{ closesAt: 10_300, usableFrom: 10_000 }], expected: { expiring: 1, nextAt: undefined } },
+    {
+      why: 'several: the expiring counted, the soonest of the rest next',
+      deadlines: [
+        { closesAt: 10_100, usableFrom: 6_100 },
+        { closesAt: 14_000, usableFrom: 10_000 },
+        { closesAt: 11_000, usableFrom: 7_000 },
+      ],
+      expected: { expiring: 1, nextAt: 10_360 },
+    },
+  ])('renews at 10 s: $why', ({ deadlines, expected }) => {
+    expect(renewals(deadlines, 10_000, 320)).toEqual(expected);
   });
 
   // Kept-alive answers: 20 or more, p50 2 ms, p99 5 ms; a first answer within p99 + 5 ms is the vendor's own time.

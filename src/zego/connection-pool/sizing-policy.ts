@@ -85,17 +85,56 @@ export interface Held {
   idle: number;
   /** Idle ones already claimed by calls at their slots. */
   claimed: number;
+  /** Idle ones that will close for idling before a replacement opened later could be warm (`renewals`). */
+  expiring: number;
   busy: number;
   /** Being set up, or up and still inside their hidden set-up. */
   pending: number;
   limit: number;
 }
 
-/** Connections to open now: enough for the idle ones wanted (pending ones count), within the limit; never negative. */
+/**
+ * Connections to open now, within the limit, never negative: enough for the idle ones wanted
+ * (pending ones count), and one replacement when none would be left warm past the ones about to
+ * close for idling. Only that one: while calls come, each takes the longest-idle connection, the
+ * first to expire, so expiring ones are used rather than lost (and a claim takes one of them).
+ */
 export function connectionsToOpen(wanted: number, held: Held): number {
-  const have = held.idle - held.claimed + held.pending;
+  const have = held.idle + held.pending - held.claimed;
+  const lasting = held.idle + held.pending - Math.max(held.claimed, held.expiring);
   const room = held.limit - (held.idle + held.busy + held.pending);
-  return Math.max(0, Math.min(wanted - have, room));
+  return Math.max(0, Math.min(Math.max(wanted - have, MIN_WARM - lasting), room));
+}
+
+/** An idle connection's close for idling, and from when it can carry a call (a spare settles first). */
+export interface IdleDeadline {
+  closesAt: number;
+  usableFrom: number;
+}
+
+export interface Renewals {
+  /** Connections whose replacement must be opened now to be warm before they close. */
+  expiring: number;
+  /** When the next one will be, if any: the pool looks again then. */
+  nextAt?: number;
+}
+
+/**
+ * Which idle connections to replace ahead of their close: those closing within twice the lead (a
+ * replacement's set-up and hidden set-up, with slack for a busy node whose timers fire late), once
+ * they can carry a call (a settling spare is itself the replacement). Without this, the one
+ * connection kept warm between calls idled out and left a gap of a set-up and a hidden set-up
+ * (300 ms over plain HTTP) every keep-alive period: a call at its slot in it was not ready.
+ */
+export function renewals(deadlines: readonly IdleDeadline[], now: number, leadMs: number): Renewals {
+  let expiring = 0;
+  let nextAt: number | undefined;
+  for (const { closesAt, usableFrom } of deadlines) {
+    const renewAt = Math.max(usableFrom, closesAt - 2 * leadMs);
+    if (renewAt <= now) expiring++;
+    else nextAt = Math.min(nextAt ?? renewAt, renewAt);
+  }
+  return { expiring, nextAt };
 }
 
 export interface FirstExchange {

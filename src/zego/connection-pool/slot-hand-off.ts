@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { SlotReadiness } from '../../rate-limit/outbound-rate-limiter.js';
+import type { SlotReadiness, WireReport } from '../../rate-limit/outbound-rate-limiter.js';
 
 /** What the hand-off needs of the pool's connections. */
 export interface SlotConnections {
@@ -100,6 +100,7 @@ export class Departure implements SlotReadiness {
   waitingForSlot = false;
   private claimed = false;
   private timer?: NodeJS.Timeout;
+  private wireReport?: WireReport;
 
   constructor(private readonly handOff: SlotHandOff) {}
 
@@ -114,6 +115,15 @@ export class Departure implements SlotReadiness {
     if (this.claimed) return true;
     this.claimed = this.handOff.claim();
     return this.claimed;
+  }
+
+  taken(wired: WireReport): void {
+    this.wireReport = wired;
+  }
+
+  /** @internal Its request was handed to the network at `at` (the slot's limiter learns it). */
+  wired(at: number): void {
+    this.wireReport?.(at);
   }
 
   /** Sends through the pool: the request it makes is this departure's (timings, the connection it claimed). */

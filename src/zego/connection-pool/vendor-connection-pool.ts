@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ConnectionMeasurements, type VendorConnectionObserver } from './connection-measurements.js';
 import { ConnectionSupply } from './connection-supply.js';
@@ -9,6 +10,10 @@ import { SlotHandOff, type Departure } from './slot-hand-off.js';
 import { createWarmAgent, readyEventOf, type WarmAgent } from './warm-agent.js';
 
 export type { Departure, VendorConnectionObserver };
+
+/** The longest a starting replica waits for its first warm vendor connection before it serves anyway. */
+const WARM_UP_LIMIT_MS = 3000;
+const WARM_UP_POLL_MS = 5;
 
 export interface VendorConnectionPoolOptions {
   /** The vendor's base URL (`https://` by default, `http://` for the fake). */
@@ -61,7 +66,7 @@ export interface VendorConnectionStats {
  *   exchanges). Over HTTPS the handshake crosses the whole path, so an established one is warm.
  * - Idle connections close after `keepAliveIdleMs` (or one second before the vendor's
  *   `Keep-Alive: timeout`, whichever is sooner), so a request is rarely written on a socket the
- *   vendor has just closed; the pool opens replacements when calls need them.
+ *   vendor has just closed; the pool opens their replacements ahead, warm before they close.
  * - It measures the set-up time, the vendor's answer time and the time from slot to wire, and
  *   sizes itself from them: the calls that may be in flight at the fleet's whole budget
  *   (`connection-measurements.ts`).
@@ -76,6 +81,10 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
   private readonly measurements: ConnectionMeasurements;
   private readonly supply: ConnectionSupply;
   private readonly handOff: SlotHandOff;
+  private readonly logger = new Logger(VendorConnectionPool.name);
+  /** Looks again when the next idle connection is due for replacement (`sizing.renewals`). */
+  private renewalTimer?: NodeJS.Timeout;
+  private renewalAt?: number;
   private closed = false;
 
   constructor(private readonly options: VendorConnectionPoolOptions) {
@@ -87,7 +96,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
       safetyMarginMs: options.safetyMarginMs,
       hiddenSetupMs: sizing.assumedHiddenSetupMs(url.protocol),
       observer: options.observer,
-      logger: new Logger(VendorConnectionPool.name),
+      logger: this.logger,
       now,
     });
     // Warm: calls rotate through every connection (FIFO), so none idles out while calls keep coming.
@@ -108,6 +117,8 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
       },
       now,
     );
+    // A connection just went idle: its close for idling is known from now on.
+    this.agent.on('free', () => queueMicrotask(() => this.ensure()));
     this.supply = new ConnectionSupply({
       connect: () => this.agent.connectAhead(),
       readyEvent: readyEventOf(url),
@@ -144,13 +155,32 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     };
   }
 
-  /** Opens a first connection, so the set-up time is known before the first call. */
-  onApplicationBootstrap(): void {
-    if (this.warm) this.supply.open();
+  /**
+   * Opens a first connection and waits, within a bound, until it can carry a call, so the set-up
+   * time is known and the replica takes no traffic before it can send: a call in its first hidden
+   * set-up (300 ms over plain HTTP) was not ready at its slot and traded it for later ones, which
+   * under a tight budget meant a 429. A vendor that refuses the connection ends the wait at once;
+   * one that does not answer, at the bound, and the replica serves anyway.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.warm) return;
+    this.supply.open();
+    const startedAt = this.now();
+    const waitUntil = startedAt + WARM_UP_LIMIT_MS;
+    while (this.idleCount() === 0 && !this.measurements.unreachable() && this.now() < waitUntil && !this.closed) {
+      await sleep(WARM_UP_POLL_MS);
+    }
+    const waitedMs = Math.round(this.now() - startedAt);
+    if (this.idleCount() > 0) this.logger.log(`A warm vendor connection is ready (after ${waitedMs} ms)`);
+    else {
+      const why = this.measurements.unreachable() ? 'the vendor could not be reached' : 'still connecting';
+      this.logger.warn(`No warm vendor connection after ${waitedMs} ms (${why}); serving anyway`);
+    }
   }
 
   onModuleDestroy(): void {
     this.closed = true;
+    clearTimeout(this.renewalTimer);
     this.supply.stop();
     this.agent.destroy();
   }
@@ -167,6 +197,7 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     });
     request.once('finish', () => {
       wiredAt = this.now();
+      departure?.wired(wiredAt);
       if (departure?.slotAt !== undefined) this.measurements.wired(Math.max(0, wiredAt - departure.slotAt));
     });
     request.once('response', () => {
@@ -177,11 +208,16 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     queueMicrotask(() => this.ensure());
   }
 
-  /** Opens what the calls due within the lead, or the recent rate, need; within the limit. */
+  /**
+   * Opens what the calls due within the lead, or the recent rate, need, replacing ahead the idle
+   * connections about to close for idling; within the limit.
+   */
   private ensure(): void {
     if (this.closed || !this.warm) return;
     const now = this.now();
     const lead = this.leadMs();
+    const renewals = sizing.renewals([...this.agent.idleDeadlines(), ...this.supply.spareDeadlines()], now, lead);
+    this.lookAgainAt(renewals.nextAt);
     const limit = this.limit();
     this.agent.maxSockets = limit;
     const wanted = sizing.idleWanted({
@@ -193,11 +229,25 @@ export class VendorConnectionPool implements OnApplicationBootstrap, OnModuleDes
     const held: sizing.Held = {
       idle: this.idleCount(),
       claimed: this.handOff.claimed(),
+      expiring: renewals.expiring,
       busy: this.agent.busyConnections(),
       pending: this.supply.pending(),
       limit,
     };
     for (let i = sizing.connectionsToOpen(wanted, held); i > 0; i--) this.supply.open();
+  }
+
+  private lookAgainAt(at: number | undefined): void {
+    if (at === this.renewalAt) return;
+    clearTimeout(this.renewalTimer);
+    this.renewalAt = at;
+    this.renewalTimer = undefined;
+    if (at === undefined) return;
+    this.renewalTimer = setTimeout(() => {
+      this.renewalAt = undefined;
+      this.ensure();
+    }, Math.max(0, at - this.now()));
+    this.renewalTimer.unref();
   }
 
   private leadMs(): number {

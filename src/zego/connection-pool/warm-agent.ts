@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { IdleDeadline } from './sizing-policy.js';
 
 /** What the agent asks of the pool. */
 export interface WarmAgentHooks {
@@ -19,6 +20,8 @@ export interface WarmAgent extends http.Agent {
   connectAhead(): Duplex;
   /** Kept-alive connections the agent holds unused. */
   idleConnections(): number;
+  /** When each of those will be closed for idling. */
+  idleDeadlines(): IdleDeadline[];
   /** Connections carrying a request. */
   busyConnections(): number;
 }
@@ -75,8 +78,25 @@ function warmAgentOf(Base: AgentConstructor) {
 
     idleConnections(): number {
       let idle = 0;
-      for (const sockets of Object.values(this.freeSockets)) idle += (sockets ?? []).filter((socket) => !socket.destroyed).length;
+      for (const _ of this.idleSockets()) idle++;
       return idle;
+    }
+
+    idleDeadlines(): IdleDeadline[] {
+      const deadlines: IdleDeadline[] = [];
+      for (const socket of this.idleSockets()) {
+        // Node's agent sets the idle timeout as it frees a connection: its own, or the vendor's hint less a buffer.
+        const freedAt = this.freedAt.get(socket);
+        const idleMs = socket.timeout ?? 0;
+        if (freedAt !== undefined && idleMs > 0) deadlines.push({ closesAt: freedAt + idleMs, usableFrom: freedAt });
+      }
+      return deadlines;
+    }
+
+    private *idleSockets(): Generator<Socket> {
+      for (const sockets of Object.values(this.freeSockets)) {
+        for (const socket of sockets ?? []) if (!socket.destroyed) yield socket;
+      }
     }
 
     busyConnections(): number {
