@@ -159,10 +159,22 @@ function rawExchange(request: string): { socket: net.Socket; answer: () => strin
   socket.on('data', (chunk: string) => {
     answer += chunk;
   });
-  socket.on('error', () => undefined); // a reset after the answer is a close too
+  socket.on('error', () => undefined);
   socket.write(request);
-  const closed = once(socket, 'close').then(() => performance.now() - started);
+  // A reset after the answer is a close too (events.once would reject on the 'error' before it).
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - started)));
   return { socket, answer: () => answer, closed };
+}
+
+/** Resolves once a whole JSON answer has come (its body ends the data so far), or fails naming `what`. */
+function answered(exchange: ReturnType<typeof rawExchange>, what: string): Promise<void> {
+  return within(
+    (async () => {
+      while (!exchange.answer().endsWith('}')) await once(exchange.socket, 'data');
+    })(),
+    5_000,
+    what,
+  );
 }
 
 /** Resolves with `promise`, or fails naming `what` once `ms` have passed. */
@@ -191,13 +203,7 @@ describe('no key: 401 without waiting for the body', () => {
   it('a whole request refused before its body was read (401) keeps its connection for the next request', async () => {
     const body = `{"roomId":"${roomId}"}`;
     const exchange = rawExchange(`${head('bounds-401-whole', body.length)}${body}`);
-    await within(
-      (async () => {
-        while (!exchange.answer().endsWith('}')) await once(exchange.socket, 'data');
-      })(),
-      5_000,
-      'the 401',
-    );
+    await answered(exchange, 'the 401');
     expect(exchange.answer()).toMatch(/^HTTP\/1\.1 401 /);
     expect(exchange.answer()).not.toMatch(/\r\nconnection: close\r\n/i);
     exchange.socket.write('GET /health/live HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n');
@@ -221,13 +227,7 @@ describe('no key: 401 without waiting for the body', () => {
       `POST /rooms HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${body.length}\r\n\r\n${body}`,
     );
-    await within(
-      (async () => {
-        while (!exchange.answer().endsWith('}')) await once(exchange.socket, 'data');
-      })(),
-      5_000,
-      'the 400 for the malformed body',
-    );
+    await answered(exchange, 'the 400 for the malformed body');
     expect(exchange.answer()).toMatch(/^HTTP\/1\.1 400 /);
     expect(exchange.answer()).not.toMatch(/\r\nconnection: close\r\n/i);
     exchange.socket.write('GET /health/live HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n');
@@ -247,5 +247,32 @@ describe('no key: 401 without waiting for the body', () => {
     expect(line).toEqual(expect.objectContaining({ status: 401, path: '/rooms' }));
     expect(line).not.toHaveProperty('roomId');
     expect(line.raw).not.toContain('SENTINEL-');
+  });
+});
+
+describe('with a key, a chunked body that passes the limit: 413 as it passes', () => {
+  const chunk = (text: string): string => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+  const chunkedHead =
+    `POST /rooms HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\n` +
+    `Transfer-Encoding: chunked\r\n\r\n${chunk('{"roomId":"r1","roomName":"')}`;
+  /** 512 KiB of roomName: eight times the 64 KiB limit, more than Node buffers for a paused request. */
+  const overLimit = Array.from({ length: 32 }, () => chunk('a'.repeat(16 * 1024))).join('');
+
+  it('a whole body sent with it: the rest is dropped and the connection serves the next request', async () => {
+    const exchange = rawExchange(`${chunkedHead}${overLimit}`);
+    await answered(exchange, 'the 413');
+    expect(exchange.answer()).toMatch(/^HTTP\/1\.1 413 /);
+    expect(exchange.answer()).not.toMatch(/\r\nconnection: close\r\n/i);
+    // What a client that had written its whole body when the 413 came does next: reuse the connection.
+    exchange.socket.write(`${chunk('"}')}0\r\n\r\nGET /health/live HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n`);
+    await within(exchange.closed, 5_000, 'the second answer on the same connection');
+    expect(exchange.answer()).toMatch(/\}HTTP\/1\.1 200 /);
+  });
+
+  it(`a body that never ends: the connection closed well before HTTP_REQUEST_TIMEOUT_MS (${REQUEST_TIMEOUT_MS} ms)`, async () => {
+    const exchange = rawExchange(`${chunkedHead}${overLimit}`);
+    const closedAfterMs = await within(exchange.closed, REQUEST_TIMEOUT_MS / 4, 'the connection closed');
+    expect(exchange.answer()).toMatch(/^HTTP\/1\.1 413 /);
+    expect(closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS / 4);
   });
 });

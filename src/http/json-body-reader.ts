@@ -1,11 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import express, { type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import { GatewayError } from './gateway-error.js';
 import { currentRequestProgress } from './request-progress.js';
 import { RequestValidationError } from './request-validation.error.js';
 
-/** What reading a body learnt besides the parsed value, which is on request.body. */
+/** What reading a body gives, before it is parsed. */
 export interface JsonBodyRead {
   /** The raw bytes, as they came. */
   readonly raw: Buffer;
@@ -18,24 +18,21 @@ export function hasBody(request: Pick<IncomingMessage, 'headers'>): boolean {
   return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
 }
 
+/** `charset=…` in a Content-Type, quoted or not. */
+const CHARSET_PARAMETER = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i;
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /**
- * Reads and parses a JSON body (express.json) under a byte limit, turning every failure into
- * the gateway's answer. Compressed bodies are refused rather than inflated: a small gzip can
- * expand far beyond the limit. express.json decodes invalid UTF-8 without a word (as U+FFFD), so
- * the raw bytes are checked first, natively.
+ * Reads a JSON body under a byte limit, turning every failure into the gateway's answer; parsing
+ * is a step of its own (parseJsonBody), so that a body refused before is recalled by its bytes
+ * without being parsed again. Compressed bodies are refused rather than inflated: a small gzip
+ * can expand far beyond the limit. JSON between systems is UTF-8 (RFC 8259): another charset is
+ * refused, and the bytes are checked natively, since decoding them would turn invalid UTF-8 into
+ * U+FFFD without a word. What express.json did, without its layers (content negotiation, a
+ * decoder, a second stream reader), which a refusal storm paid for on every body.
  */
 export class JsonBodyReader {
-  private readonly parse: express.RequestHandler;
-
-  constructor(private readonly limitBytes: number) {
-    this.parse = express.json({
-      limit: limitBytes,
-      inflate: false,
-      strict: false,
-      type: 'application/json',
-      verify: checkEncoding,
-    });
-  }
+  constructor(private readonly limitBytes: number) {}
 
   read(request: Request, response: Response): Promise<JsonBodyRead> {
     // Announced too large: answered at once, not after reading (and discarding) the whole body.
@@ -43,45 +40,68 @@ export class JsonBodyReader {
       response.setHeader('Connection', 'close');
       return Promise.reject(tooLarge());
     }
+    const charset = CHARSET_PARAMETER.exec(request.headers['content-type'] ?? '');
+    if (charset !== null && (charset[1] ?? charset[2] ?? '').toLowerCase() !== 'utf-8') {
+      return Promise.reject(new GatewayError(415, 'Request body charset must be utf-8'));
+    }
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      return Promise.reject(new GatewayError(415, `Content-Encoding ${encoding} is not accepted; send identity`));
+    }
     // Receiving the body is the client's part: a request overdue here names it.
     const leave = currentRequestProgress()?.enter('request body');
     return new Promise((resolve, reject) => {
-      this.parse(request, response, (error?: unknown) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const settle = (error: GatewayError | undefined): void => {
+        request.off('data', onData);
+        request.off('end', onEnd);
+        request.off('error', onError);
+        request.off('close', onClose);
         leave?.();
-        if (error) reject(bodyError(error, request));
-        else resolve(rawBodies.get(request) ?? { raw: EMPTY, validUtf8: true });
-      });
+        if (error === undefined) {
+          const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+          resolve({ raw, validUtf8: isUtf8(raw) });
+        } else {
+          // The rest is dropped as it comes, as Node drops a body nobody read, so that a client that
+          // sent it whole keeps its connection; UnreadBodyMiddleware closes one whose rest is slow.
+          request.resume();
+          reject(error);
+        }
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        if (size > this.limitBytes) settle(tooLarge());
+        else chunks.push(chunk);
+      };
+      const onEnd = (): void => settle(undefined);
+      const onError = (): void => settle(unreadable());
+      // Closed before its end: the client went away mid-body.
+      const onClose = (): void => settle(unreadable());
+      request.on('data', onData);
+      request.once('end', onEnd);
+      request.once('error', onError);
+      request.once('close', onClose);
     });
   }
 }
 
-const rawBodies = new WeakMap<IncomingMessage, JsonBodyRead>();
-const EMPTY = Buffer.alloc(0);
-
-/** express.json's verify hook: the raw bytes, before they are decoded. */
-function checkEncoding(request: IncomingMessage, _response: unknown, raw: Buffer, charset: string): void {
-  // JSON between systems is UTF-8 (RFC 8259); other "utf-" charsets would be decoded as such.
-  if (charset !== 'utf-8') throw Object.assign(new Error('charset must be utf-8'), { type: 'charset.unsupported' });
-  rawBodies.set(request, { raw, validUtf8: isUtf8(raw) });
+/** The body's JSON value (any JSON value; an empty body is an empty object), or a 400 naming the body. */
+export function parseJsonBody(raw: Buffer): unknown {
+  // A byte-order mark is allowed before the text, as a decoder reading UTF-8 allows it.
+  const text = (raw.subarray(0, 3).equals(UTF8_BOM) ? raw.subarray(3) : raw).toString('utf8');
+  if (text.length === 0) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new RequestValidationError([{ field: 'body', reason: 'must be valid JSON' }]);
+  }
 }
 
 function tooLarge(): GatewayError {
   return new GatewayError(413, 'Request body is larger than the limit');
 }
 
-function bodyError(error: unknown, request: Request): GatewayError {
-  const type = (error as { type?: string }).type;
-  switch (type) {
-    case 'entity.too.large':
-      return tooLarge();
-    case 'encoding.unsupported':
-      return new GatewayError(415, `Content-Encoding ${request.headers['content-encoding'] ?? ''} is not accepted; send identity`);
-    case 'charset.unsupported':
-      return new GatewayError(415, 'Request body charset must be utf-8');
-    // 400s name the field like every validation error: here the body as a whole.
-    case 'entity.parse.failed':
-      return new RequestValidationError([{ field: 'body', reason: 'must be valid JSON' }]);
-    default:
-      return new RequestValidationError([{ field: 'body', reason: 'could not be read' }]);
-  }
+function unreadable(): RequestValidationError {
+  return new RequestValidationError([{ field: 'body', reason: 'could not be read' }]);
 }

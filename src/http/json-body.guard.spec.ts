@@ -3,7 +3,7 @@
  * real request stream is needed), with the route's limits, and refuses what is out of bounds
  * before any validation.
  */
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
@@ -14,6 +14,7 @@ import { MAX_KEYS_PER_OBJECT } from './json-body-bounds.js';
 import { RefusedBodies } from './refused-bodies.js';
 import { JsonBodyGuard } from './json-body.guard.js';
 import { RequestValidationError } from './request-validation.error.js';
+import { until } from '../../test/support/async-probes.js';
 
 const ROOMS_BYTES = 4 * 1024;
 const ROOMS_KEYS = 40;
@@ -28,16 +29,21 @@ const settings = {
 
 let server: Server;
 let base: string;
+/** Each refusal's message, in order: what became of a request nobody is left to answer. */
+const refusals: string[] = [];
+let arrivals = 0;
 
 beforeAll(async () => {
   const guard = new JsonBodyGuard({ http: settings }, new RefusedBodies());
   const app = express();
   const guarded = (request: Request, response: Response): void => {
+    arrivals++;
     const context = { switchToHttp: () => ({ getRequest: () => request, getResponse: () => response }) } as unknown as ExecutionContext;
     guard.canActivate(context).then(
       () => response.status(200).json({ body: request.body as unknown }),
       (error: unknown) => {
         const refusal = error as GatewayError;
+        refusals.push(refusal.publicMessage);
         const fieldErrors = error instanceof RequestValidationError ? error.fieldErrors : undefined;
         response.status(refusal.status).json({ message: refusal.publicMessage, fieldErrors });
       },
@@ -120,5 +126,49 @@ describe('JsonBodyGuard', () => {
       status: 400,
       body: { message: 'roomName: must be valid UTF-8', fieldErrors: [{ field: 'roomName', reason: 'must be valid UTF-8' }] },
     });
+  });
+
+  it('reads a body sent in chunks without a Content-Length, and refuses one that grows past the limit with a 413', async () => {
+    const chunked = (parts: string[]): Promise<globalThis.Response> =>
+      fetch(`${base}/rooms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: new ReadableStream({
+          start(controller) {
+            for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    const read = await chunked(['{"roomId":', '"r","roomName":', '"n"}']);
+    expect([read.status, await read.json()]).toEqual([200, { body: { roomId: 'r', roomName: 'n' } }]);
+    const tooLarge = await chunked(['{"roomName":"', 'x'.repeat(ROOMS_BYTES / 2), 'x'.repeat(ROOMS_BYTES / 2), '"}']);
+    expect(tooLarge.status).toBe(413);
+  });
+
+  it('takes a UTF-8 byte-order mark and the charset however it is spelled, and refuses a compressed body naming its encoding', async () => {
+    const withMark = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"roomId":"r"}')]);
+    expect(await post('/rooms', withMark)).toEqual({ status: 200, body: { body: { roomId: 'r' } } });
+    for (const type of ['application/json; charset=UTF-8', 'application/json;charset="utf-8"']) {
+      expect((await post('/rooms', '{"roomId":"r"}', type)).status).toBe(200);
+    }
+    const gzip = await fetch(`${base}/rooms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: '{"roomId":"r"}',
+    });
+    expect([gzip.status, ((await gzip.json()) as Answer['body']).message]).toEqual([415, 'Content-Encoding gzip is not accepted; send identity']);
+  });
+
+  it('gives up on a body whose client went away before its end', async () => {
+    const [before, arrived] = [refusals.length, arrivals];
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('POST /rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"roomId":');
+    await until(() => arrivals > arrived, 'the request at the guard');
+    socket.destroy();
+    await until(() => refusals.length > before, 'the read given up');
+    expect(refusals.slice(before)).toEqual(['body: could not be read']);
   });
 });

@@ -5,7 +5,7 @@ import { GatewayError } from './gateway-error.js';
 import type { HttpSettings } from './http.settings.js';
 import { invalidUtf8Field } from './invalid-utf8-field.js';
 import { jsonBodyBoundsBreach } from './json-body-bounds.js';
-import { hasBody, JsonBodyReader } from './json-body-reader.js';
+import { hasBody, JsonBodyReader, parseJsonBody } from './json-body-reader.js';
 import { matchedRoute } from './matched-route.js';
 import { RefusedBodies } from './refused-bodies.js';
 import { RequestValidationError } from './request-validation.error.js';
@@ -52,9 +52,11 @@ export class JsonBodyGuard implements CanActivate {
     const routeKey = `${request.method} ${matchedRoute(request)}`;
     const route = this.routeBodies.get(routeKey) ?? this.defaultBody;
     const { raw, validUtf8 } = await route.reader.read(request, http.getResponse<Response>());
+    // A body refused before is answered again by its bytes, before it is parsed.
     const refusedBefore = this.refusedBodies.recall(routeKey, raw);
     if (refusedBefore) throw refusedBefore;
-    const body: unknown = request.body;
+    const body = parseJsonBody(raw);
+    request.body = body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new RequestValidationError([{ field: 'body', reason: 'must be a JSON object' }]);
     }
