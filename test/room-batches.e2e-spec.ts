@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { ZimCode } from './fake-zim/fake-zim-server.js';
 import { until } from './support/async-probes.js';
 import { batchClient, roomsNamed, type BatchBody } from './support/batch-client.js';
+import { actedAnswersFor } from './support/room-calls.js';
 import { scenario } from './support/scenario.js';
 import { callbackSignature } from '../src/rooms/batches/batch-callback-sender.js';
 
@@ -62,8 +63,8 @@ const a = batchClient(() => gateway, KEY_A);
 const b = batchClient(() => gateway, KEY_B);
 let run = 0;
 const prefix = (what: string): string => `${what}-${++run}`;
-const vendorCallsFor = (roomId: string): number =>
-  s.fake.calls.filter((call) => (call.body as { RoomId?: string } | undefined)?.RoomId === roomId).length;
+/** Calls for a room the vendor acted on (one it refused at its door for frequency is tried again, and did nothing). */
+const actedCallsFor = (roomId: string): number => actedAnswersFor(s.fake.calls, roomId).length;
 
 beforeEach(() => s.fake.setAnswerTime(null));
 
@@ -91,7 +92,7 @@ describe('a batch', () => {
     expect(listed.map((room) => room.roomId)).toEqual(rooms.map((room) => room.roomId));
     expect(listed.every((room) => room.status === 'created' && typeof room.zegoRequestId === 'string')).toBe(true);
     expect(listed[11]).toMatchObject({ attributeSeq: expect.any(Number) });
-    expect(rooms.map((room) => vendorCallsFor(room.roomId))).toEqual(rooms.map(() => 1));
+    expect(rooms.map((room) => actedCallsFor(room.roomId))).toEqual(rooms.map(() => 1));
     const sent = s.fake.calls.find((call) => (call.body as { RoomId?: string }).RoomId === rooms[11]!.roomId)!;
     expect(sent.body).toMatchObject({ RoomName: 'Chemistry', FromUserId: 'batch-operator', Attributes: [{ Key: 'k', Value: 'v' }] });
   });
@@ -105,7 +106,7 @@ describe('a batch', () => {
     // A later batch of the same client ends after anything queued before it would have been sent.
     const later = await a.submit({ rooms: roomsNamed(prefix('after-bad'), 2) });
     await a.untilEnded((later.body as { batchId: string }).batchId);
-    expect(rooms.map((room) => vendorCallsFor(room.roomId))).toEqual([0, 0, 0, 0]);
+    expect(rooms.map((room) => actedCallsFor(room.roomId))).toEqual([0, 0, 0, 0]);
   });
 
   it('is refused for repeated room ids, too many rooms, no rooms, or a callback host not allowed', async () => {
@@ -167,7 +168,7 @@ describe('a batch', () => {
     expect(again.headers.get('location')).toBe(first.headers.get('location'));
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     await a.untilEnded((first.body as { batchId: string }).batchId);
-    expect(body.rooms.map((room) => vendorCallsFor(room.roomId))).toEqual([1, 1, 1]);
+    expect(body.rooms.map((room) => actedCallsFor(room.roomId))).toEqual([1, 1, 1]);
 
     const single = await fetch(`${gateway.url}/rooms`, {
       method: 'POST',
@@ -186,11 +187,11 @@ describe("the vendor's answers, room by room", () => {
     s.fake.injectFault({ kind: 'http500', times: 3 });
     s.fake.injectFault({ kind: 'code', code: ZimCode.parameterError, times: 1 });
     const { batchId } = (await a.submit({ rooms: [rooms[0]] })).body as { batchId: string };
-    await until(() => vendorCallsFor(rooms[0]!.roomId) >= 3, 'the first call of room 0 failed');
+    await until(() => actedCallsFor(rooms[0]!.roomId) >= 3, 'the first call of room 0 failed');
     const refused = (await a.submit({ rooms: [rooms[1]] })).body as { batchId: string };
     const ended = await a.untilEnded(batchId, 20_000);
     expect(ended).toMatchObject({ status: 'done', created: 1, failed: 0 });
-    expect(vendorCallsFor(rooms[0]!.roomId)).toBe(4);
+    expect(actedCallsFor(rooms[0]!.roomId)).toBe(4);
     const other = await a.untilEnded(refused.batchId);
     expect(other.rooms).toEqual([
       {
@@ -199,7 +200,7 @@ describe("the vendor's answers, room by room", () => {
         error: { statusCode: 400, message: expect.any(String), zegoCode: ZimCode.parameterError },
       },
     ]);
-    expect(vendorCallsFor(rooms[1]!.roomId)).toBe(1);
+    expect(actedCallsFor(rooms[1]!.roomId)).toBe(1);
   });
 });
 
@@ -224,7 +225,7 @@ describe('limits and control', () => {
     s.fake.setAnswerTime({ minMs: 150, maxMs: 150 });
     const rooms = roomsNamed(prefix('cancel'), 20);
     const { batchId } = (await a.submit({ rooms })).body as { batchId: string };
-    await until(() => rooms.some((room) => vendorCallsFor(room.roomId) > 0), 'a first room sent');
+    await until(() => rooms.some((room) => actedCallsFor(room.roomId) > 0), 'a first room sent');
     const cancelled = await a.cancel(batchId);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ batchId, status: 'cancelled' });
@@ -234,8 +235,8 @@ describe('limits and control', () => {
     expect(ended.cancelled).toBeGreaterThan(10);
     expect(ended.created + ended.failed + ended.cancelled).toBe(20);
     const all = await a.allRooms(batchId);
-    expect(rooms.filter((room) => vendorCallsFor(room.roomId) > 0)).toHaveLength(ended.created);
-    for (const room of all) expect(vendorCallsFor(room.roomId)).toBe(room.status === 'cancelled' ? 0 : 1);
+    expect(rooms.filter((room) => actedCallsFor(room.roomId) > 0)).toHaveLength(ended.created);
+    for (const room of all) expect(actedCallsFor(room.roomId)).toBe(room.status === 'cancelled' ? 0 : 1);
     // Cancelling again changes nothing.
     expect((await a.cancel(batchId)).body).toMatchObject({ status: 'cancelled', cancelled: ended.cancelled });
   });
