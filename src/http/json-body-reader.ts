@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { GatewayError } from './gateway-error.js';
 import { currentRequestProgress } from './request-progress.js';
 import { RequestValidationError } from './request-validation.error.js';
@@ -34,12 +34,11 @@ const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 export class JsonBodyReader {
   constructor(private readonly limitBytes: number) {}
 
-  read(request: Request, response: Response): Promise<JsonBodyRead> {
-    // Announced too large: answered at once, not after reading (and discarding) the whole body.
-    if (Number(request.headers['content-length'] ?? 0) > this.limitBytes) {
-      response.setHeader('Connection', 'close');
-      return Promise.reject(tooLarge());
-    }
+  read(request: Request): Promise<JsonBodyRead> {
+    // Announced too large: answered at once, not after the body. Its bytes are dropped as they
+    // come, under UnreadBodyMiddleware's grace, rather than the connection closed with the answer:
+    // closed under a client still writing, it is reset, and the client sees EPIPE, not its 413.
+    if (Number(request.headers['content-length'] ?? 0) > this.limitBytes) return Promise.reject(tooLarge());
     const charset = CHARSET_PARAMETER.exec(request.headers['content-type'] ?? '');
     if (charset !== null && (charset[1] ?? charset[2] ?? '').toLowerCase() !== 'utf-8') {
       return Promise.reject(new GatewayError(415, 'Request body charset must be utf-8'));

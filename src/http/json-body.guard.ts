@@ -1,5 +1,5 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { APP_CONFIG } from '../config/config.module.js';
 import { GatewayError } from './gateway-error.js';
 import type { HttpSettings } from './http.settings.js';
@@ -43,15 +43,14 @@ export class JsonBodyGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<Request>();
+    const request = context.switchToHttp().getRequest<Request>();
     if (!hasBody(request)) {
       throw new RequestValidationError([{ field: 'body', reason: 'is required: a JSON object' }]);
     }
     if (!request.is('application/json')) throw new GatewayError(415, 'Content-Type must be application/json');
     const routeKey = `${request.method} ${matchedRoute(request)}`;
     const route = this.routeBodies.get(routeKey) ?? this.defaultBody;
-    const { raw, validUtf8 } = await route.reader.read(request, http.getResponse<Response>());
+    const { raw, validUtf8 } = await route.reader.read(request);
     // A body refused before is answered again by its bytes, before it is parsed.
     const refusedBefore = this.refusedBodies.recall(routeKey, raw);
     if (refusedBefore) throw refusedBefore;

@@ -4,7 +4,8 @@ import { hasBody } from './json-body-reader.js';
 
 /**
  * How long the rest of a body may take to arrive once the request is answered without reading it
- * (a 401, a 429, a 415: JsonBodyGuard, the last guard, reads bodies). A client that sent its whole
+ * (a 401, a 429, a 415, a 413 of a body announced or found too large: JsonBodyGuard, the last
+ * guard, reads bodies, and stops at the limit). A client that sent its whole
  * request has its body in within this; one that trickles it has its connection closed.
  */
 export const UNREAD_BODY_GRACE_MS = 1000;
